@@ -1,0 +1,329 @@
+//! The [`VideoBackend`] trait: the steps every generator really has.
+//!
+//! A hosted job is submitted, polled, and its output fetched; a crash between steps loses
+//! nothing because the [`Ticket`] returned by `submit` is all that `poll`, `fetch` and `cancel`
+//! need. The provided [`VideoBackend::generate`] runs the whole loop, reports progress, writes
+//! the file atomically and verifies it is a playable MP4 before calling the job done.
+//!
+//! The original pipeline's interface maps onto this trait as follows:
+//!
+//! | pipeline (Python)        | ttv                                                   |
+//! |--------------------------|-------------------------------------------------------|
+//! | `generate_video(...)`    | [`VideoBackend::generate`] (or submit → poll → fetch) |
+//! | `get_capabilities()`     | [`VideoBackend::capabilities`]                        |
+//! | `estimate_cost(...)`     | [`VideoBackend::estimate_cost`]                       |
+//! | `validate_inputs(...)`   | [`VideoBackend::validate`] (every problem at once)    |
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::capabilities::{Capabilities, Resolved};
+use crate::cost::{CostEstimate, Money};
+use crate::error::{Error, ErrorKind, Result};
+use crate::media::atomic::AtomicFile;
+use crate::media::probe::{self, VideoInfo};
+use crate::request::GenerationRequest;
+
+/// How a backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Built into ttv; always available.
+    Embedded,
+    /// A paid web API.
+    Hosted,
+    /// A model run on this machine's GPUs.
+    Local,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Embedded => "embedded",
+            Self::Hosted => "hosted",
+            Self::Local => "local",
+        })
+    }
+}
+
+/// Whether a backend can be used here, and if not, exactly why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Availability {
+    /// Ready.
+    Available,
+    /// Not usable; `reason` says what is missing.
+    Unavailable {
+        /// What is missing, in words a user can act on.
+        reason: String,
+    },
+}
+
+impl Availability {
+    /// Whether the backend can be used.
+    pub fn is_available(&self) -> bool {
+        matches!(self, Self::Available)
+    }
+}
+
+/// A serialisable handle on a submitted job: everything poll, fetch and cancel need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Canonical backend name.
+    pub backend: String,
+    /// The provider's job id.
+    pub id: String,
+    /// The model the job runs on, when the backend has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Whatever else polling needs (URLs returned by submit, a region, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
+    /// When the provider accepted the job.
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Where a finished video can be fetched from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    /// A URL, possibly signed and expiring.
+    Url {
+        /// The address.
+        url: String,
+    },
+    /// A file on this machine.
+    File {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+/// The state of a submitted job.
+#[derive(Debug)]
+pub enum Status {
+    /// Waiting for capacity.
+    Queued {
+        /// Place in the provider's queue, when it says.
+        position: Option<u32>,
+    },
+    /// Generating.
+    Running {
+        /// Fraction done, 0 to 1, when the provider says.
+        progress: Option<f32>,
+    },
+    /// Done; the video can be fetched.
+    Succeeded {
+        /// Where the video is.
+        output: Output,
+        /// What the provider charged, when it says.
+        cost: Option<Money>,
+    },
+    /// The provider failed the job.
+    Failed(Error),
+    /// The job was cancelled.
+    Cancelled,
+}
+
+/// A step of [`VideoBackend::generate`], for progress displays and logs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The request passed validation.
+    Validated(Resolved),
+    /// The job was accepted; keep the ticket to resume or cancel.
+    Submitted(Ticket),
+    /// Waiting in the provider's queue.
+    Queued {
+        /// Queue position, when known.
+        position: Option<u32>,
+    },
+    /// Generating.
+    Running {
+        /// Fraction done, when known.
+        progress: Option<f32>,
+    },
+    /// Downloading the result.
+    Downloading {
+        /// Bytes received.
+        received: u64,
+        /// Bytes expected, when known.
+        total: Option<u64>,
+    },
+    /// Checking the file is a playable MP4.
+    Verifying,
+}
+
+/// Where progress events go.
+pub type EventSink<'a> = &'a (dyn Fn(Event) + Send + Sync);
+
+/// An event sink that drops everything.
+pub fn no_events(_: Event) {}
+
+/// A finished, verified video on disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generated {
+    /// Where the video is.
+    pub path: PathBuf,
+    /// The job's ticket.
+    pub ticket: Ticket,
+    /// The settings the backend was asked for.
+    pub resolved: Resolved,
+    /// What the file holds, read back from it.
+    pub video: VideoInfo,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// File size.
+    pub bytes: u64,
+    /// What the provider charged, when it says.
+    pub charged: Option<Money>,
+    /// Seconds from submit to the provider reporting success.
+    pub generation_secs: f64,
+    /// Seconds spent fetching and verifying.
+    pub fetch_secs: f64,
+}
+
+/// One text-to-video / image-to-video generator.
+///
+/// Implementations keep provider quirks inside their own module; everything here is in the
+/// shared vocabulary of [`crate::request`] and [`crate::error`].
+#[async_trait]
+pub trait VideoBackend: Send + Sync {
+    /// Canonical name (`animatic`, `runway`, ...).
+    fn id(&self) -> &'static str;
+
+    /// How the backend runs.
+    fn kind(&self) -> BackendKind;
+
+    /// The model used, for backends that have several.
+    fn model(&self) -> Option<&str> {
+        None
+    }
+
+    /// What the backend can do.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Whether the backend can be used here.
+    fn availability(&self) -> Availability {
+        Availability::Available
+    }
+
+    /// Checks a request and fills in defaults, reporting every problem at once. Spends nothing.
+    fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {
+        self.capabilities()
+            .resolve(req)
+            .map_err(|e| e.with_backend(self.id()))
+    }
+
+    /// What the request would cost here.
+    fn estimate_cost(&self, req: &GenerationRequest) -> Result<CostEstimate>;
+
+    /// How long to wait between polls when the provider does not say.
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    /// Starts a job. The only step that may spend money.
+    async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket>;
+
+    /// Asks how a job is doing.
+    async fn poll(&self, ticket: &Ticket) -> Result<Status>;
+
+    /// Writes a finished video to `into`, a temporary file the caller owns, reporting bytes
+    /// as they arrive. The caller verifies and publishes it.
+    async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64>;
+
+    /// Stops a job. Cancelling a finished job is not an error.
+    async fn cancel(&self, ticket: &Ticket) -> Result<()>;
+
+    /// Runs the whole job: validate, submit, poll until done, fetch into a temporary file
+    /// beside `dest`, verify it is a playable MP4, and rename it into place. On any failure
+    /// nothing is left at `dest`.
+    async fn generate(
+        &self,
+        req: &GenerationRequest,
+        dest: &Path,
+        events: EventSink<'_>,
+    ) -> Result<Generated> {
+        let resolved = self.validate(req)?;
+        events(Event::Validated(resolved));
+        let ticket = self.submit(req, &resolved).await?;
+        events(Event::Submitted(ticket.clone()));
+        let started = Instant::now();
+        let (output, charged) = wait_for_output(self, &ticket, events).await?;
+        let generation_secs = started.elapsed().as_secs_f64();
+        let fetch_started = Instant::now();
+        let mut generated = fetch_verified(self, &ticket, &output, dest, &resolved, events).await?;
+        generated.charged = charged;
+        generated.generation_secs = generation_secs;
+        generated.fetch_secs = fetch_started.elapsed().as_secs_f64();
+        Ok(generated)
+    }
+}
+
+/// Polls `ticket` until it finishes, forwarding progress.
+pub async fn wait_for_output<B: VideoBackend + ?Sized>(
+    backend: &B,
+    ticket: &Ticket,
+    events: EventSink<'_>,
+) -> Result<(Output, Option<Money>)> {
+    loop {
+        match backend.poll(ticket).await? {
+            Status::Queued { position } => events(Event::Queued { position }),
+            Status::Running { progress } => events(Event::Running { progress }),
+            Status::Succeeded { output, cost } => return Ok((output, cost)),
+            Status::Failed(err) => return Err(err.with_backend(backend.id())),
+            Status::Cancelled => {
+                return Err(Error::new(ErrorKind::Cancelled, format!("job {} was cancelled", ticket.id))
+                    .with_backend(backend.id()));
+            }
+        }
+        tokio::time::sleep(backend.poll_interval()).await;
+    }
+}
+
+/// Fetches `output` into a temporary file beside `dest`, verifies it, and renames it into
+/// place. Nothing is left at `dest` unless the file is a playable MP4.
+pub async fn fetch_verified<B: VideoBackend + ?Sized>(
+    backend: &B,
+    ticket: &Ticket,
+    output: &Output,
+    dest: &Path,
+    resolved: &Resolved,
+    events: EventSink<'_>,
+) -> Result<Generated> {
+    let file = AtomicFile::new(dest)?;
+    let bytes = backend.fetch(output, file.path(), events).await?;
+    events(Event::Verifying);
+    let temp_path = file.path().to_path_buf();
+    let (video, sha256) = tokio::task::spawn_blocking(move || probe::verify_file(&temp_path))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("verifying the video failed: {e}")))?
+        .map_err(|e| e.with_backend(backend.id()))?;
+    if video.width != resolved.resolution.width || video.height != resolved.resolution.height {
+        tracing::warn!(
+            backend = backend.id(),
+            asked = %resolved.resolution,
+            got = %format!("{}x{}", video.width, video.height),
+            "the video's size differs from the one requested"
+        );
+    }
+    let path = tokio::task::spawn_blocking(move || file.commit())
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("saving the video failed: {e}")))??;
+    Ok(Generated {
+        path,
+        ticket: ticket.clone(),
+        resolved: *resolved,
+        video,
+        sha256,
+        bytes,
+        charged: None,
+        generation_secs: 0.0,
+        fetch_secs: 0.0,
+    })
+}
