@@ -278,8 +278,11 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
             Status::Succeeded { output, cost } => return Ok((output, cost)),
             Status::Failed(err) => return Err(err.with_backend(backend.id())),
             Status::Cancelled => {
-                return Err(Error::new(ErrorKind::Cancelled, format!("job {} was cancelled", ticket.id))
-                    .with_backend(backend.id()));
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    format!("job {} was cancelled", ticket.id),
+                )
+                .with_backend(backend.id()));
             }
         }
         tokio::time::sleep(backend.poll_interval()).await;
@@ -326,4 +329,14 @@ pub async fn fetch_verified<B: VideoBackend + ?Sized>(
         generation_secs: 0.0,
         fetch_secs: 0.0,
     })
+}
+
+impl fmt::Debug for dyn VideoBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VideoBackend")
+            .field("id", &self.id())
+            .field("kind", &self.kind())
+            .field("model", &self.model())
+            .finish()
+    }
 }

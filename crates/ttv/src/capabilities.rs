@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Problem, Result};
 use crate::media::image::ImageFormat;
-use crate::request::{AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration};
+use crate::request::{
+    AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
+};
 
 /// Which clip lengths a backend accepts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,7 +39,8 @@ impl DurationSupport {
             Self::Range { min, max, step } => {
                 d >= *min
                     && d <= *max
-                    && (step.as_millis() <= 1 || (d.as_millis() - min.as_millis()) % step.as_millis() == 0)
+                    && (step.as_millis() <= 1
+                        || (d.as_millis() - min.as_millis()) % step.as_millis() == 0)
             }
             Self::OneOf(list) => list.contains(&d),
         }
@@ -274,7 +277,11 @@ impl Capabilities {
 
         let duration = req.duration.unwrap_or(self.default_duration);
         if !self.durations.allows(duration) {
-            problems.push(Problem::new("duration", duration, self.durations.to_string()));
+            problems.push(Problem::new(
+                "duration",
+                duration,
+                self.durations.to_string(),
+            ));
         }
 
         let fps = req.fps.unwrap_or(self.default_fps);
@@ -360,9 +367,15 @@ mod tests {
     fn caps() -> Capabilities {
         Capabilities {
             modes: vec![Mode::TextToVideo, Mode::ImageToVideo],
-            durations: DurationSupport::OneOf(vec![VideoDuration::from_secs(5), VideoDuration::from_secs(10)]),
+            durations: DurationSupport::OneOf(vec![
+                VideoDuration::from_secs(5),
+                VideoDuration::from_secs(10),
+            ]),
             default_duration: VideoDuration::from_secs(5),
-            resolutions: ResolutionSupport::OneOf(vec![Resolution::new(1280, 720), Resolution::new(720, 1280)]),
+            resolutions: ResolutionSupport::OneOf(vec![
+                Resolution::new(1280, 720),
+                Resolution::new(720, 1280),
+            ]),
             default_resolution: ResolutionSpec::Tier(720),
             aspect_ratios: vec![AspectRatio::LANDSCAPE, AspectRatio::PORTRAIT],
             fps: FpsSupport::OneOf(vec![24]),
@@ -399,7 +412,15 @@ mod tests {
         let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["prompt", "negative_prompt", "audio", "duration", "fps", "aspect", "resolution"]
+            [
+                "prompt",
+                "negative_prompt",
+                "audio",
+                "duration",
+                "fps",
+                "aspect",
+                "resolution"
+            ]
         );
         assert_eq!(err.problems()[3].value, "7s");
         assert_eq!(err.problems()[3].allowed, "5s, 10s");

@@ -60,9 +60,19 @@ impl fmt::Display for Money {
                 let abs = self.micros.unsigned_abs();
                 let cents_exact = abs % 10_000 == 0;
                 if cents_exact {
-                    write!(f, "{sign}${}.{:02}", abs / 1_000_000, (abs % 1_000_000) / 10_000)
+                    write!(
+                        f,
+                        "{sign}${}.{:02}",
+                        abs / 1_000_000,
+                        (abs % 1_000_000) / 10_000
+                    )
                 } else {
-                    write!(f, "{sign}${}.{:04}", abs / 1_000_000, (abs % 1_000_000) / 100)
+                    write!(
+                        f,
+                        "{sign}${}.{:04}",
+                        abs / 1_000_000,
+                        (abs % 1_000_000) / 100
+                    )
                 }
             }
             Currency::Credits(unit) => {

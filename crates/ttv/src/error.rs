@@ -79,7 +79,10 @@ impl ErrorKind {
 
     /// Whether the fault lies in what the user asked for rather than in a backend.
     pub fn is_user_input(self) -> bool {
-        matches!(self, Self::InvalidRequest | Self::Unsupported | Self::Config)
+        matches!(
+            self,
+            Self::InvalidRequest | Self::Unsupported | Self::Config
+        )
     }
 }
 

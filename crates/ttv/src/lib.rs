@@ -10,10 +10,17 @@ pub mod capabilities;
 pub mod cost;
 pub mod error;
 pub mod media;
+pub mod registry;
 pub mod request;
+pub mod router;
+pub mod services;
 
-pub use backend::{Availability, BackendKind, Event, Generated, Output, Status, Ticket, VideoBackend};
+pub use backend::{
+    Availability, BackendKind, Event, Generated, Output, Status, Ticket, VideoBackend,
+};
 pub use capabilities::{Capabilities, Resolved};
 pub use cost::{CostEstimate, Money};
 pub use error::{Error, ErrorKind, Problem, Result, Spend};
-pub use request::{AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration};
+pub use request::{
+    AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
+};

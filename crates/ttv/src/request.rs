@@ -405,11 +405,7 @@ impl GenerationRequest {
 
     /// The aspect ratio to render: the one asked for, else the exact resolution's, else the
     /// first image's closest among `choices`, else `fallback`.
-    pub fn effective_aspect(
-        &self,
-        choices: &[AspectRatio],
-        fallback: AspectRatio,
-    ) -> AspectRatio {
+    pub fn effective_aspect(&self, choices: &[AspectRatio], fallback: AspectRatio) -> AspectRatio {
         if let Some(a) = self.aspect_ratio {
             return a;
         }
@@ -465,7 +461,10 @@ mod tests {
         );
         assert_eq!(r.resolve(AspectRatio::PORTRAIT), Resolution::new(720, 1280));
         assert_eq!(
-            "1080p".parse::<ResolutionSpec>().unwrap().resolve(AspectRatio::SQUARE),
+            "1080p"
+                .parse::<ResolutionSpec>()
+                .unwrap()
+                .resolve(AspectRatio::SQUARE),
             Resolution::new(1080, 1080)
         );
         let exact: ResolutionSpec = "1280*720".parse().unwrap();

@@ -80,7 +80,11 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
 fn sync_parent(path: &Path) {
     #[cfg(unix)]
     if let Some(parent) = path.parent() {
-        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
         // Best effort: some filesystems refuse to fsync a directory.
         if let Ok(dir) = File::open(parent) {
             let _ = dir.sync_all();
@@ -111,6 +115,9 @@ mod tests {
         write_atomically(&dest, b"one").unwrap();
         write_atomically(&dest, b"two").unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use muxide::api::{Muxer, MuxerBuilder, VideoCodec};
 use openh264::OpenH264API;
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, QpRange,
     RateControlMode, UsageType, VuiConfig,
 };
 use openh264::formats::YUVSlices;
@@ -84,13 +84,16 @@ impl<W: Write> Mp4Writer<W> {
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(settings.bitrate_bps))
             .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
-            .rate_control_mode(RateControlMode::Bitrate)
+            .rate_control_mode(RateControlMode::Off)
+            .qp(QpRange::new(18, 26))
             .usage_type(UsageType::CameraVideoRealTime)
             .complexity(Complexity::Low)
             // Dropped frames would break the frame count and duration we promise.
             .skip_frames(false)
             .scene_change_detect(false)
-            .intra_frame_period(IntraFramePeriod::from_num_frames(settings.keyframe_interval))
+            .intra_frame_period(IntraFramePeriod::from_num_frames(
+                settings.keyframe_interval,
+            ))
             .vui(VuiConfig::bt709());
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| encode_err("cannot start the H.264 encoder", e))?;
@@ -152,7 +155,10 @@ impl<W: Write> Mp4Writer<W> {
         self.annexb.clear();
         bitstream.write_vec(&mut self.annexb);
         if self.annexb.is_empty() {
-            return Err(encode_err("H.264 encoding failed", "the encoder dropped a frame"));
+            return Err(encode_err(
+                "H.264 encoding failed",
+                "the encoder dropped a frame",
+            ));
         }
         let pts = self.frames as f64 / f64::from(self.settings.fps);
         self.muxer

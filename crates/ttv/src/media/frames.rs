@@ -97,9 +97,16 @@ fn to_rgb(yuv: &impl YUVSource) -> Result<RgbImage> {
         height: h as u32,
     };
     let mut rgb = vec![0u8; w * h * 3];
-    yuvutils_rs::yuv420_to_rgb(&planar, &mut rgb, (w * 3) as u32, YuvRange::Limited, YuvStandardMatrix::Bt709)
-        .map_err(|e| invalid(format!("colour conversion failed: {e}")))?;
-    RgbImage::from_raw(w as u32, h as u32, rgb).ok_or_else(|| invalid("decoded frame has the wrong size"))
+    yuvutils_rs::yuv420_to_rgb(
+        &planar,
+        &mut rgb,
+        (w * 3) as u32,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt709,
+    )
+    .map_err(|e| invalid(format!("colour conversion failed: {e}")))?;
+    RgbImage::from_raw(w as u32, h as u32, rgb)
+        .ok_or_else(|| invalid("decoded frame has the wrong size"))
 }
 
 /// Decodes samples `from..=to` and returns the RGB frames of those in `keep`.
@@ -149,11 +156,20 @@ pub fn frame_from_bytes(bytes: &[u8], which: Which) -> Result<RgbImage> {
     let count = track.samples.len();
     let target = match which {
         Which::First => 0,
-        Which::Last => count.checked_sub(1).ok_or_else(|| invalid("the video has no frames"))?,
+        Which::Last => count
+            .checked_sub(1)
+            .ok_or_else(|| invalid("the video has no frames"))?,
         Which::Index(n) if n < count => n,
-        Which::Index(n) => return Err(invalid(format!("frame {n} asked for, the video has {count}"))),
+        Which::Index(n) => {
+            return Err(invalid(format!(
+                "frame {n} asked for, the video has {count}"
+            )));
+        }
     };
-    let start = track.samples[..=target].iter().rposition(|s| s.is_sync).unwrap_or(0);
+    let start = track.samples[..=target]
+        .iter()
+        .rposition(|s| s.is_sync)
+        .unwrap_or(0);
     let mut found = None;
     decode_range(bytes, &track, start, target, |i, img| {
         if i == target {
@@ -172,7 +188,10 @@ pub fn extract_frame(path: &Path, which: Which) -> Result<RgbImage> {
 }
 
 /// Decodes every frame of an MP4 held in memory, calling `each` with its index and pixels.
-pub fn for_each_frame(bytes: &[u8], each: impl FnMut(usize, RgbImage) -> Result<()>) -> Result<usize> {
+pub fn for_each_frame(
+    bytes: &[u8],
+    each: impl FnMut(usize, RgbImage) -> Result<()>,
+) -> Result<usize> {
     let mp4 = probe::parse(bytes)?;
     let track = h264_track(&mp4)?;
     let count = track.samples.len();

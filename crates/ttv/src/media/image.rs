@@ -122,7 +122,11 @@ impl ImageInput {
             Error::invalid(vec![Problem::new(field, &shown, allowed)])
         })?;
         if !meta.is_file() {
-            return Err(Error::invalid(vec![Problem::new(field, &shown, "a file, not a folder")]));
+            return Err(Error::invalid(vec![Problem::new(
+                field,
+                &shown,
+                "a file, not a folder",
+            )]));
         }
         if meta.len() > MAX_FILE_BYTES {
             return Err(Error::invalid(vec![Problem::new(
@@ -131,7 +135,8 @@ impl ImageInput {
                 format!("a file of at most {} MiB", MAX_FILE_BYTES / 1024 / 1024),
             )]));
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read {shown}"), e))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read {shown}"), e))?;
         Self::from_bytes(field, shown, bytes)
     }
 
@@ -149,8 +154,9 @@ impl ImageInput {
         let format = guessed.and_then(ImageFormat::from_image).ok_or_else(|| {
             refuse(match guessed {
                 Some(other) => format!("a PNG, JPEG or WebP image (this is {other:?})"),
-                None => "a PNG, JPEG or WebP image (the content is not a known image format)"
-                    .to_owned(),
+                None => {
+                    "a PNG, JPEG or WebP image (the content is not a known image format)".to_owned()
+                }
             })
         })?;
 
@@ -159,10 +165,7 @@ impl ImageInput {
             .map_err(|e| refuse(format!("a readable {format} image ({e})")))?;
         let (w, h) = decoder.dimensions();
         check_pixel_budget(w, h).map_err(&refuse)?;
-        let orientation = decoder
-            .orientation()
-            .map(orientation_code)
-            .unwrap_or(1);
+        let orientation = decoder.orientation().map(orientation_code).unwrap_or(1);
         // Decode once, fully, so a truncated or corrupt file is refused now rather than
         // half-way through a paid job.
         let mut pixels = vec![0u8; decoder.total_bytes() as usize];
@@ -226,10 +229,19 @@ impl ImageInput {
     /// Checks this image against a backend's limits.
     pub fn check_limits(&self, field: &str, limits: &ImageLimits) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let name = || format!("{} ({}, {}x{})", self.source, self.format, self.width, self.height);
+        let name = || {
+            format!(
+                "{} ({}, {}x{})",
+                self.source, self.format, self.width, self.height
+            )
+        };
         if !limits.formats.contains(&self.format) {
             let allowed: Vec<_> = limits.formats.iter().map(ToString::to_string).collect();
-            problems.push(Problem::new(field, name(), format!("formats {}", allowed.join(", "))));
+            problems.push(Problem::new(
+                field,
+                name(),
+                format!("formats {}", allowed.join(", ")),
+            ));
         }
         if self.data.len() as u64 > limits.max_bytes {
             problems.push(Problem::new(
@@ -257,7 +269,9 @@ impl ImageInput {
 
     /// Decodes to upright 8-bit RGB.
     pub fn decode_rgb(&self) -> Result<RgbImage> {
-        let mut decoder = reader(&self.data, self.format).into_decoder().map_err(decode_err)?;
+        let mut decoder = reader(&self.data, self.format)
+            .into_decoder()
+            .map_err(decode_err)?;
         let orientation = decoder.orientation().ok();
         let mut img = image::DynamicImage::from_decoder(decoder).map_err(decode_err)?;
         if let Some(o) = orientation {
@@ -306,7 +320,10 @@ fn orientation_code(o: image::metadata::Orientation) -> u8 {
 }
 
 fn decode_err(e: image::ImageError) -> Error {
-    Error::new(ErrorKind::InvalidRequest, format!("cannot decode image: {e}"))
+    Error::new(
+        ErrorKind::InvalidRequest,
+        format!("cannot decode image: {e}"),
+    )
 }
 
 /// A rectangle in source pixels, with fractional edges for smooth camera moves.
@@ -328,10 +345,20 @@ impl CropRect {
         let (w, h) = (f64::from(w), f64::from(h));
         if w / h > aspect {
             let cw = h * aspect;
-            Self { x: (w - cw) / 2.0, y: 0.0, w: cw, h }
+            Self {
+                x: (w - cw) / 2.0,
+                y: 0.0,
+                w: cw,
+                h,
+            }
         } else {
             let ch = w / aspect;
-            Self { x: 0.0, y: (h - ch) / 2.0, w, h: ch }
+            Self {
+                x: 0.0,
+                y: (h - ch) / 2.0,
+                w,
+                h: ch,
+            }
         }
     }
 }
@@ -370,10 +397,12 @@ impl FrameResizer {
         dst: &mut [u8],
         (dst_w, dst_h): (u32, u32),
     ) -> Result<()> {
-        let fail = |e: &dyn fmt::Display| Error::new(ErrorKind::Io, format!("image resize failed: {e}"));
+        let fail =
+            |e: &dyn fmt::Display| Error::new(ErrorKind::Io, format!("image resize failed: {e}"));
         let src = fast_image_resize::images::ImageRef::new(src_w, src_h, src, PixelType::U8x3)
             .map_err(|e| fail(&e))?;
-        let mut out = FirImage::from_slice_u8(dst_w, dst_h, dst, PixelType::U8x3).map_err(|e| fail(&e))?;
+        let mut out =
+            FirImage::from_slice_u8(dst_w, dst_h, dst, PixelType::U8x3).map_err(|e| fail(&e))?;
         let options = ResizeOptions::new()
             .resize_alg(self.alg)
             .crop(crop.x, crop.y, crop.w, crop.h);
@@ -409,7 +438,8 @@ mod tests {
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 128]));
         let mut out = Vec::new();
-        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
         out
     }
 
@@ -433,8 +463,14 @@ mod tests {
 
     #[test]
     fn text_file_is_refused_by_content() {
-        let err = ImageInput::from_bytes("image", "notes.png", b"hello there".to_vec()).unwrap_err();
-        assert!(err.problems()[0].allowed.contains("not a known image format"), "{err}");
+        let err =
+            ImageInput::from_bytes("image", "notes.png", b"hello there".to_vec()).unwrap_err();
+        assert!(
+            err.problems()[0]
+                .allowed
+                .contains("not a known image format"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -442,7 +478,8 @@ mod tests {
         // A valid PNG header claiming 20000x20000 pixels.
         let img = image::GrayImage::new(1, 1);
         let mut bytes = Vec::new();
-        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
         // Patch IHDR width/height (bytes 16..24) and leave the CRC wrong: the size check
         // must fire before any CRC or data check.
         bytes[16..20].copy_from_slice(&20_000u32.to_be_bytes());

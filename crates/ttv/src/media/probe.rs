@@ -70,7 +70,11 @@ pub fn probe_bytes(bytes: &[u8]) -> Result<VideoInfo> {
     } else {
         track.duration as f64 / track.timescale as f64
     };
-    let fps = if duration_secs > 0.0 { frames as f64 / duration_secs } else { 0.0 };
+    let fps = if duration_secs > 0.0 {
+        frames as f64 / duration_secs
+    } else {
+        0.0
+    };
     Ok(VideoInfo {
         codec,
         width: u32::from(track.width),
@@ -118,7 +122,12 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<VideoInfo> {
     if !track.samples.first().is_some_and(|s| s.is_sync) {
         return Err(invalid("the video does not start with a keyframe"));
     }
-    let end = track.samples.iter().map(|s| s.offset + s.size).max().unwrap_or(0);
+    let end = track
+        .samples
+        .iter()
+        .map(|s| s.offset + s.size)
+        .max()
+        .unwrap_or(0);
     if end > bytes.len() as u64 {
         return Err(invalid(format!(
             "the file is truncated: its index points {} bytes past the end",
@@ -136,7 +145,8 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<VideoInfo> {
 fn moov_before_mdat(bytes: &[u8]) -> bool {
     let mut pos = 0usize;
     while pos + 8 <= bytes.len() {
-        let size32 = u32::from_be_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
+        let size32 =
+            u32::from_be_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
         let name = &bytes[pos + 4..pos + 8];
         match name {
             b"moov" => return true,

@@ -1,0 +1,262 @@
+//! Backends by name: canonical names, aliases, and what is available here.
+//!
+//! Every backend ttv knows is listed, built or not; one that cannot be used here says exactly
+//! why instead of pretending. Names are matched case-insensitively against canonical names and
+//! aliases (`runway_ml`, `veo3`, `fal.ai`, `wan2.1` ...), the spellings the original pipeline
+//! used.
+
+use std::sync::Arc;
+
+use crate::backend::{Availability, BackendKind, VideoBackend};
+use crate::error::{Error, ErrorKind, Result};
+use crate::services::animatic::{self, Animatic, AnimaticOptions};
+
+/// A backend ttv knows of.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    /// Canonical name.
+    pub name: &'static str,
+    /// Other accepted spellings.
+    pub aliases: &'static [&'static str],
+    /// How it runs.
+    pub kind: BackendKind,
+    /// One line on what it is.
+    pub summary: &'static str,
+}
+
+/// Every backend ttv knows, in display order.
+pub const KNOWN: &[Known] = &[
+    Known {
+        name: animatic::NAME,
+        aliases: &[],
+        kind: BackendKind::Embedded,
+        summary: "built-in previs renderer: camera moves over images, title cards from text",
+    },
+    Known {
+        name: "runway",
+        aliases: &["runway_ml", "runwayml"],
+        kind: BackendKind::Hosted,
+        summary: "Runway API (gen4_turbo, gen4.5, veo3.1 ...)",
+    },
+    Known {
+        name: "veo",
+        aliases: &["veo3", "google_veo", "veo2", "veo3.1"],
+        kind: BackendKind::Hosted,
+        summary: "Google Veo through the Gemini API or Vertex AI",
+    },
+    Known {
+        name: "minimax",
+        aliases: &["hailuo"],
+        kind: BackendKind::Hosted,
+        summary: "MiniMax Hailuo video API",
+    },
+    Known {
+        name: "fal",
+        aliases: &["fal.ai", "fal_ai"],
+        kind: BackendKind::Hosted,
+        summary: "fal queue API (Kling, Hailuo, Wan, Veo, Luma ...)",
+    },
+    Known {
+        name: "wan",
+        aliases: &["wan2.1", "wan2.2", "wan2"],
+        kind: BackendKind::Local,
+        summary: "Wan2.1 / Wan2.2 on local GPUs",
+    },
+    Known {
+        name: "hunyuan",
+        aliases: &["hunyuan_video", "hunyuanvideo"],
+        kind: BackendKind::Local,
+        summary: "HunyuanVideo on local GPUs",
+    },
+];
+
+/// Finds a known backend by name or alias, ignoring case.
+pub fn lookup(name: &str) -> Option<&'static Known> {
+    let name = name.trim().to_ascii_lowercase();
+    KNOWN
+        .iter()
+        .find(|k| k.name == name || k.aliases.contains(&name.as_str()))
+}
+
+/// A `Config` error for a name that matches no backend, with a suggestion.
+pub fn unknown_backend(field: &str, name: &str) -> Error {
+    let all = KNOWN
+        .iter()
+        .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()));
+    let best = all
+        .map(|n| (strsim::jaro_winkler(&name.to_ascii_lowercase(), n), n))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(score, _)| *score > 0.8)
+        .map(|(_, n)| format!(" (did you mean {n:?}?)"))
+        .unwrap_or_default();
+    let names: Vec<_> = KNOWN.iter().map(|k| k.name).collect();
+    Error::new(
+        ErrorKind::Config,
+        format!(
+            "{field}: unknown backend {name:?}{best}; known backends are {}, or auto",
+            names.join(", ")
+        ),
+    )
+}
+
+/// One registry row: a known backend and, if usable, its instance.
+#[derive(Clone)]
+pub struct Entry {
+    /// What it is.
+    pub known: &'static Known,
+    /// The instance, when built and configured here.
+    pub backend: Option<Arc<dyn VideoBackend>>,
+    /// Whether it can be used, and why not.
+    pub availability: Availability,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("name", &self.known.name)
+            .field("availability", &self.availability)
+            .finish()
+    }
+}
+
+/// The backends of this process.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    entries: Vec<Entry>,
+}
+
+/// Settings the registry needs to build backends.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySettings {
+    /// Options of the embedded renderer.
+    pub animatic: AnimaticOptions,
+}
+
+impl Registry {
+    /// Builds every backend this version of ttv has, and lists the rest with the reason.
+    pub fn new(settings: &RegistrySettings) -> Self {
+        let entries = KNOWN
+            .iter()
+            .map(|known| {
+                let backend: Option<Arc<dyn VideoBackend>> = match known.name {
+                    animatic::NAME => Some(Arc::new(Animatic::new(settings.animatic.clone()))),
+                    _ => None,
+                };
+                let availability = match &backend {
+                    Some(b) => b.availability(),
+                    None => Availability::Unavailable {
+                        reason: format!(
+                            "not built yet: this version of ttv has no {} backend",
+                            known.name
+                        ),
+                    },
+                };
+                Entry {
+                    known,
+                    backend,
+                    availability,
+                }
+            })
+            .collect();
+        Self { entries }
+    }
+
+    /// A registry holding exactly `backends`, for tests and embedding.
+    pub fn with_backends(backends: Vec<Arc<dyn VideoBackend>>) -> Self {
+        let entries = backends
+            .into_iter()
+            .filter_map(|b| {
+                let known = lookup(b.id())?;
+                Some(Entry {
+                    known,
+                    availability: b.availability(),
+                    backend: Some(b),
+                })
+            })
+            .collect();
+        Self { entries }
+    }
+
+    /// Every row, in display order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The row for `name` (canonical or alias). `field` names the setting in errors.
+    pub fn entry(&self, field: &str, name: &str) -> Result<&Entry> {
+        let known = lookup(name).ok_or_else(|| unknown_backend(field, name))?;
+        self.entries
+            .iter()
+            .find(|e| e.known.name == known.name)
+            .ok_or_else(|| unknown_backend(field, name))
+    }
+
+    /// The usable backend called `name`, or why it cannot be used.
+    pub fn get(&self, field: &str, name: &str) -> Result<Arc<dyn VideoBackend>> {
+        let entry = self.entry(field, name)?;
+        match (&entry.backend, &entry.availability) {
+            (Some(b), Availability::Available) => Ok(b.clone()),
+            (_, Availability::Unavailable { reason }) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{} cannot be used here: {reason}", entry.known.name),
+            )),
+            (None, Availability::Available) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{} cannot be used here", entry.known.name),
+            )),
+        }
+    }
+
+    /// The usable backends, in display order.
+    pub fn available(&self) -> impl Iterator<Item = &Arc<dyn VideoBackend>> {
+        self.entries
+            .iter()
+            .filter(|e| e.availability.is_available())
+            .filter_map(|e| e.backend.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_from_the_original_pipeline_resolve() {
+        for (alias, name) in [
+            ("runway_ml", "runway"),
+            ("veo3", "veo"),
+            ("google_veo", "veo"),
+            ("Hailuo", "minimax"),
+            ("fal.ai", "fal"),
+            ("wan2.1", "wan"),
+            ("wan2.2", "wan"),
+            ("hunyuan_video", "hunyuan"),
+            ("animatic", "animatic"),
+        ] {
+            assert_eq!(lookup(alias).map(|k| k.name), Some(name), "{alias}");
+        }
+    }
+
+    #[test]
+    fn unbuilt_backends_say_why_and_are_never_usable() {
+        let reg = Registry::new(&RegistrySettings::default());
+        let err = reg.get("backend", "runway_ml").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.to_string().contains("not built yet"), "{err}");
+        assert_eq!(
+            reg.available().map(|b| b.id()).collect::<Vec<_>>(),
+            ["animatic"]
+        );
+    }
+
+    #[test]
+    fn unknown_names_get_a_suggestion() {
+        let reg = Registry::new(&RegistrySettings::default());
+        let err = reg.get("--backend", "runwy").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(
+            err.to_string().contains("did you mean \"runway\"?"),
+            "{err}"
+        );
+    }
+}

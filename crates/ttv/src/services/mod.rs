@@ -1,0 +1,4 @@
+//! One folder per backend. Provider quirks stay inside their folder; everything outside
+//! speaks the shared vocabulary of [`crate::request`] and [`crate::error`].
+
+pub mod animatic;
