@@ -85,7 +85,12 @@ impl ResolutionSupport {
                 let (long, short) = (r.width.max(r.height), r.short_side());
                 let fits = long <= max.width.max(max.height) && short <= max.width.min(max.height);
                 let aligned = r.width % multiple_of == 0 && r.height % multiple_of == 0;
-                (!fits || short < *min_side || !aligned).then(|| self.to_string())
+                (!fits || short < *min_side || !aligned).then(|| {
+                    format!(
+                        "a size up to {max} (or {}x{}) with both sides at least {min_side} and multiples of {multiple_of}",
+                        max.height, max.width
+                    )
+                })
             }
             Self::OneOf(list) => (!list.contains(&r)).then(|| self.to_string()),
         }
@@ -95,15 +100,7 @@ impl ResolutionSupport {
 impl fmt::Display for ResolutionSupport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Bounded {
-                max,
-                min_side,
-                multiple_of,
-            } => write!(
-                f,
-                "up to {max} (or {}x{}), sides at least {min_side} and multiples of {multiple_of}",
-                max.height, max.width
-            ),
+            Self::Bounded { max, .. } => write!(f, "any up to {max}"),
             Self::OneOf(list) => write!(f, "{}", join(list, ", ")),
         }
     }
@@ -226,14 +223,14 @@ impl Capabilities {
             problems.push(Problem::new(
                 "mode",
                 mode_description(mode),
-                format!("this backend offers {}", join(&self.modes, ", ")),
+                format!("one of this backend's modes: {}", join(&self.modes, ", ")),
             ));
         }
         if req.last_frame.is_some() && req.image.is_none() {
             problems.push(Problem::new(
                 "last_frame",
                 "a last frame without a first frame",
-                "give --image as well",
+                "a first frame (--image) as well",
             ));
         }
         let prompt_chars = req.prompt.chars().count();
@@ -241,7 +238,7 @@ impl Capabilities {
             problems.push(Problem::new(
                 "prompt",
                 "an empty prompt",
-                "a text-to-video request needs a prompt (or give --image)",
+                "a prompt for text-to-video (or an --image)",
             ));
         }
         if prompt_chars > self.max_prompt_chars {
@@ -255,18 +252,22 @@ impl Capabilities {
             problems.push(Problem::new(
                 "negative_prompt",
                 "a negative prompt",
-                "this backend does not take one",
+                "none: this backend takes no negative prompt",
             ));
         }
         if req.audio && !self.audio {
             problems.push(Problem::new(
                 "audio",
                 "true",
-                "this backend makes silent video only",
+                "false: this backend makes silent video only",
             ));
         }
         if req.seed.is_some() && !self.seed {
-            problems.push(Problem::new("seed", "a seed", "this backend ignores seeds"));
+            problems.push(Problem::new(
+                "seed",
+                "a seed",
+                "none: this backend ignores seeds",
+            ));
         }
 
         for (field, image) in [("image", &req.image), ("last_frame", &req.last_frame)] {

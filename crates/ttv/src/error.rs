@@ -134,7 +134,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} is not allowed; {}",
+            "{}: {}; expected {}",
             self.field, self.value, self.allowed
         )
     }
@@ -327,7 +327,7 @@ mod tests {
         let text = err.to_string();
         assert_eq!(
             text,
-            "animatic: the request has 2 problems\n  - duration: 45s is not allowed; 1s to 30s\n  - fps: 120 is not allowed; 8 to 60"
+            "animatic: the request has 2 problems\n  - duration: 45s; expected 1s to 30s\n  - fps: 120; expected 8 to 60"
         );
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     }

@@ -14,6 +14,7 @@ pub mod registry;
 pub mod request;
 pub mod router;
 pub mod services;
+pub mod sidecar;
 
 pub use backend::{
     Availability, BackendKind, Event, Generated, Output, Status, Ticket, VideoBackend,

@@ -60,6 +60,19 @@ impl AtomicFile {
         File::open(temp.path())
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(format_args!("cannot flush {}", temp.path().display()), e))?;
+        // Temporary files are created private; a published video is an ordinary file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644)).map_err(
+                |e| {
+                    Error::io(
+                        format_args!("cannot set permissions on {}", dest.display()),
+                        e,
+                    )
+                },
+            )?;
+        }
         temp.persist(&dest)
             .map_err(|e| Error::io(format_args!("cannot save {}", dest.display()), e.error))?;
         sync_parent(&dest);

@@ -240,7 +240,7 @@ impl ImageInput {
             problems.push(Problem::new(
                 field,
                 name(),
-                format!("formats {}", allowed.join(", ")),
+                format!("one of the formats {}", allowed.join(", ")),
             ));
         }
         if self.data.len() as u64 > limits.max_bytes {

@@ -195,7 +195,7 @@ impl VideoBackend for Animatic {
             problems.push(Problem::new(
                 format!("extra.{key}"),
                 &req.extra[key],
-                "animatic takes only extra.camera",
+                "no such option: animatic takes only extra.camera",
             ));
         }
         match resolved {

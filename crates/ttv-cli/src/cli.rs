@@ -1,0 +1,153 @@
+//! The command line: arguments only. What each command does lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Make videos from prompts and images with any generator, local or hosted.
+#[derive(Debug, Parser)]
+#[command(name = "ttv", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: $TTV_CONFIG, ./ttv.yaml, ./pipeline_config.yaml, or none).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// No progress bars and no summaries; errors only.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a video.
+    Generate(GenerateArgs),
+    /// List the backends, what they can do and whether they can be used here.
+    Backends,
+    /// Show what a request would cost on every backend that can make it.
+    Estimate(RequestArgs),
+    /// Check a request against a backend and list every problem.
+    Validate(ValidateArgs),
+    /// Describe a video file and check that it is a playable MP4.
+    Probe {
+        /// The video.
+        video: PathBuf,
+    },
+    /// Save one frame of a video as an image (for chaining segments or checking output).
+    Frame(FrameArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `ttv config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the resolved configuration (secrets masked) and every problem found.
+    Check,
+}
+
+/// What to make.
+#[derive(Debug, Clone, Args)]
+pub struct RequestArgs {
+    /// What the video shows.
+    #[arg(long, short, default_value = "")]
+    pub prompt: String,
+
+    /// What the video must not show.
+    #[arg(long, value_name = "TEXT")]
+    pub negative_prompt: Option<String>,
+
+    /// First-frame image (PNG, JPEG or WebP).
+    #[arg(long, short, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+
+    /// Last-frame image.
+    #[arg(long, value_name = "FILE")]
+    pub last_frame: Option<PathBuf>,
+
+    /// Clip length in seconds (5, 5s, 2.5s).
+    #[arg(long, short, value_name = "SECONDS")]
+    pub duration: Option<String>,
+
+    /// Aspect ratio (16:9, 9:16, 1:1 ...).
+    #[arg(long, short, value_name = "W:H")]
+    pub aspect: Option<String>,
+
+    /// Frame size (1280x720) or tier (480p, 720p, 1080p).
+    #[arg(long, short, value_name = "SIZE")]
+    pub resolution: Option<String>,
+
+    /// Frames per second.
+    #[arg(long, value_name = "N")]
+    pub fps: Option<String>,
+
+    /// Seed for reproducible output.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+
+    /// Generate an audio track (backends that can).
+    #[arg(long)]
+    pub audio: bool,
+
+    /// Backend-specific option, KEY=VALUE (VALUE is JSON or text); repeatable.
+    /// The animatic takes camera=zoom_in|zoom_out|pan_left|pan_right|tilt_up|tilt_down|push_in|orbit|static.
+    #[arg(long = "extra", short = 'x', value_name = "KEY=VALUE")]
+    pub extra: Vec<String>,
+}
+
+/// `ttv generate`
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Backend to use (a name, an alias, or auto). Default: the configuration's default_backend.
+    #[arg(long, short, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Where to write the video (default: OUTPUT_DIR/ttv-<time>.mp4).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Validate, choose a backend and estimate the cost, then stop without generating.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `ttv validate`
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Backend to check against (default: the one generate would choose).
+    #[arg(long, short, value_name = "NAME")]
+    pub backend: Option<String>,
+}
+
+/// `ttv frame`
+#[derive(Debug, Clone, Args)]
+pub struct FrameArgs {
+    /// The video.
+    pub video: PathBuf,
+
+    /// Which frame: first, last, or a number counting from 0.
+    #[arg(long, short, default_value = "last", value_name = "WHICH")]
+    pub which: String,
+
+    /// Where to write the image (PNG, JPEG or WebP by extension).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+}

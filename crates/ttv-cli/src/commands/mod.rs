@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod backends;
+pub mod config;
+pub mod estimate;
+pub mod generate;
+pub mod media;
+pub mod validate;

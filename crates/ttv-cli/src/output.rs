@@ -1,0 +1,109 @@
+//! How results and errors are shown: human text on stderr/stdout, or JSON on stdout.
+
+use std::io::IsTerminal;
+
+use serde_json::json;
+use ttv::{Error, ErrorKind};
+
+use crate::cli::Cli;
+use crate::exit;
+
+/// Whether to colour stderr: a terminal, and `NO_COLOR` unset or empty.
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn red(text: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[1;31m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// The exit code for an error kind.
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::Config => exit::BAD_INPUT,
+        ErrorKind::Cancelled => exit::INTERRUPTED,
+        _ => exit::BACKEND_FAILED,
+    }
+}
+
+/// Shows an error and returns the exit code.
+pub fn report_error(cli: &Cli, err: &anyhow::Error) -> u8 {
+    let ttv_err = err.chain().find_map(|e| e.downcast_ref::<Error>());
+    let code = ttv_err.map_or(1, |e| exit_code(e.kind()));
+    if cli.json {
+        let body = match ttv_err {
+            Some(e) => json!({
+                "status": "failed",
+                "error": {
+                    "kind": e.kind(),
+                    "backend": e.backend(),
+                    "message": e.message(),
+                    "problems": e.problems(),
+                    "spend": e.spend(),
+                },
+            }),
+            None => {
+                json!({ "status": "failed", "error": { "kind": "internal", "message": format!("{err:#}") } })
+            }
+        };
+        println!("{body:#}");
+    }
+    let text = match ttv_err {
+        // The ttv error already names the backend and lists problems; add outer context only.
+        Some(e) => {
+            let outer: Vec<String> = err
+                .chain()
+                .take_while(|c| c.downcast_ref::<Error>().is_none())
+                .map(ToString::to_string)
+                .collect();
+            let mut text = outer.join(": ");
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&e.to_string());
+            text
+        }
+        None => format!("{err:#}"),
+    };
+    eprintln!("{} {text}", red("error:"));
+    if let Some(hint) = ttv_err.and_then(hint) {
+        eprintln!("hint: {hint}");
+    }
+    code
+}
+
+fn hint(e: &Error) -> Option<&'static str> {
+    match e.kind() {
+        ErrorKind::Unavailable => Some("`ttv backends` lists every backend and what each needs"),
+        ErrorKind::Config => {
+            Some("`ttv config check` shows the resolved configuration and its problems")
+        }
+        _ => None,
+    }
+}
+
+/// Human size: 1.2 MB.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,110 @@
+//! Turning command-line text into a `GenerationRequest`, reporting every bad value at once.
+
+use ttv::media::image::ImageInput;
+use ttv::{AspectRatio, Error, GenerationRequest, Problem, ResolutionSpec, VideoDuration};
+
+use crate::cli::RequestArgs;
+use crate::settings::RequestDefaults;
+
+/// Builds the request, filling gaps from the configuration's defaults. Every problem with the
+/// arguments (bad numbers, unreadable images) is reported together.
+pub async fn build(
+    args: &RequestArgs,
+    defaults: &RequestDefaults,
+) -> Result<GenerationRequest, Error> {
+    let mut problems = Vec::new();
+    let mut req = GenerationRequest {
+        prompt: args.prompt.trim().to_owned(),
+        negative_prompt: args
+            .negative_prompt
+            .clone()
+            .filter(|p| !p.trim().is_empty()),
+        audio: args.audio,
+        ..GenerationRequest::default()
+    };
+
+    req.duration = parse_into::<VideoDuration>(&args.duration, &mut problems).or(defaults.duration);
+    req.aspect_ratio = parse_into::<AspectRatio>(&args.aspect, &mut problems).or(defaults.aspect);
+    req.resolution =
+        parse_into::<ResolutionSpec>(&args.resolution, &mut problems).or(defaults.resolution);
+    req.fps = number(
+        &args.fps,
+        "fps",
+        "a whole number of frames per second, such as 24",
+        &mut problems,
+    );
+    req.seed = number(
+        &args.seed,
+        "seed",
+        "a whole number from 0 to 18446744073709551615",
+        &mut problems,
+    )
+    .or(defaults.seed);
+
+    for item in &args.extra {
+        match item.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                let value = serde_json::from_str(value)
+                    .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+                req.extra.insert(key.trim().to_owned(), value);
+            }
+            _ => problems.push(Problem::new(
+                "extra",
+                format!("{item:?}"),
+                "KEY=VALUE, such as camera=pan_left",
+            )),
+        }
+    }
+
+    let images = [
+        ("image", args.image.clone()),
+        ("last_frame", args.last_frame.clone()),
+    ];
+    for (field, path) in images {
+        let Some(path) = path else { continue };
+        let loaded = tokio::task::spawn_blocking(move || ImageInput::from_path(field, &path))
+            .await
+            .map_err(|e| Error::new(ttv::ErrorKind::Io, format!("image loading crashed: {e}")))?;
+        match loaded {
+            Ok(img) if field == "image" => req.image = Some(img),
+            Ok(img) => req.last_frame = Some(img),
+            Err(e) if e.problems().is_empty() => return Err(e),
+            Err(e) => problems.extend(e.problems().iter().cloned()),
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(req)
+    } else {
+        Err(Error::invalid(problems))
+    }
+}
+
+fn parse_into<T: std::str::FromStr<Err = Error>>(
+    value: &Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match value.as_deref().map(str::parse::<T>)? {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.extend(e.problems().iter().cloned());
+            None
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    value: &Option<String>,
+    field: &str,
+    allowed: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let text = value.as_deref()?;
+    match text.trim().parse() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            problems.push(Problem::new(field, format!("{text:?}"), allowed));
+            None
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The JSON sidecar written next to every video: what was asked, who made it, what it cost,
+//! how long it took, and what the file holds.
+//!
+//! The sidecar of `clip.mp4` is `clip.mp4.json`, written atomically after the video is in
+//! place. It never holds a secret: requests carry none, and images are described by name,
+//! size and hash rather than included.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::backend::Generated;
+use crate::capabilities::Resolved;
+use crate::cost::{CostEstimate, Money};
+use crate::error::{Error, ErrorKind, Result};
+use crate::media::atomic::write_atomically;
+use crate::media::probe::VideoInfo;
+use crate::request::GenerationRequest;
+use crate::router::{Selection, Skipped};
+
+/// The sidecar's layout version; bumped when a field changes meaning.
+pub const SCHEMA: u32 = 1;
+
+/// Everything recorded about one video.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sidecar {
+    /// Layout version.
+    pub schema: u32,
+    /// The ttv version that made it.
+    pub ttv_version: &'static str,
+    /// The video file.
+    pub video: VideoRecord,
+    /// The backend that made it.
+    pub backend: String,
+    /// The model, when the backend has several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The seed used, when the backend takes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Why this backend was chosen.
+    pub selection: SelectionRecord,
+    /// The request as given.
+    pub request: GenerationRequest,
+    /// The settings the backend was asked for.
+    pub resolved: Resolved,
+    /// The provider's job id and the data needed to find it again.
+    pub ticket: crate::backend::Ticket,
+    /// Estimated and charged cost.
+    pub cost: CostRecord,
+    /// When and how long.
+    pub timings: Timings,
+}
+
+/// The file and what it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoRecord {
+    /// File name, relative to the sidecar.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// What the container holds, read back from the file.
+    pub probe: VideoInfo,
+}
+
+/// How the backend was chosen.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelectionRecord {
+    /// Why this one.
+    pub reason: String,
+    /// Backends passed over.
+    pub skipped: Vec<Skipped>,
+}
+
+/// What it cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostRecord {
+    /// The estimate made before submitting.
+    pub estimate: CostEstimate,
+    /// What the provider reported charging, when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charged: Option<Money>,
+}
+
+/// When things happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the video was verified and in place.
+    pub finished_at: DateTime<Utc>,
+    /// Submit to provider success.
+    pub generation_secs: f64,
+    /// Download and verification.
+    pub fetch_secs: f64,
+    /// The whole run.
+    pub total_secs: f64,
+}
+
+impl Sidecar {
+    /// Assembles the record of a finished generation.
+    pub fn new(
+        req: &GenerationRequest,
+        selection: &Selection,
+        generated: &Generated,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        let finished_at = Utc::now();
+        let seed = req.seed.or_else(|| {
+            generated
+                .ticket
+                .data
+                .get("seed")
+                .and_then(serde_json::Value::as_u64)
+        });
+        Self {
+            schema: SCHEMA,
+            ttv_version: env!("CARGO_PKG_VERSION"),
+            video: VideoRecord {
+                file: generated
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                bytes: generated.bytes,
+                sha256: generated.sha256.clone(),
+                probe: generated.video.clone(),
+            },
+            backend: selection.backend.id().to_owned(),
+            model: selection.backend.model().map(str::to_owned),
+            seed,
+            selection: SelectionRecord {
+                reason: selection.reason.clone(),
+                skipped: selection.skipped.clone(),
+            },
+            request: req.clone(),
+            resolved: generated.resolved,
+            ticket: generated.ticket.clone(),
+            cost: CostRecord {
+                estimate: selection.estimate.clone(),
+                charged: generated.charged.clone(),
+            },
+            timings: Timings {
+                started_at,
+                finished_at,
+                generation_secs: generated.generation_secs,
+                fetch_secs: generated.fetch_secs,
+                total_secs: (finished_at - started_at).num_milliseconds() as f64 / 1000.0,
+            },
+        }
+    }
+
+    /// Writes the sidecar next to `video`, atomically, and returns its path.
+    pub fn write_beside(&self, video: &Path) -> Result<PathBuf> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the sidecar: {e}")))?;
+        write_atomically(&path_for(video), &json)
+    }
+}
+
+/// The sidecar path of `video`: the same name with `.json` added.
+pub fn path_for(video: &Path) -> PathBuf {
+    let mut name = video.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
