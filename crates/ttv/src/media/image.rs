@@ -173,6 +173,13 @@ impl ImageInput {
             .read_image(&mut pixels)
             .map_err(|e| refuse(format!("a complete, uncorrupted {format} image ({e})")))?;
         drop(pixels);
+        // JPEG decoders fill a cut-off scan with grey instead of failing; require the end
+        // marker after the last scan.
+        if format == ImageFormat::Jpeg && !jpeg_has_end_after_last_scan(&bytes) {
+            return Err(refuse(format!(
+                "a complete, uncorrupted {format} image (the file ends before the image data does)"
+            )));
+        }
 
         let (width, height) = if orientation >= 5 { (h, w) } else { (w, h) };
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -289,6 +296,20 @@ fn reader(bytes: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
     limits.max_alloc = Some(MAX_PIXELS * 4 + 16 * 1024 * 1024);
     reader.limits(limits);
     reader
+}
+
+/// Whether an end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA).
+/// Markers inside entropy-coded data are byte-stuffed, so a raw FF DA / FF D9 pair is a marker.
+fn jpeg_has_end_after_last_scan(bytes: &[u8]) -> bool {
+    let last = |marker: u8| {
+        bytes
+            .windows(2)
+            .rposition(|w| w[0] == 0xFF && w[1] == marker)
+    };
+    match (last(0xDA), last(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
 }
 
 fn check_pixel_budget(w: u32, h: u32) -> std::result::Result<(), String> {
@@ -459,6 +480,23 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
         assert_eq!(err.problems()[0].field, "last_frame");
         assert_eq!(err.problems()[0].value, "cut.png");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_refused_although_it_decodes() {
+        let img = RgbImage::from_fn(200, 150, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .unwrap();
+        assert!(ImageInput::from_bytes("image", "ok.jpg", bytes.clone()).is_ok());
+        bytes.truncate(bytes.len() * 2 / 3);
+        let err = ImageInput::from_bytes("image", "cut.jpg", bytes).unwrap_err();
+        assert!(
+            err.problems()[0]
+                .allowed
+                .contains("ends before the image data does"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,449 @@
+//! End-to-end tests of the `ttv` binary as a user runs it: real processes, real files, and
+//! the videos decoded back frame by frame.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use image::{Rgb, RgbImage};
+use serde_json::Value;
+use ttv::Resolution;
+use ttv::media::frames::{self, Which};
+use ttv::media::image::fit_cover;
+
+/// A `ttv` command running in `dir` with a clean environment: no user config, no keys.
+fn ttv(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("ttv").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("TTV_CONFIG")
+        .env_remove("TTV_DEFAULT_BACKEND")
+        .env_remove("RUNWAYML_API_SECRET")
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GOOGLE_API_KEY")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("MINIMAX_API_KEY")
+        .env_remove("FAL_KEY")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn save_png(path: &Path, img: &RgbImage) {
+    img.save_with_format(path, image::ImageFormat::Png).unwrap();
+}
+
+/// A picture with large features in a dominant colour.
+fn picture(w: u32, h: u32, tint: [u8; 3]) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let on = ((x * 5 / w) + (y * 3 / h)) % 2 == 0;
+        let k = if on { 1.0 } else { 0.35 };
+        Rgb(tint.map(|c| (f32::from(c) * k) as u8))
+    })
+}
+
+fn mad(a: &RgbImage, b: &RgbImage) -> f64 {
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn text_prompt_makes_a_playable_mp4_with_a_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ttv(dir.path())
+        .args([
+            "generate",
+            "--prompt",
+            "A paper boat on a rainy street",
+            "--duration",
+            "2",
+        ])
+        .args([
+            "--resolution",
+            "480p",
+            "--fps",
+            "12",
+            "--seed",
+            "11",
+            "--out",
+            "boat.mp4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "boat.mp4");
+    assert_eq!(files_in(dir.path()), ["boat.mp4", "boat.mp4.json"]);
+
+    let bytes = std::fs::read(dir.path().join("boat.mp4")).unwrap();
+    let mut count = 0;
+    frames::for_each_frame(&bytes, |_, f| {
+        assert_eq!(f.dimensions(), (854, 480));
+        count += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(count, 24);
+
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("boat.mp4.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["backend"], "animatic");
+    assert_eq!(sidecar["seed"], 11);
+    assert_eq!(
+        sidecar["request"]["prompt"],
+        "A paper boat on a rainy street"
+    );
+    assert_eq!(sidecar["video"]["probe"]["frames"], 24);
+    assert_eq!(sidecar["video"]["probe"]["duration_secs"], 2.0);
+    assert_eq!(sidecar["video"]["probe"]["width"], 854);
+    assert_eq!(sidecar["video"]["bytes"], bytes.len() as u64);
+    assert_eq!(sidecar["cost"]["estimate"]["usd"]["micros"], 0);
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    assert_eq!(sidecar["video"]["sha256"], sha);
+}
+
+#[test]
+fn image_and_last_frame_make_a_clip_that_starts_and_ends_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = picture(1000, 750, [230, 120, 40]);
+    let last = picture(1000, 750, [40, 120, 230]);
+    save_png(&dir.path().join("first.png"), &first);
+    save_png(&dir.path().join("last.png"), &last);
+    let out = ttv(dir.path())
+        .args([
+            "generate",
+            "--image",
+            "first.png",
+            "--last-frame",
+            "last.png",
+            "--prompt",
+            "zoom out slowly",
+        ])
+        .args([
+            "--aspect",
+            "16:9",
+            "--resolution",
+            "360p",
+            "--duration",
+            "1.5",
+            "--fps",
+            "16",
+            "-o",
+            "clip.mp4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let clip = dir.path().join("clip.mp4");
+    let (info, _) = ttv::media::probe::verify_file(&clip).unwrap();
+    assert_eq!((info.width, info.height, info.frames), (640, 360, 24));
+    assert!((info.duration_secs - 1.5).abs() < 1e-6);
+
+    // zoom out starts 1.25x in: compare against the centre of the first image.
+    let got_first = frames::extract_frame(&clip, Which::First).unwrap();
+    let cover = fit_cover(&first, Resolution::new(800, 450)).unwrap();
+    let centre = image::imageops::crop_imm(&cover, 80, 45, 640, 360).to_image();
+    assert!(
+        mad(&got_first, &centre) < 8.0,
+        "first frame off by {}",
+        mad(&got_first, &centre)
+    );
+
+    let got_last = frames::extract_frame(&clip, Which::Last).unwrap();
+    let want_last = fit_cover(&last, Resolution::new(640, 360)).unwrap();
+    assert!(
+        mad(&got_last, &want_last) < 6.0,
+        "last frame off by {}",
+        mad(&got_last, &want_last)
+    );
+
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("clip.mp4.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["ticket"]["data"]["camera"], "zoom_out");
+    assert_eq!(sidecar["request"]["image"]["source"], "first.png");
+    assert_eq!(sidecar["request"]["image"]["width"], 1000);
+}
+
+#[test]
+fn json_output_describes_the_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ttv(dir.path())
+        .args([
+            "--json",
+            "generate",
+            "-p",
+            "json please",
+            "-d",
+            "1",
+            "-r",
+            "240p",
+            "-o",
+            "j.mp4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "succeeded");
+    assert_eq!(v["path"], "j.mp4");
+    assert_eq!(v["sidecar"], "j.mp4.json");
+    assert_eq!(v["video"]["probe"]["height"], 240);
+}
+
+#[test]
+fn dry_run_plans_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ttv(dir.path())
+        .args([
+            "--json",
+            "generate",
+            "-p",
+            "plan",
+            "-d",
+            "3",
+            "--dry-run",
+            "-o",
+            "never.mp4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "dry_run");
+    assert_eq!(v["backend"], "animatic");
+    assert_eq!(v["resolved"]["frames"], 72);
+    assert!(files_in(dir.path()).is_empty());
+}
+
+/// Runs `generate` with `args` in a fresh folder and checks it fails with `code`, says
+/// everything in `says`, and leaves no video behind.
+fn refuses(setup: impl Fn(&Path), args: &[&str], code: i32, says: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let before = files_in(dir.path());
+    let out = ttv(dir.path())
+        .arg("generate")
+        .args(args)
+        .args(["-o", "out.mp4"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "args {args:?}: {}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    for s in says {
+        assert!(err.contains(s), "args {args:?}: expected {s:?} in:\n{err}");
+    }
+    assert_eq!(
+        files_in(dir.path()),
+        before,
+        "args {args:?} left files behind"
+    );
+}
+
+fn no_setup(_: &Path) {}
+
+#[test]
+fn missing_image_is_a_clear_error() {
+    refuses(
+        no_setup,
+        &["-i", "nowhere.png"],
+        2,
+        &["image: nowhere.png", "existing PNG, JPEG or WebP"],
+    );
+}
+
+#[test]
+fn corrupt_image_is_a_clear_error() {
+    refuses(
+        |d| std::fs::write(d.join("bad.png"), b"this is not a picture").unwrap(),
+        &["-i", "bad.png"],
+        2,
+        &["image: bad.png", "not a known image format"],
+    );
+}
+
+#[test]
+fn truncated_image_is_a_clear_error() {
+    refuses(
+        |d| {
+            let mut bytes = Vec::new();
+            picture(400, 300, [200, 50, 50])
+                .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+                .unwrap();
+            bytes.truncate(bytes.len() * 2 / 3);
+            std::fs::write(d.join("cut.jpg"), bytes).unwrap();
+        },
+        &["--last-frame", "cut.jpg", "-i", "cut.jpg"],
+        2,
+        &[
+            "image: cut.jpg",
+            "last_frame: cut.jpg",
+            "complete, uncorrupted JPEG",
+        ],
+    );
+}
+
+#[test]
+fn oversized_image_is_a_clear_error() {
+    refuses(
+        |d| {
+            // 9000x8000 = 72 megapixels: over the decompression-bomb limit, yet tiny on disk.
+            let img = image::GrayImage::new(9000, 8000);
+            img.save_with_format(d.join("huge.png"), image::ImageFormat::Png)
+                .unwrap();
+        },
+        &["-i", "huge.png"],
+        2,
+        &["image: huge.png", "at most 64 megapixels", "9000x8000"],
+    );
+}
+
+#[test]
+fn unsupported_settings_are_reported_together() {
+    refuses(
+        no_setup,
+        &["-p", "x", "-d", "31", "-r", "2000x2000", "--fps", "75"],
+        2,
+        &[
+            "3 problems",
+            "duration: 31s; expected 1s to 30s",
+            "fps: 75; expected 8 to 60",
+            "resolution: 2000x2000",
+        ],
+    );
+    refuses(
+        no_setup,
+        &["-p", "x", "-d", "soon", "--fps", "fast"],
+        2,
+        &["duration: \"soon\"", "fps: \"fast\""],
+    );
+}
+
+#[test]
+fn unknown_backend_is_a_clear_error() {
+    refuses(
+        no_setup,
+        &["-p", "x", "-b", "runwy"],
+        2,
+        &["unknown backend \"runwy\"", "did you mean \"runway\"?"],
+    );
+}
+
+#[test]
+fn backends_not_built_are_listed_as_unavailable_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ttv(dir.path()).arg("backends").output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let animatic = table.lines().find(|l| l.starts_with("animatic")).unwrap();
+    assert!(
+        animatic.contains("available") && animatic.contains("free"),
+        "{animatic}"
+    );
+    let runway = table.lines().find(|l| l.starts_with("runway")).unwrap();
+    assert!(runway.contains("unavailable: not built yet"), "{runway}");
+
+    refuses(
+        no_setup,
+        &["-p", "x", "-b", "runway_ml"],
+        3,
+        &["runway cannot be used here"],
+    );
+}
+
+#[test]
+fn validate_lists_problems_and_estimate_prices_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ttv(dir.path())
+        .args(["validate", "-p", "x", "--audio", "-x", "camera=spin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("audio: true; expected false"), "{err}");
+    assert!(
+        err.contains("extra.camera: \"spin\"; expected one of zoom_in"),
+        "{err}"
+    );
+
+    let out = ttv(dir.path())
+        .args(["validate", "-p", "x", "-d", "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("animatic would make 4 s of 1280x720 at 24 fps (96 frames")
+    );
+
+    let out = ttv(dir.path())
+        .args(["--json", "estimate", "-p", "x"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["estimates"][0]["backend"], "animatic");
+    assert_eq!(v["estimates"][0]["estimate"]["usd"]["micros"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn interrupt_stops_the_render_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin: PathBuf = assert_cmd::cargo::cargo_bin("ttv");
+    let child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args([
+            "generate",
+            "-p",
+            "a long render",
+            "-d",
+            "30",
+            "-r",
+            "1080p",
+            "--fps",
+            "60",
+            "-o",
+            "long.mp4",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
