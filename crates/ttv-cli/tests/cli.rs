@@ -48,7 +48,7 @@ fn save_png(path: &Path, img: &RgbImage) {
 /// A picture with large features in a dominant colour.
 fn picture(w: u32, h: u32, tint: [u8; 3]) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
-        let on = ((x * 5 / w) + (y * 3 / h)) % 2 == 0;
+        let on = ((x * 5 / w) + (y * 3 / h)).is_multiple_of(2);
         let k = if on { 1.0 } else { 0.35 };
         Rgb(tint.map(|c| (f32::from(c) * k) as u8))
     })

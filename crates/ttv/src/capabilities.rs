@@ -40,7 +40,7 @@ impl DurationSupport {
                 d >= *min
                     && d <= *max
                     && (step.as_millis() <= 1
-                        || (d.as_millis() - min.as_millis()) % step.as_millis() == 0)
+                        || (d.as_millis() - min.as_millis()).is_multiple_of(step.as_millis()))
             }
             Self::OneOf(list) => list.contains(&d),
         }
@@ -84,7 +84,8 @@ impl ResolutionSupport {
             } => {
                 let (long, short) = (r.width.max(r.height), r.short_side());
                 let fits = long <= max.width.max(max.height) && short <= max.width.min(max.height);
-                let aligned = r.width % multiple_of == 0 && r.height % multiple_of == 0;
+                let aligned =
+                    r.width.is_multiple_of(*multiple_of) && r.height.is_multiple_of(*multiple_of);
                 (!fits || short < *min_side || !aligned).then(|| {
                     format!(
                         "a size up to {max} (or {}x{}) with both sides at least {min_side} and multiples of {multiple_of}",

@@ -58,7 +58,7 @@ impl fmt::Display for Money {
             Currency::Usd => {
                 let sign = if self.micros < 0 { "-" } else { "" };
                 let abs = self.micros.unsigned_abs();
-                let cents_exact = abs % 10_000 == 0;
+                let cents_exact = abs.is_multiple_of(10_000);
                 if cents_exact {
                     write!(
                         f,

@@ -237,7 +237,9 @@ impl VideoDuration {
 
     /// Whole seconds when the duration is a whole number of seconds.
     pub fn whole_secs(self) -> Option<u32> {
-        (self.millis % 1000 == 0).then_some(self.millis / 1000)
+        self.millis
+            .is_multiple_of(1000)
+            .then_some(self.millis / 1000)
     }
 
     /// The number of frames this lasts at `fps`, rounded to the nearest frame.

@@ -20,7 +20,7 @@ fn png(img: &RgbImage) -> Vec<u8> {
 /// A picture with structure, so that a wrong crop or a wrong colour shows.
 fn scene(w: u32, h: u32, tint: [u8; 3]) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
-        let band = ((x * 6 / w) + (y * 4 / h)) % 2 == 0;
+        let band = ((x * 6 / w) + (y * 4 / h)).is_multiple_of(2);
         let base = if band { 200u8 } else { 60 };
         Rgb([
             base / 2 + tint[0] / 2,

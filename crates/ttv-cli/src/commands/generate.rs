@@ -3,7 +3,6 @@
 //! Ctrl-C cancels the remote job (where the backend can) and exits with 130, leaving nothing
 //! at the output path; a second Ctrl-C exits at once.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,7 +126,7 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
             let v = &generated.video;
             eprintln!(
                 "made {} with {}: {}x{}, {:.2} s, {} frames, {}, {}, estimated cost {}; sidecar {}",
-                display(&generated.path),
+                generated.path.display(),
                 selection.backend.id(),
                 v.width,
                 v.height,
@@ -136,13 +135,9 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
                 v.codec,
                 human_bytes(generated.bytes),
                 selection.estimate,
-                display(&sidecar_path),
+                sidecar_path.display(),
             );
         }
     }
     Ok(())
-}
-
-fn display(p: &PathBuf) -> String {
-    p.display().to_string()
 }

@@ -67,13 +67,15 @@ pub(crate) enum Scene {
 
 enum Prepared {
     Title(Box<TitleCard>),
-    Stills {
-        first: Still,
-        last: Option<Still>,
-        camera: CameraMove,
-        resizer: FrameResizer,
-        blend: Vec<u8>,
-    },
+    Stills(Box<Stills>),
+}
+
+struct Stills {
+    first: Still,
+    last: Option<Still>,
+    camera: CameraMove,
+    resizer: FrameResizer,
+    blend: Vec<u8>,
 }
 
 impl Prepared {
@@ -84,7 +86,7 @@ impl Prepared {
                 first,
                 last,
                 camera,
-            } => Self::Stills {
+            } => Self::Stills(Box::new(Stills {
                 first: Still::prepare(&first, size, camera.max_zoom())?,
                 last: last
                     .map(|img| Still::prepare(&img, size, LAST_FRAME_ZOOM))
@@ -92,7 +94,7 @@ impl Prepared {
                 camera,
                 resizer: FrameResizer::default(),
                 blend: Vec::new(),
-            },
+            })),
         })
     }
 
@@ -106,13 +108,14 @@ impl Prepared {
     ) -> Result<()> {
         match self {
             Self::Title(card) => card.render(i, fps, out),
-            Self::Stills {
-                first,
-                last,
-                camera,
-                resizer,
-                blend,
-            } => {
+            Self::Stills(stills) => {
+                let Stills {
+                    first,
+                    last,
+                    camera,
+                    resizer,
+                    blend,
+                } = &mut **stills;
                 let t = if frames > 1 {
                     f64::from(i) / f64::from(frames - 1)
                 } else {

@@ -167,8 +167,8 @@ fn box_blur(buf: &mut [u16], w: usize, h: usize, r: usize) {
     for row in 0..h {
         let src = &buf[row * w..row * w + w];
         let mut acc: u32 = 0;
-        for i in 0..=r.min(w - 1) {
-            acc += u32::from(src[i]);
+        for v in &src[..=r.min(w - 1)] {
+            acc += u32::from(*v);
         }
         for col in 0..w {
             line[col] = (acc / div) as u16;
@@ -456,20 +456,20 @@ impl TitleCard {
             for x in 0..sw {
                 let u = x as f32 / (sw - 1).max(1) as f32;
                 let mut col = base;
-                for (k, &(cx, cy, r)) in centres.iter().enumerate() {
+                for (field, &(cx, cy, r)) in p.fields.iter().zip(&centres) {
                     let dx = (u - cx) * aspect;
                     let dy = v - cy;
                     let weight = 0.6 * (-(dx * dx + dy * dy) / (r * r)).exp();
-                    for c in 0..3 {
-                        col[c] += (p.fields[k][c] - col[c]) * weight;
+                    for (c, f) in col.iter_mut().zip(field) {
+                        *c += (f - *c) * weight;
                     }
                 }
                 let vx = (u - 0.5) * 2.0;
                 let vy = (v - 0.5) * 2.0;
                 let vignette = 1.0 - 0.28 * (vx * vx + vy * vy);
                 let o = (y * sw + x) * 3;
-                for c in 0..3 {
-                    self.small_rgb[o + c] = (col[c] * vignette).clamp(0.0, 255.0) as u8;
+                for (dst, c) in self.small_rgb[o..o + 3].iter_mut().zip(col) {
+                    *dst = (c * vignette).clamp(0.0, 255.0) as u8;
                 }
             }
         }
@@ -574,7 +574,7 @@ fn composite(
                 continue;
             }
             let a =
-                u32::from(mask.cover[(row as usize) * mask.w + col as usize]) * alpha_scale >> 8;
+                (u32::from(mask.cover[(row as usize) * mask.w + col as usize]) * alpha_scale) >> 8;
             if a == 0 {
                 continue;
             }
