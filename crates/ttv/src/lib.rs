@@ -4,6 +4,25 @@
 //! polled, fetched atomically and verified as a playable MP4. Backends implement
 //! [`VideoBackend`]; the embedded [`services::animatic`] backend renders real H.264 video in
 //! pure Rust, so everything works with no keys and no GPU.
+//!
+//! ```no_run
+//! use ttv::backend::no_events;
+//! use ttv::registry::{Registry, RegistrySettings};
+//! use ttv::router::{Preference, select};
+//! use ttv::{GenerationRequest, VideoBackend, VideoDuration};
+//!
+//! # async fn demo() -> ttv::Result<()> {
+//! let registry = Registry::new(&RegistrySettings::default());
+//! let request = GenerationRequest {
+//!     duration: Some(VideoDuration::from_secs(4)),
+//!     ..GenerationRequest::text("A paper boat on a rainy street")
+//! };
+//! let chosen = select(&registry, &request, "backend", "auto", &Preference::Cheapest)?;
+//! let video = chosen.backend.generate(&request, "boat.mp4".as_ref(), &no_events).await?;
+//! println!("{} frames, sha256 {}", video.video.frames, video.sha256);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod backend;
 pub mod capabilities;
