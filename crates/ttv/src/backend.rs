@@ -251,13 +251,16 @@ pub trait VideoBackend: Send + Sync {
     ) -> Result<Generated> {
         let resolved = self.validate(req)?;
         events(Event::Validated(resolved));
+        // Claim the output folder before anything is spent: an unwritable destination must
+        // fail now, not after a paid job has finished.
+        let file = AtomicFile::new(dest)?;
         let ticket = self.submit(req, &resolved).await?;
         events(Event::Submitted(ticket.clone()));
         let started = Instant::now();
         let (output, charged) = wait_for_output(self, &ticket, events).await?;
         let generation_secs = started.elapsed().as_secs_f64();
         let fetch_started = Instant::now();
-        let mut generated = fetch_verified(self, &ticket, &output, dest, &resolved, events).await?;
+        let mut generated = fetch_verified_into(self, &ticket, &output, file, &resolved, events).await?;
         generated.charged = charged;
         generated.generation_secs = generation_secs;
         generated.fetch_secs = fetch_started.elapsed().as_secs_f64();
@@ -300,6 +303,18 @@ pub async fn fetch_verified<B: VideoBackend + ?Sized>(
     events: EventSink<'_>,
 ) -> Result<Generated> {
     let file = AtomicFile::new(dest)?;
+    fetch_verified_into(backend, ticket, output, file, resolved, events).await
+}
+
+/// [`fetch_verified`] into a temporary file the caller already holds.
+pub async fn fetch_verified_into<B: VideoBackend + ?Sized>(
+    backend: &B,
+    ticket: &Ticket,
+    output: &Output,
+    file: AtomicFile,
+    resolved: &Resolved,
+    events: EventSink<'_>,
+) -> Result<Generated> {
     let bytes = backend.fetch(output, file.path(), events).await?;
     events(Event::Verifying);
     let temp_path = file.path().to_path_buf();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Problem, Result};
 
 /// A temporary file in the destination's folder that becomes the destination on
 /// [`AtomicFile::commit`].
@@ -22,6 +22,13 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Creates the temporary file beside `dest`, creating the folder if needed.
     pub fn new(dest: &Path) -> Result<Self> {
+        if dest.is_dir() {
+            return Err(Error::invalid(vec![Problem::new(
+                "out",
+                dest.display(),
+                "a file path, not a folder (for example folder/clip.mp4)",
+            )]));
+        }
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
