@@ -161,6 +161,9 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Frames per second of the served videos (kept low so rendering is cheap); 8 when 0.
     pub video_fps: u32,
+    /// Longest side of the served videos; 0 (the default) serves the size the task asked
+    /// for. Tests set it low so that rendering stays cheap in debug builds.
+    pub video_max_side: u32,
     /// Runway knobs.
     pub runway: ProviderKnobs,
     /// MiniMax knobs.

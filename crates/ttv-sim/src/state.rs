@@ -104,6 +104,7 @@ impl State {
         } else {
             config.video_fps
         };
+        let max_side = config.video_max_side;
         Self {
             config,
             root,
@@ -112,7 +113,7 @@ impl State {
             records: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
             numeric_ids: AtomicU64::new(106_916_112_212_032),
-            videos: VideoCache::new(fps),
+            videos: VideoCache::new(fps, max_side),
         }
     }
 

@@ -2,3 +2,5 @@
 //! speaks the shared vocabulary of [`crate::request`] and [`crate::error`].
 
 pub mod animatic;
+mod hosted;
+pub mod runway;
