@@ -9,7 +9,7 @@ use ttv::services::runway::{Runway, RunwayOptions};
 use ttv::{ErrorKind, GenerationRequest, Spend, VideoBackend, VideoDuration};
 use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
 
-use common::{KEY, generate, png, quick, sim};
+use common::{KEY, generate, png, quick, sim, submits};
 
 fn backend(sim: &Sim, model: &str) -> Runway {
     Runway::new(RunwayOptions {
@@ -19,13 +19,6 @@ fn backend(sim: &Sim, model: &str) -> Runway {
         poll_interval: Duration::from_millis(50),
     })
     .unwrap()
-}
-
-fn submits(sim: &Sim) -> usize {
-    sim.requests()
-        .iter()
-        .filter(|r| r.endpoint == Some(Endpoint::Submit))
-        .count()
 }
 
 #[tokio::test]
@@ -175,15 +168,8 @@ async fn cancelling_a_running_task_deletes_it_and_polls_report_cancelled() {
     assert_eq!((delete.method.as_str(), delete.status), ("DELETE", 204));
 }
 
-/// Runs one job with `rule` injected and returns the error.
 async fn fails_with(rule: FaultRule) -> (ttv::Error, Sim) {
-    let sim = sim(quick().with_fault(Provider::Runway, rule)).await;
-    let runway = backend(&sim, "gen4.5");
-    let (out, _, dir) = generate(&runway, &GenerationRequest::text("a fox")).await;
-    let err = out.unwrap_err();
-    assert!(!dir.path().join("out.mp4").exists());
-    assert!(submits(&sim) <= 1, "resubmitted: {:?}", sim.requests());
-    (err, sim)
+    common::fails_with(Provider::Runway, rule, |sim| backend(sim, "gen4.5")).await
 }
 
 #[tokio::test]

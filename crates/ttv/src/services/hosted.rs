@@ -10,28 +10,29 @@ use crate::error::{Error, Problem, Result};
 use crate::request::{AspectRatio, GenerationRequest, Resolution, ResolutionSpec};
 
 /// When the request names no exact size, picks the size among `sizes` whose aspect is closest
-/// to the request's (asked aspect, else first image, else landscape) and, for a tier, whose
-/// short side is nearest the tier. The picked size replaces the aspect so that the shared
-/// check sees one consistent request.
+/// to the request's (asked aspect, else first image, else landscape) and whose short side is
+/// nearest the asked tier (else `default_tier`). The picked size replaces the aspect so that
+/// the shared check sees one consistent request.
 pub(crate) fn with_provider_size<'a>(
     req: &'a GenerationRequest,
     sizes: &[Resolution],
+    default_tier: u32,
 ) -> Cow<'a, GenerationRequest> {
     if matches!(req.resolution, Some(ResolutionSpec::Exact(_))) || sizes.is_empty() {
         return Cow::Borrowed(req);
     }
     let aspects: Vec<AspectRatio> = sizes.iter().filter_map(|s| s.aspect()).collect();
     let aspect = req.effective_aspect(&aspects, AspectRatio::LANDSCAPE);
-    let tier = match req.resolution {
+    let asked = match req.resolution {
         Some(ResolutionSpec::Tier(t)) => Some(t),
         _ => None,
     };
+    let tier = asked.unwrap_or(default_tier);
+    // Aspect first; among near-equal aspects (1366x768 against 1920x1080) the tier decides.
     let distance = |s: &Resolution| {
         let a = s.aspect().map_or(1.0, AspectRatio::value);
         let da = (a.ln() - aspect.value().ln()).abs();
-        let dt = tier.map_or(0.0, |t| {
-            (f64::from(s.short_side()) - f64::from(t)).abs() / 1e4
-        });
+        let dt = (f64::from(s.short_side()) - f64::from(tier)).abs() / 1e4;
         da + dt
     };
     let Some(best) = sizes
@@ -41,7 +42,7 @@ pub(crate) fn with_provider_size<'a>(
     else {
         return Cow::Borrowed(req);
     };
-    if tier.is_some_and(|t| t != best.short_side()) {
+    if asked.is_some_and(|t| t != best.short_side()) {
         // A tier the provider does not offer at this aspect: let the shared check say so.
         return Cow::Borrowed(req);
     }
@@ -110,4 +111,39 @@ pub(crate) fn sizes(ratios: &[&str]) -> Vec<Resolution> {
             Some(Resolution::new(w.parse().ok()?, h.parse().ok()?))
         })
         .collect()
+}
+
+/// Downloads a URL output with the shared client; hosted backends have no other kind.
+pub(crate) async fn fetch_url(
+    client: &reqwest::Client,
+    output: &crate::backend::Output,
+    into: &std::path::Path,
+    events: crate::backend::EventSink<'_>,
+    backend: &'static str,
+) -> Result<u64> {
+    let crate::backend::Output::Url { url } = output else {
+        return Err(Error::new(
+            crate::error::ErrorKind::Unsupported,
+            format!("{backend} outputs are URLs, not local files"),
+        )
+        .with_backend(backend));
+    };
+    crate::http::download(client, url, into, events)
+        .await
+        .map_err(|e| e.with_backend(backend))
+}
+
+/// The key, or an `Auth` error naming the variable to set. Checked before any request.
+pub(crate) fn key<'a>(
+    key: Option<&'a crate::http::ApiKey>,
+    env: &str,
+    backend: &'static str,
+) -> Result<&'a str> {
+    key.map(crate::http::ApiKey::expose).ok_or_else(|| {
+        Error::new(
+            crate::error::ErrorKind::Auth,
+            format!("no API key: set {env}"),
+        )
+        .with_backend(backend)
+    })
 }

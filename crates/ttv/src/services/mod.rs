@@ -3,4 +3,5 @@
 
 pub mod animatic;
 mod hosted;
+pub mod minimax;
 pub mod runway;

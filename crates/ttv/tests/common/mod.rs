@@ -29,7 +29,7 @@ pub fn quick() -> SimConfig {
 
 /// A small PNG of one colour.
 pub fn png(field: &str, rgb: [u8; 3]) -> ImageInput {
-    let img = image::RgbImage::from_pixel(320, 180, image::Rgb(rgb));
+    let img = image::RgbImage::from_pixel(640, 360, image::Rgb(rgb));
     let mut bytes = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut bytes),
@@ -67,4 +67,28 @@ pub async fn generate(
         .generate(req, &dir.path().join("out.mp4"), &sink)
         .await;
     (out, seen.into_inner().expect("lock"), dir)
+}
+
+/// How many submits reached the simulator, paid or not.
+pub fn submits(sim: &Sim) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(ttv_sim::Endpoint::Submit))
+        .count()
+}
+
+/// Runs one text-to-video job against a simulator with `rule` injected for `provider`, checks
+/// that it failed without leaving a file or submitting twice, and returns the error.
+pub async fn fails_with<B: VideoBackend>(
+    provider: ttv_sim::Provider,
+    rule: ttv_sim::FaultRule,
+    make: impl Fn(&Sim) -> B,
+) -> (ttv::Error, Sim) {
+    let sim = sim(quick().with_fault(provider, rule)).await;
+    let backend = make(&sim);
+    let (out, _, dir) = generate(&backend, &GenerationRequest::text("a fox")).await;
+    let err = out.expect_err("the job fails");
+    assert!(!dir.path().join("out.mp4").exists());
+    assert!(submits(&sim) <= 1, "resubmitted: {:?}", sim.requests());
+    (err, sim)
 }

@@ -183,13 +183,11 @@ impl Runway {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
-        let key = self.options.api_key.as_ref().ok_or_else(|| {
-            Error::new(ErrorKind::Auth, format!("no API key: set {KEY_ENV}")).with_backend(NAME)
-        })?;
+        let key = hosted::key(self.options.api_key.as_ref(), KEY_ENV, NAME)?;
         Ok(self
             .client
             .request(method, self.url(path))
-            .bearer_auth(key.expose())
+            .bearer_auth(key)
             .header("X-Runway-Version", API_VERSION))
     }
 
@@ -268,7 +266,7 @@ impl VideoBackend for Runway {
 
     fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {
         let sizes = hosted::sizes(self.ratios(req.mode()));
-        let filled = hosted::with_provider_size(req, &sizes);
+        let filled = hosted::with_provider_size(req, &sizes, 720);
         hosted::resolve_with(&self.caps, &filled, NAME, |resolved, problems| {
             if let Some(r) = resolved
                 && !sizes.contains(&r.resolution)
@@ -395,14 +393,7 @@ impl VideoBackend for Runway {
     }
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
-        let Output::Url { url } = output else {
-            return Err(
-                Error::new(ErrorKind::Unsupported, "runway outputs are URLs").with_backend(NAME),
-            );
-        };
-        http::download(&self.client, url, into, events)
-            .await
-            .map_err(|e| e.with_backend(NAME))
+        hosted::fetch_url(&self.client, output, into, events, NAME).await
     }
 
     async fn cancel(&self, ticket: &Ticket) -> Result<()> {
