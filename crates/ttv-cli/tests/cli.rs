@@ -19,6 +19,8 @@ fn ttv(dir: &Path) -> Command {
         .env_remove("TTV_CONFIG")
         .env_remove("TTV_DEFAULT_BACKEND")
         .env_remove("RUNWAYML_API_SECRET")
+        .env_remove("RUNWAYML_BASE_URL")
+        .env_remove("MINIMAX_API_HOST")
         .env_remove("GEMINI_API_KEY")
         .env_remove("GOOGLE_API_KEY")
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
