@@ -355,7 +355,7 @@ fn unknown_backend_is_a_clear_error() {
 }
 
 #[test]
-fn backends_not_built_are_listed_as_unavailable_with_the_reason() {
+fn backends_that_cannot_run_here_are_listed_as_unavailable_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = ttv(dir.path()).arg("backends").output().unwrap();
     assert!(out.status.success());
@@ -366,7 +366,12 @@ fn backends_not_built_are_listed_as_unavailable_with_the_reason() {
         "{animatic}"
     );
     let runway = table.lines().find(|l| l.starts_with("runway")).unwrap();
-    assert!(runway.contains("unavailable: not built yet"), "{runway}");
+    assert!(
+        runway.contains("unavailable: set RUNWAYML_API_SECRET or runway_ml.api_key"),
+        "{runway}"
+    );
+    let veo = table.lines().find(|l| l.starts_with("veo")).unwrap();
+    assert!(veo.contains("unavailable: not built yet"), "{veo}");
 
     refuses(
         no_setup,
