@@ -42,8 +42,8 @@ pub enum Endpoint {
 pub enum FaultKind {
     /// 429 (MiniMax: base_resp 1002), with `Retry-After` when `retry_after` is set.
     RateLimited,
-    /// 500. On submit the task is created first: the ambiguous case where a charge happened
-    /// but the reply was lost.
+    /// HTTP 500. On submit the task is created first: the ambiguous case where a charge
+    /// happened but the reply was lost.
     ServerError,
     /// 503, with `Retry-After` when `retry_after` is set. Nothing is created.
     Unavailable,
