@@ -167,6 +167,17 @@ const GEN4_RATIOS: &[&str] = &[
 ];
 const VEO_RATIOS: &[&str] = &["1280:720", "720:1280", "1080:1920", "1920:1080"];
 
+const VEO31: Model = Model {
+    name: "veo3.1",
+    t2v: true,
+    i2v: true,
+    ratios_i2v: VEO_RATIOS,
+    ratios_t2v: VEO_RATIOS,
+    durations: &[4, 6, 8],
+    needs_text: false,
+    last_frame: true,
+};
+
 const MODELS: &[Model] = &[
     Model {
         name: "gen4_turbo",
@@ -198,25 +209,10 @@ const MODELS: &[Model] = &[
         needs_text: true,
         last_frame: true,
     },
-    Model {
-        name: "veo3.1",
-        t2v: true,
-        i2v: true,
-        ratios_i2v: VEO_RATIOS,
-        ratios_t2v: VEO_RATIOS,
-        durations: &[4, 6, 8],
-        needs_text: false,
-        last_frame: true,
-    },
+    VEO31,
     Model {
         name: "veo3.1_fast",
-        t2v: true,
-        i2v: true,
-        ratios_i2v: VEO_RATIOS,
-        ratios_t2v: VEO_RATIOS,
-        durations: &[4, 6, 8],
-        needs_text: false,
-        last_frame: true,
+        ..VEO31
     },
 ];
 

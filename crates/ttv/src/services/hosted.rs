@@ -76,10 +76,17 @@ pub(crate) fn resolve_with(
     }
 }
 
-/// `Unavailable` naming where the key goes.
-pub(crate) fn missing_key(env: &str, config_key: &str) -> Availability {
-    Availability::Unavailable {
-        reason: format!("set {env} or {config_key}"),
+/// `Available` with a key, else `Unavailable` naming where the key goes.
+pub(crate) fn availability(
+    key: Option<&crate::http::ApiKey>,
+    env: &str,
+    config_key: &str,
+) -> Availability {
+    match key {
+        Some(_) => Availability::Available,
+        None => Availability::Unavailable {
+            reason: format!("set {env} or {config_key}"),
+        },
     }
 }
 

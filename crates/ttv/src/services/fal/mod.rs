@@ -303,10 +303,7 @@ impl VideoBackend for Fal {
     }
 
     fn availability(&self) -> Availability {
-        match self.options.api_key {
-            Some(_) => Availability::Available,
-            None => hosted::missing_key(KEY_ENV, "fal.api_key"),
-        }
+        hosted::availability(self.options.api_key.as_ref(), KEY_ENV, "fal.api_key")
     }
 
     fn estimate_cost(&self, req: &GenerationRequest) -> Result<CostEstimate> {

@@ -270,10 +270,7 @@ impl VideoBackend for Minimax {
     }
 
     fn availability(&self) -> Availability {
-        match self.options.api_key {
-            Some(_) => Availability::Available,
-            None => hosted::missing_key(KEY_ENV, "minimax.api_key"),
-        }
+        hosted::availability(self.options.api_key.as_ref(), KEY_ENV, "minimax.api_key")
     }
 
     fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {

@@ -37,6 +37,19 @@ const GEN4: &[&str] = &[
 const VEO: &[&str] = &["1280:720", "720:1280", "1080:1920", "1920:1080"];
 const TWO_TO_TEN: &[u32] = &[2, 3, 4, 5, 6, 7, 8, 9, 10];
 
+const VEO31: Model = Model {
+    name: "veo3.1",
+    t2v: true,
+    i2v_ratios: VEO,
+    t2v_ratios: VEO,
+    durations: &[4, 6, 8],
+    default_duration: 8,
+    needs_text: false,
+    last_frame: true,
+    veo: true,
+    credits_per_sec: (20, 40),
+};
+
 /// Every supported model.
 pub const MODELS: &[Model] = &[
     Model {
@@ -63,29 +76,11 @@ pub const MODELS: &[Model] = &[
         veo: false,
         credits_per_sec: (12, 12),
     },
-    Model {
-        name: "veo3.1",
-        t2v: true,
-        i2v_ratios: VEO,
-        t2v_ratios: VEO,
-        durations: &[4, 6, 8],
-        default_duration: 8,
-        needs_text: false,
-        last_frame: true,
-        veo: true,
-        credits_per_sec: (20, 40),
-    },
+    VEO31,
     Model {
         name: "veo3.1_fast",
-        t2v: true,
-        i2v_ratios: VEO,
-        t2v_ratios: VEO,
-        durations: &[4, 6, 8],
-        default_duration: 8,
-        needs_text: false,
-        last_frame: true,
-        veo: true,
         credits_per_sec: (10, 15),
+        ..VEO31
     },
     Model {
         name: "gen3a_turbo",
