@@ -3,8 +3,9 @@
 //! and `PUT /{owner}/{alias}/requests/{id}/cancel`, with `Authorization: Key <key>`. Errors are
 //! `{"detail": ...}`: a string for request errors, a list of `{loc, msg, type}` for 422.
 //!
-//! UNCONFIRMED and chosen here: insufficient balance is a 403 whose detail mentions the
-//! exhausted balance; a cancelled request reports `COMPLETED` with an error; the result of a
+//! Insufficient balance is the 403 "User is locked. Reason: Exhausted balance" that users
+//! report (github.com/fal-ai/fal issues 1112, 1147). UNCONFIRMED and chosen here: a cancelled
+//! request reports `COMPLETED` with an error; the result of a
 //! failed request is a 500 with a `detail` string.
 
 use axum::http::{HeaderValue, Method, StatusCode};

@@ -2,7 +2,9 @@
 //! `{"detail": "<text>", "error_type": ...}` for request errors and `{"detail": [{loc, msg,
 //! type}]}` for 422 validation and content-policy errors.
 //!
-//! UNCONFIRMED: an exhausted balance is a 403 whose detail mentions the balance.
+//! An exhausted balance is `403 {"detail": "User is locked. Reason: Exhausted balance. Top up
+//! your balance at fal.ai/dashboard/billing."}` (seen in user reports on github.com/fal-ai/fal,
+//! issues 1112 and 1147; not in fal's docs).
 
 use serde_json::Value;
 
