@@ -299,9 +299,10 @@ pub async fn download(
             format!("the download is truncated: {received} of {total} bytes arrived"),
         ));
     }
-    file.sync_all()
+    // Hand every byte to the OS; the caller's atomic commit fsyncs before publishing.
+    file.flush()
         .await
-        .map_err(|e| Error::io(format_args!("cannot flush {}", into.display()), e))?;
+        .map_err(|e| Error::io(format_args!("cannot write {}", into.display()), e))?;
     Ok(received)
 }
 
