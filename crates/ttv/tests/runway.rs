@@ -290,3 +290,38 @@ async fn the_key_never_appears_in_debug_output() {
     let runway = backend(&sim, "gen4.5");
     assert!(!format!("{runway:?}").contains(KEY));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_jobs_each_pay_exactly_once() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 1.0)).await;
+    let runway = std::sync::Arc::new(
+        Runway::new(RunwayOptions {
+            poll_interval: Duration::from_millis(250),
+            ..RunwayOptions {
+                api_key: Some(ttv::http::ApiKey::new(KEY)),
+                base_url: sim.base_url(Provider::Runway),
+                ..RunwayOptions::default()
+            }
+        })
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let req = std::sync::Arc::new(GenerationRequest {
+        duration: Some(VideoDuration::from_secs(2)),
+        ..GenerationRequest::text("many")
+    });
+    let jobs: Vec<_> = (0..1000)
+        .map(|i| {
+            let (runway, req) = (runway.clone(), req.clone());
+            let dest = dir.path().join(format!("{i}.mp4"));
+            tokio::spawn(
+                async move { runway.generate(&req, &dest, &ttv::backend::no_events).await },
+            )
+        })
+        .collect();
+    for job in jobs {
+        job.await.unwrap().unwrap();
+    }
+    assert_eq!(sim.paid_submits(Provider::Runway), 1000);
+    assert_eq!(submits(&sim), 1000);
+}
