@@ -294,17 +294,13 @@ async fn the_key_never_appears_in_debug_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_jobs_each_pay_exactly_once() {
     let sim = sim(SimConfig::default().with_timings(0.0, 1.0)).await;
-    let runway = std::sync::Arc::new(
-        Runway::new(RunwayOptions {
-            poll_interval: Duration::from_millis(250),
-            ..RunwayOptions {
-                api_key: Some(ttv::http::ApiKey::new(KEY)),
-                base_url: sim.base_url(Provider::Runway),
-                ..RunwayOptions::default()
-            }
-        })
-        .unwrap(),
-    );
+    let mut options = RunwayOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Runway),
+        ..RunwayOptions::default()
+    };
+    options.poll_interval = Duration::from_millis(250);
+    let runway = std::sync::Arc::new(Runway::new(options).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let req = std::sync::Arc::new(GenerationRequest {
         duration: Some(VideoDuration::from_secs(2)),
