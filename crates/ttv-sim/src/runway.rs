@@ -291,11 +291,16 @@ fn validate(
             ratios.join(" | ")
         ));
     }
-    let duration = body.get("duration").and_then(Value::as_u64).unwrap_or(
-        model.durations[0]
-            .max(5)
-            .min(*model.durations.last().unwrap_or(&5)),
-    );
+    // Without a duration, 5 s where the model offers it, else its shortest.
+    let fallback = if model.durations.contains(&5) {
+        5
+    } else {
+        model.durations.first().copied().unwrap_or(5)
+    };
+    let duration = body
+        .get("duration")
+        .and_then(Value::as_u64)
+        .unwrap_or(fallback);
     if !model.durations.contains(&duration) {
         return Err(format!("duration: {duration} is not supported by {name}"));
     }
