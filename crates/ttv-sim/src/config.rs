@@ -126,6 +126,9 @@ pub struct ProviderKnobs {
     pub run_secs: f64,
     /// Seconds an output URL stays valid.
     pub output_ttl_secs: f64,
+    /// Queued tasks at or beyond this queue position are reported as throttled by providers
+    /// that say so (Runway's `THROTTLED`); none when absent.
+    pub concurrency: Option<u32>,
     /// Faults to inject.
     pub faults: Vec<FaultRule>,
 }
@@ -136,6 +139,7 @@ impl Default for ProviderKnobs {
             queue_secs: 0.0,
             run_secs: 1.0,
             output_ttl_secs: 3600.0,
+            concurrency: None,
             faults: Vec::new(),
         }
     }

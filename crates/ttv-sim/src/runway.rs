@@ -2,6 +2,8 @@
 //! `GET /v1/tasks/{id}` and `DELETE /v1/tasks/{id}` with `Authorization: Bearer` and
 //! `X-Runway-Version: 2024-11-06`. Errors are `{"error": "..."}` with the documented statuses.
 //!
+//! Tasks beyond the `concurrency` knob wait as `THROTTLED` instead of `PENDING`.
+//!
 //! UNCONFIRMED and chosen here: a missing or wrong version header is a 400; insufficient
 //! credits is a 400 whose message mentions credits; input moderation ends the task `FAILED`
 //! with `failureCode: SAFETY.INPUT.TEXT` rather than refusing the create call.
@@ -122,8 +124,14 @@ fn task(call: &Call<'_>, id: &str) -> JsonReply {
     let credits = i64::from(job.duration_secs) * 5;
     let mut body = json!({ "id": job.id, "createdAt": created.to_rfc3339() });
     let extra = match state.phase(&job) {
-        Phase::Queued { .. } => {
-            json!({ "status": "PENDING", "estimatedCost": { "credits": credits } })
+        Phase::Queued { position } => {
+            let throttled = state
+                .config
+                .runway
+                .concurrency
+                .is_some_and(|c| position >= c);
+            let status = if throttled { "THROTTLED" } else { "PENDING" };
+            json!({ "status": status, "estimatedCost": { "credits": credits } })
         }
         Phase::Running { progress } => json!({
             "status": "RUNNING", "progress": progress, "estimatedCost": { "credits": credits }

@@ -203,3 +203,34 @@ async fn minimax_errors_are_http_200_with_base_resp_codes() {
     assert_eq!(r["base_resp"]["status_code"], 2013);
     assert_eq!(sim.paid_submits(Provider::Minimax), 0);
 }
+
+#[tokio::test]
+async fn runway_tasks_beyond_the_concurrency_limit_are_throttled() {
+    let mut config = SimConfig::default().with_timings(30.0, 1.0);
+    config.runway.concurrency = Some(1);
+    let (sim, client) = start(config).await;
+    let body = json!({ "model": "gen4.5", "promptText": "x", "ratio": "1280:720", "duration": 5 });
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let created: Value = runway_post(&client, &sim, body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let task: Value = client
+            .get(format!("{}/v1/tasks/{id}", sim.base_url(Provider::Runway)))
+            .bearer_auth("k")
+            .header("X-Runway-Version", "2024-11-06")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        statuses.push(task["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, ["PENDING", "THROTTLED"]);
+}

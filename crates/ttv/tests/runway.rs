@@ -321,3 +321,22 @@ async fn a_thousand_concurrent_jobs_each_pay_exactly_once() {
     assert_eq!(sim.paid_submits(Provider::Runway), 1000);
     assert_eq!(submits(&sim), 1000);
 }
+
+#[tokio::test]
+async fn a_throttled_task_is_reported_as_queued() {
+    let mut config = SimConfig::default().with_timings(30.0, 1.0);
+    config.runway.concurrency = Some(0);
+    let sim = sim(config).await;
+    let runway = backend(&sim, "gen4.5");
+    let req = GenerationRequest::text("wait");
+    let ticket = runway
+        .submit(&req, &runway.validate(&req).unwrap())
+        .await
+        .unwrap();
+    let status = runway.poll(&ticket).await.unwrap();
+    assert!(
+        matches!(status, ttv::Status::Queued { position: None }),
+        "{status:?}"
+    );
+    assert!(sim.requests()[1].status == 200);
+}
