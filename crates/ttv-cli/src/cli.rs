@@ -49,6 +49,8 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve simulated Runway, MiniMax and fal APIs on 127.0.0.1 (for tests and demos).
+    Sim(ttv_sim::cli::SimArgs),
 }
 
 /// `ttv config ...`

@@ -53,6 +53,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check) => commands::config::check(cli),
         Command::Probe { video } => commands::media::probe(cli, video).await,
         Command::Frame(args) => commands::media::frame(cli, args).await,
+        Command::Sim(args) => ttv_sim::cli::serve(args.clone()).await,
     }
 }
 

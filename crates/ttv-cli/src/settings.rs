@@ -38,7 +38,9 @@ pub struct Settings {
 /// Loads the settings for this run.
 pub fn load(_cli: &Cli) -> anyhow::Result<Settings> {
     Ok(Settings {
-        registry: Registry::new(&RegistrySettings::default()),
+        // Hosted backends read their standard variables (RUNWAYML_API_SECRET, MINIMAX_API_KEY,
+        // FAL_KEY, RUNWAYML_BASE_URL, MINIMAX_API_HOST) until the YAML loader lands.
+        registry: Registry::new(&RegistrySettings::from_env()),
         default_backend: "auto".to_owned(),
         preference: Preference::default(),
         output_dir: PathBuf::from("."),

@@ -19,6 +19,8 @@ fn ttv(dir: &Path) -> Command {
         .env_remove("TTV_CONFIG")
         .env_remove("TTV_DEFAULT_BACKEND")
         .env_remove("RUNWAYML_API_SECRET")
+        .env_remove("RUNWAYML_BASE_URL")
+        .env_remove("MINIMAX_API_HOST")
         .env_remove("GEMINI_API_KEY")
         .env_remove("GOOGLE_API_KEY")
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
@@ -353,7 +355,7 @@ fn unknown_backend_is_a_clear_error() {
 }
 
 #[test]
-fn backends_not_built_are_listed_as_unavailable_with_the_reason() {
+fn backends_that_cannot_run_here_are_listed_as_unavailable_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = ttv(dir.path()).arg("backends").output().unwrap();
     assert!(out.status.success());
@@ -364,7 +366,12 @@ fn backends_not_built_are_listed_as_unavailable_with_the_reason() {
         "{animatic}"
     );
     let runway = table.lines().find(|l| l.starts_with("runway")).unwrap();
-    assert!(runway.contains("unavailable: not built yet"), "{runway}");
+    assert!(
+        runway.contains("unavailable: set RUNWAYML_API_SECRET or runway_ml.api_key"),
+        "{runway}"
+    );
+    let veo = table.lines().find(|l| l.starts_with("veo")).unwrap();
+    assert!(veo.contains("unavailable: not built yet"), "{veo}");
 
     refuses(
         no_setup,

@@ -28,6 +28,7 @@ pub mod backend;
 pub mod capabilities;
 pub mod cost;
 pub mod error;
+pub mod http;
 pub mod media;
 pub mod registry;
 pub mod request;

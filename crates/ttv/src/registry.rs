@@ -10,6 +10,9 @@ use std::sync::Arc;
 use crate::backend::{Availability, BackendKind, VideoBackend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::services::animatic::{self, Animatic, AnimaticOptions};
+use crate::services::fal::{self, Fal, FalOptions};
+use crate::services::minimax::{self, Minimax, MinimaxOptions};
+use crate::services::runway::{self, Runway, RunwayOptions};
 
 /// A backend ttv knows of.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +133,40 @@ pub struct Registry {
 pub struct RegistrySettings {
     /// Options of the embedded renderer.
     pub animatic: AnimaticOptions,
+    /// Runway (`runway_ml`); listed unavailable when absent or without a key.
+    pub runway: Option<RunwayOptions>,
+    /// MiniMax; listed unavailable when absent or without a key.
+    pub minimax: Option<MinimaxOptions>,
+    /// fal; listed unavailable when absent or without a key.
+    pub fal: Option<FalOptions>,
+}
+
+impl RegistrySettings {
+    /// Hosted backends configured from the standard environment variables
+    /// (`RUNWAYML_API_SECRET`, `MINIMAX_API_KEY`, `FAL_KEY`, ...).
+    pub fn from_env() -> Self {
+        Self {
+            animatic: AnimaticOptions::default(),
+            runway: Some(RunwayOptions::from_env()),
+            minimax: Some(MinimaxOptions::from_env()),
+            fal: Some(FalOptions::from_env()),
+        }
+    }
+}
+
+/// Builds a hosted backend from its options: `Err(reason)` when it cannot be built.
+fn hosted<O, B: VideoBackend + 'static>(
+    options: &Option<O>,
+    build: impl FnOnce(O) -> Result<B>,
+    missing: &str,
+) -> std::result::Result<Arc<dyn VideoBackend>, String>
+where
+    O: Clone,
+{
+    let options = options.clone().ok_or_else(|| missing.to_owned())?;
+    build(options)
+        .map(|b| Arc::new(b) as Arc<dyn VideoBackend>)
+        .map_err(|e| e.to_string())
 }
 
 impl Registry {
@@ -138,18 +175,32 @@ impl Registry {
         let entries = KNOWN
             .iter()
             .map(|known| {
-                let backend: Option<Arc<dyn VideoBackend>> = match known.name {
-                    animatic::NAME => Some(Arc::new(Animatic::new(settings.animatic.clone()))),
-                    _ => None,
-                };
-                let availability = match &backend {
-                    Some(b) => b.availability(),
-                    None => Availability::Unavailable {
-                        reason: format!(
+                let built =
+                    match known.name {
+                        animatic::NAME => Ok(Arc::new(Animatic::new(settings.animatic.clone()))
+                            as Arc<dyn VideoBackend>),
+                        runway::NAME => hosted(
+                            &settings.runway,
+                            Runway::new,
+                            "set RUNWAYML_API_SECRET or runway_ml.api_key",
+                        ),
+                        minimax::NAME => hosted(
+                            &settings.minimax,
+                            Minimax::new,
+                            "set MINIMAX_API_KEY or minimax.api_key",
+                        ),
+                        fal::NAME => hosted(&settings.fal, Fal::new, "set FAL_KEY or fal.api_key"),
+                        _ => Err(format!(
                             "not built yet: this version of ttv has no {} backend",
                             known.name
-                        ),
-                    },
+                        )),
+                    };
+                let (backend, availability) = match built {
+                    Ok(b) => {
+                        let a = b.availability();
+                        (Some(b), a)
+                    }
+                    Err(reason) => (None, Availability::Unavailable { reason }),
                 };
                 Entry {
                     known,
@@ -240,13 +291,44 @@ mod tests {
     #[test]
     fn unbuilt_backends_say_why_and_are_never_usable() {
         let reg = Registry::new(&RegistrySettings::default());
-        let err = reg.get("backend", "runway_ml").unwrap_err();
+        let err = reg.get("backend", "veo3").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(err.to_string().contains("not built yet"), "{err}");
         assert_eq!(
             reg.available().map(|b| b.id()).collect::<Vec<_>>(),
             ["animatic"]
         );
+    }
+
+    #[test]
+    fn hosted_backends_without_a_key_say_which_variable_to_set() {
+        let settings = RegistrySettings {
+            runway: Some(RunwayOptions::default()),
+            ..RegistrySettings::default()
+        };
+        let reg = Registry::new(&settings);
+        for (name, reason) in [
+            ("runway", "set RUNWAYML_API_SECRET or runway_ml.api_key"),
+            ("minimax", "set MINIMAX_API_KEY or minimax.api_key"),
+            ("fal", "set FAL_KEY or fal.api_key"),
+        ] {
+            let entry = reg.entry("backend", name).unwrap();
+            assert_eq!(
+                entry.availability,
+                Availability::Unavailable {
+                    reason: reason.to_owned()
+                },
+                "{name}"
+            );
+        }
+        let with_key = RegistrySettings {
+            fal: Some(FalOptions {
+                api_key: Some(crate::http::ApiKey::new("k")),
+                ..FalOptions::default()
+            }),
+            ..RegistrySettings::default()
+        };
+        assert!(Registry::new(&with_key).get("backend", "fal.ai").is_ok());
     }
 
     #[test]

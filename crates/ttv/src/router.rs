@@ -196,7 +196,7 @@ mod tests {
         assert!(
             sel.skipped
                 .iter()
-                .any(|s| s.backend == "runway" && s.reason.contains("not built"))
+                .any(|s| s.backend == "runway" && s.reason.contains("RUNWAYML_API_SECRET"))
         );
     }
 

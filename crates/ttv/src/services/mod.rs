@@ -2,3 +2,7 @@
 //! speaks the shared vocabulary of [`crate::request`] and [`crate::error`].
 
 pub mod animatic;
+pub mod fal;
+mod hosted;
+pub mod minimax;
+pub mod runway;

@@ -160,6 +160,25 @@ fn poisoned() -> Error {
     .with_backend(NAME)
 }
 
+/// Renders a title card reading `text` as a complete MP4 in memory: `duration` long at `fps`.
+///
+/// A small entry point for tools that need real video bytes without a job, such as the
+/// provider simulator. Blocking and CPU-bound: call it from a blocking thread.
+pub fn render_title_mp4(
+    text: &str,
+    size: crate::request::Resolution,
+    fps: u32,
+    duration: VideoDuration,
+) -> Result<Vec<u8>> {
+    let spec = RenderSpec {
+        size,
+        fps,
+        frames: duration.frames_at(fps).max(1),
+        scene: Scene::Title(Box::new(TitleCard::new(text, 0, size)?)),
+    };
+    render::render(spec, Vec::new(), &|_| {}, &AtomicBool::new(false))
+}
+
 /// A seed when the request gives none: fresh per job, recorded in the ticket.
 fn fresh_seed() -> u64 {
     (uuid::Uuid::new_v4().as_u128() as u64) >> 1

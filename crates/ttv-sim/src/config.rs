@@ -1,0 +1,254 @@
+//! The simulator's knobs: per-provider timings and faults, from code, flags or a YAML scenario.
+//!
+//! A scenario file looks like this:
+//!
+//! ```yaml
+//! runway:
+//!   queue_secs: 1
+//!   run_secs: 2
+//!   faults:
+//!     - { on: submit, nth: 2, fault: rate_limited, retry_after: 3 }
+//!     - { on: download, probability: 0.1, fault: truncated_download }
+//! fal:
+//!   run_secs: 0.5
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Provider;
+
+/// Which kind of call a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// Creating a task (the paid call).
+    Submit,
+    /// Asking for a task's status.
+    Poll,
+    /// fal's result call, MiniMax's files/retrieve.
+    Result,
+    /// Downloading the output video.
+    Download,
+    /// Cancelling a task.
+    Cancel,
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// 429 (MiniMax: base_resp 1002), with `Retry-After` when `retry_after` is set.
+    RateLimited,
+    /// HTTP 500. On submit the task is created first: the ambiguous case where a charge
+    /// happened but the reply was lost.
+    ServerError,
+    /// 503, with `Retry-After` when `retry_after` is set. Nothing is created.
+    Unavailable,
+    /// The connection is dropped after the request was read. On submit the task is created.
+    ConnectionReset,
+    /// The body is sent slowly, `delay_ms` between small chunks.
+    SlowBody,
+    /// The download sends half the bytes it announced, then drops the connection.
+    TruncatedDownload,
+    /// The output URL handed out has already expired.
+    ExpiredUrl,
+    /// The input is refused by the safety filter (on submit), or the task ends with a
+    /// moderation failure (when applied to poll).
+    Moderation,
+    /// The task runs and then fails.
+    TaskFailure,
+    /// The key is refused.
+    InvalidKey,
+    /// The account has no money left.
+    InsufficientBalance,
+}
+
+/// One scripted or random fault.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Which calls it applies to.
+    pub on: Endpoint,
+    /// Only the n-th such call (1-based, counted per provider); every call when absent.
+    #[serde(default)]
+    pub nth: Option<u32>,
+    /// Chance per matching call, 0 to 1; 1 when absent.
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// What happens.
+    pub fault: FaultKind,
+    /// Seconds to send in `Retry-After`.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// Delay between chunks for `slow_body`, in milliseconds.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+impl FaultRule {
+    /// A fault on every call of `on`.
+    pub fn always(on: Endpoint, fault: FaultKind) -> Self {
+        Self {
+            on,
+            nth: None,
+            probability: None,
+            fault,
+            retry_after: None,
+            delay_ms: None,
+        }
+    }
+
+    /// A fault on the `nth` call of `on` only.
+    pub fn nth(on: Endpoint, nth: u32, fault: FaultKind) -> Self {
+        Self {
+            nth: Some(nth),
+            ..Self::always(on, fault)
+        }
+    }
+
+    /// Adds a `Retry-After` of `secs`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+/// Knobs of one simulated provider.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderKnobs {
+    /// Seconds a task waits in the queue.
+    pub queue_secs: f64,
+    /// Seconds a task runs once it leaves the queue.
+    pub run_secs: f64,
+    /// Seconds an output URL stays valid.
+    pub output_ttl_secs: f64,
+    /// Queued tasks at or beyond this queue position are reported as throttled by providers
+    /// that say so (Runway's `THROTTLED`); none when absent.
+    pub concurrency: Option<u32>,
+    /// Faults to inject.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for ProviderKnobs {
+    fn default() -> Self {
+        Self {
+            queue_secs: 0.0,
+            run_secs: 1.0,
+            output_ttl_secs: 3600.0,
+            concurrency: None,
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl ProviderKnobs {
+    pub(crate) fn queue(&self) -> Duration {
+        Duration::from_secs_f64(self.queue_secs.max(0.0))
+    }
+
+    pub(crate) fn run(&self) -> Duration {
+        Duration::from_secs_f64(self.run_secs.max(0.0))
+    }
+}
+
+/// Everything the simulator is started with.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// TCP port on 127.0.0.1; 0 (the default) picks a free one.
+    pub port: u16,
+    /// The only key accepted; any non-empty key when absent.
+    pub api_key: Option<String>,
+    /// Frames per second of the served videos (kept low so rendering is cheap); 8 when 0.
+    pub video_fps: u32,
+    /// Longest side of the served videos; 0 (the default) serves the size the task asked
+    /// for. Tests set it low so that rendering stays cheap in debug builds.
+    pub video_max_side: u32,
+    /// Runway knobs.
+    pub runway: ProviderKnobs,
+    /// MiniMax knobs.
+    pub minimax: ProviderKnobs,
+    /// fal knobs.
+    pub fal: ProviderKnobs,
+}
+
+impl SimConfig {
+    /// Reads a YAML scenario.
+    pub fn from_yaml(text: &str) -> anyhow::Result<Self> {
+        Ok(serde_saphyr::from_str(text)?)
+    }
+
+    /// The same timings for every provider.
+    pub fn with_timings(mut self, queue_secs: f64, run_secs: f64) -> Self {
+        for p in Provider::ALL {
+            let knobs = self.knobs_mut(p);
+            knobs.queue_secs = queue_secs;
+            knobs.run_secs = run_secs;
+        }
+        self
+    }
+
+    /// Adds a fault to one provider.
+    pub fn with_fault(mut self, provider: Provider, rule: FaultRule) -> Self {
+        self.knobs_mut(provider).faults.push(rule);
+        self
+    }
+
+    /// The knobs of `provider`.
+    pub fn knobs(&self, provider: Provider) -> &ProviderKnobs {
+        match provider {
+            Provider::Runway => &self.runway,
+            Provider::Minimax => &self.minimax,
+            Provider::Fal => &self.fal,
+        }
+    }
+
+    /// The knobs of `provider`, to change.
+    pub fn knobs_mut(&mut self, provider: Provider) -> &mut ProviderKnobs {
+        match provider {
+            Provider::Runway => &mut self.runway,
+            Provider::Minimax => &mut self.minimax,
+            Provider::Fal => &mut self.fal,
+        }
+    }
+}
+
+/// Counts calls per (provider, endpoint) to resolve `nth` rules.
+#[derive(Debug, Default)]
+pub(crate) struct Counters(BTreeMap<(Provider, u8), u32>);
+
+impl Counters {
+    pub(crate) fn next(&mut self, provider: Provider, on: Endpoint) -> u32 {
+        let n = self.0.entry((provider, on as u8)).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_file_sets_timings_and_scripted_faults() {
+        let cfg = SimConfig::from_yaml(
+            "runway:\n  run_secs: 2\n  faults:\n    - { on: submit, nth: 2, fault: rate_limited, retry_after: 3 }\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.runway.run_secs, 2.0);
+        assert_eq!(
+            cfg.runway.faults,
+            [FaultRule::nth(Endpoint::Submit, 2, FaultKind::RateLimited).with_retry_after(3)]
+        );
+        assert_eq!(cfg.fal, ProviderKnobs::default());
+    }
+
+    #[test]
+    fn unknown_scenario_keys_are_refused() {
+        assert!(SimConfig::from_yaml("runway:\n  run_sec: 2\n").is_err());
+    }
+}

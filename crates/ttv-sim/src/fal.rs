@@ -1,0 +1,296 @@
+//! fal queue API: `POST /{app_id}` (any depth of sub-path), then
+//! `GET /{owner}/{alias}/requests/{id}/status[?logs=1]`, `GET /{owner}/{alias}/requests/{id}`
+//! and `PUT /{owner}/{alias}/requests/{id}/cancel`, with `Authorization: Key <key>`. Errors are
+//! `{"detail": ...}`: a string for request errors, a list of `{loc, msg, type}` for 422.
+//!
+//! Insufficient balance is the 403 "User is locked. Reason: Exhausted balance" that users
+//! report (github.com/fal-ai/fal issues 1112, 1147). UNCONFIRMED and chosen here: a cancelled
+//! request reports `COMPLETED` with an error; the result of a
+//! failed request is a 500 with a `detail` string.
+
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::Provider;
+use crate::config::{Endpoint, FaultKind, FaultRule};
+use crate::server::{Call, JsonReply, Reply, json, retry_after, transport_fault};
+use crate::state::Phase;
+
+fn detail(status: StatusCode, text: &str) -> Response {
+    json(status, json!({ "detail": text }))
+}
+
+fn policy_violation() -> Value {
+    json!({ "detail": [{
+        "loc": ["body", "prompt"],
+        "msg": "The content could not be processed because it contained material flagged by a content checker.",
+        "type": "content_policy_violation",
+    }]})
+}
+
+/// `owner/alias` of an app id; `workflows/` and `comfy/` ids keep one more segment.
+fn owner_alias(app_id: &str) -> String {
+    let parts: Vec<&str> = app_id.split('/').filter(|p| !p.is_empty()).collect();
+    let keep = if matches!(parts.first(), Some(&"workflows" | &"comfy")) {
+        3
+    } else {
+        2
+    };
+    parts
+        .iter()
+        .take(keep)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub(crate) fn handle(call: &Call<'_>) -> Reply {
+    let app_path = call.path.trim_start_matches('/');
+    let request = app_path.split_once("/requests/").map(|(app, rest)| {
+        let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+        (app.to_owned(), id.to_owned(), action.to_owned())
+    });
+    let endpoint = match (call.method, &request) {
+        (&Method::POST, None) => Endpoint::Submit,
+        (&Method::GET, Some((_, _, a))) if a == "status" => Endpoint::Poll,
+        (&Method::GET, Some((_, _, a))) if a.is_empty() => Endpoint::Result,
+        (&Method::PUT, Some((_, _, a))) if a == "cancel" => Endpoint::Cancel,
+        _ => {
+            return Reply {
+                response: detail(StatusCode::NOT_FOUND, "Not Found"),
+                endpoint: None,
+                paid: false,
+            };
+        }
+    };
+    let reply = |r| Reply::new(endpoint, r);
+    if !call.state.key_ok(call.credential("Key")) {
+        return reply(detail(
+            StatusCode::UNAUTHORIZED,
+            "Invalid Key Authorization header format. Expected '<key_id>:<key_secret>'.",
+        ));
+    }
+    let fault = call.state.fault(Provider::Fal, endpoint);
+    if let Some(rule) = &fault {
+        let early = match rule.fault {
+            FaultKind::InvalidKey => Some(detail(
+                StatusCode::UNAUTHORIZED,
+                "Cannot access application: invalid key.",
+            )),
+            FaultKind::RateLimited => Some(retry_after(
+                detail(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
+                rule,
+            )),
+            FaultKind::Unavailable => Some(retry_after(
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "detail": "No runner is available.", "error_type": "runner_scheduling_failure" }),
+                ),
+                rule,
+            )),
+            FaultKind::InsufficientBalance if endpoint == Endpoint::Submit => Some(detail(
+                StatusCode::FORBIDDEN,
+                "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.",
+            )),
+            FaultKind::Moderation if endpoint == Endpoint::Submit => {
+                Some(json(StatusCode::UNPROCESSABLE_ENTITY, policy_violation()))
+            }
+            FaultKind::ServerError if endpoint != Endpoint::Submit => Some(detail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            )),
+            _ => None,
+        };
+        if let Some(r) = early {
+            return reply(r);
+        }
+    }
+    let (answer, paid) = match (&request, endpoint) {
+        (None, _) => submit(call, app_path, fault.as_ref()),
+        (Some((_, id, _)), Endpoint::Poll) => (status(call, id), None),
+        (Some((_, id, _)), Endpoint::Result) => (result(call, id), None),
+        (Some((_, id, _)), _) => (cancel(call, id), None),
+    };
+    let mut response = match &fault {
+        Some(rule) if rule.fault == FaultKind::ServerError => {
+            detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+        Some(rule) => transport_fault(rule, || answer.clone_json()).unwrap_or(answer.into()),
+        None => answer.into(),
+    };
+    if let Some(id) = request
+        .as_ref()
+        .map(|r| r.1.clone())
+        .or_else(|| paid.clone())
+        && let Ok(v) = HeaderValue::from_str(&id)
+    {
+        response.headers_mut().insert("x-fal-request-id", v);
+    }
+    Reply {
+        response,
+        endpoint: Some(endpoint),
+        paid: paid.is_some(),
+    }
+}
+
+fn urls(call: &Call<'_>, app: &str, id: &str) -> (String, String, String) {
+    let base = format!("{}/fal/{app}/requests/{id}", call.state.root);
+    (
+        base.clone(),
+        format!("{base}/status"),
+        format!("{base}/cancel"),
+    )
+}
+
+fn submit(call: &Call<'_>, app_id: &str, fault: Option<&FaultRule>) -> (JsonReply, Option<String>) {
+    let missing = |field: &str| {
+        JsonReply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "detail": [{ "loc": ["body", field], "msg": "field required", "type": "missing" }] }),
+        )
+    };
+    let Some(body) = call.json() else {
+        return (missing("body"), None);
+    };
+    let has = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if app_id.contains("image-to-video")
+        && !(has("image_url") || has("start_image_url") || has("first_frame_url"))
+    {
+        return (missing("image_url"), None);
+    }
+    if app_id.contains("text-to-video") && !has("prompt") {
+        return (missing("prompt"), None);
+    }
+    let secs = match body.get("duration") {
+        Some(Value::String(s)) => s.trim_end_matches('s').parse().unwrap_or(5),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(5) as u32,
+        _ => 5,
+    };
+    let size = match body.get("aspect_ratio").and_then(Value::as_str) {
+        Some("9:16") => ttv::Resolution::new(720, 1280),
+        Some("1:1") => ttv::Resolution::new(960, 960),
+        _ => ttv::Resolution::new(1280, 720),
+    };
+    let app = owner_alias(app_id);
+    let id = uuid::Uuid::new_v4().to_string();
+    call.state
+        .create(Provider::Fal, id.clone(), size, secs, app.clone(), fault);
+    let (response_url, status_url, cancel_url) = urls(call, &app, &id);
+    let body = json!({
+        "status": "IN_QUEUE",
+        "request_id": id,
+        "response_url": response_url,
+        "status_url": status_url,
+        "cancel_url": cancel_url,
+        "queue_position": 0,
+    });
+    (JsonReply(StatusCode::OK, body), Some(id))
+}
+
+fn status(call: &Call<'_>, id: &str) -> JsonReply {
+    let Some(job) = call.state.job(id).filter(|j| j.provider == Provider::Fal) else {
+        return JsonReply(
+            StatusCode::NOT_FOUND,
+            json!({ "detail": "Request not found" }),
+        );
+    };
+    let (response_url, _, _) = urls(call, &job.app, id);
+    let logs = matches!(
+        call.query.get("logs").map(String::as_str),
+        Some("1" | "true")
+    );
+    let log = |m: &str| {
+        if logs {
+            json!([{ "message": m, "level": "INFO", "source": "user", "timestamp": chrono::Utc::now().to_rfc3339() }])
+        } else {
+            Value::Null
+        }
+    };
+    let (code, body) = match call.state.phase(&job) {
+        Phase::Queued { position } => (
+            StatusCode::ACCEPTED,
+            json!({
+                "status": "IN_QUEUE", "queue_position": position, "response_url": response_url
+            }),
+        ),
+        Phase::Running { progress } => (
+            StatusCode::ACCEPTED,
+            json!({
+                "status": "IN_PROGRESS", "logs": log(&format!("{:.0}%", progress * 100.0)), "response_url": response_url
+            }),
+        ),
+        phase => {
+            let (error, error_type) = match phase {
+                Phase::Succeeded => (Value::Null, Value::Null),
+                Phase::Moderated => (
+                    json!("content policy violation"),
+                    json!("content_policy_violation"),
+                ),
+                Phase::Cancelled => (json!("Request was cancelled"), json!("request_cancelled")),
+                _ => (
+                    json!("Internal error while generating the video"),
+                    json!("internal_error"),
+                ),
+            };
+            (
+                StatusCode::OK,
+                json!({
+                    "status": "COMPLETED", "logs": log("done"),
+                    "metrics": { "inference_time": job.run.as_secs_f64() },
+                    "error": error, "error_type": error_type, "response_url": response_url
+                }),
+            )
+        }
+    };
+    JsonReply(code, body)
+}
+
+fn result(call: &Call<'_>, id: &str) -> JsonReply {
+    let Some(job) = call.state.job(id).filter(|j| j.provider == Provider::Fal) else {
+        return JsonReply(
+            StatusCode::NOT_FOUND,
+            json!({ "detail": "Request not found" }),
+        );
+    };
+    match call.state.phase(&job) {
+        Phase::Succeeded => JsonReply(
+            StatusCode::OK,
+            json!({
+                "video": {
+                    "url": call.state.output_url(&job),
+                    "content_type": "video/mp4",
+                    "file_name": "output.mp4",
+                },
+                "seed": 42,
+            }),
+        ),
+        Phase::Moderated => JsonReply(StatusCode::UNPROCESSABLE_ENTITY, policy_violation()),
+        Phase::Failed | Phase::Cancelled => JsonReply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "detail": "Internal error while generating the video" }),
+        ),
+        _ => JsonReply(
+            StatusCode::BAD_REQUEST,
+            json!({ "detail": "Request is still in progress" }),
+        ),
+    }
+}
+
+fn cancel(call: &Call<'_>, id: &str) -> JsonReply {
+    match call.state.cancel(id) {
+        Some(true) => JsonReply(
+            StatusCode::ACCEPTED,
+            json!({ "status": "CANCELLATION_REQUESTED" }),
+        ),
+        Some(false) => JsonReply(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "ALREADY_COMPLETED" }),
+        ),
+        None => JsonReply(StatusCode::NOT_FOUND, json!({ "status": "NOT_FOUND" })),
+    }
+}

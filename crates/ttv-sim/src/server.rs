@@ -1,0 +1,339 @@
+//! HTTP plumbing shared by the simulated protocols: routing by prefix, the request log, the
+//! admin endpoints, output downloads and the fault responses that look the same everywhere
+//! (dropped connections, slow and truncated bodies).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+
+use crate::config::{Endpoint, FaultKind, FaultRule};
+use crate::state::{Phase, Record, State};
+use crate::{Provider, fal, minimax, runway};
+
+/// One parsed request, as the protocol modules see it.
+pub(crate) struct Call<'a> {
+    pub state: &'a State,
+    pub method: &'a Method,
+    /// The path after the provider prefix, starting with `/`.
+    pub path: &'a str,
+    pub query: HashMap<String, String>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a Bytes,
+}
+
+impl Call<'_> {
+    /// The `Authorization` value after `scheme ` (`Bearer`, `Key`).
+    pub fn credential(&self, scheme: &str) -> Option<&str> {
+        let value = self.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (s, key) = value.split_once(' ')?;
+        s.eq_ignore_ascii_case(scheme).then_some(key.trim())
+    }
+
+    pub fn json(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        serde_json::from_slice(self.body).ok()
+    }
+}
+
+/// What a protocol module answers.
+pub(crate) struct Reply {
+    pub response: Response,
+    pub endpoint: Option<Endpoint>,
+    pub paid: bool,
+}
+
+impl Reply {
+    pub fn new(endpoint: Endpoint, response: Response) -> Self {
+        Self {
+            response,
+            endpoint: Some(endpoint),
+            paid: false,
+        }
+    }
+
+    pub fn paid(mut self) -> Self {
+        self.paid = true;
+        self
+    }
+}
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(
+    AxState(state): AxState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query = parse_query(uri.query());
+    let (provider, rest) = match path.trim_start_matches('/').split_once('/') {
+        Some((p, rest)) => (
+            Provider::ALL.into_iter().find(|x| x.prefix() == p),
+            format!("/{rest}"),
+        ),
+        None => (None, path.clone()),
+    };
+    let call = Call {
+        state: &state,
+        method: &method,
+        path: &rest,
+        query,
+        headers: &headers,
+        body: &body,
+    };
+    let (provider, reply) = match provider {
+        Some(Provider::Runway) => (Some(Provider::Runway), runway::handle(&call)),
+        Some(Provider::Minimax) => (Some(Provider::Minimax), minimax::handle(&call)),
+        Some(Provider::Fal) => (Some(Provider::Fal), fal::handle(&call)),
+        None if path.starts_with("/files/") => download(&call, &path).await,
+        None => (None, admin(&state, &path)),
+    };
+    // A reset looks like a 200 whose body never arrives; it is logged as no status.
+    let status = if reply.response.headers().contains_key(RESET_MARK) {
+        0
+    } else {
+        reply.response.status().as_u16()
+    };
+    state.record(Record {
+        provider,
+        endpoint: reply.endpoint,
+        method: method.to_string(),
+        path,
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect::<BTreeMap<_, _>>(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status,
+        paid: reply.paid,
+    });
+    let mut response = reply.response;
+    response.headers_mut().remove(RESET_MARK);
+    response
+}
+
+const RESET_MARK: &str = "x-ttv-sim-reset";
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    q.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (p.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+fn admin(state: &State, path: &str) -> Reply {
+    let response = match path {
+        "/_sim/requests" => axum::Json(state.records()).into_response(),
+        "/_sim/paid_submits" => {
+            let records = state.records();
+            let counts: BTreeMap<_, _> = Provider::ALL
+                .into_iter()
+                .map(|p| {
+                    let n = records
+                        .iter()
+                        .filter(|r| r.provider == Some(p) && r.paid)
+                        .count();
+                    (p.prefix(), n)
+                })
+                .collect();
+            axum::Json(counts).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    Reply {
+        response,
+        endpoint: None,
+        paid: false,
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+/// A JSON reply kept as a value, so a fault can resend it slowly.
+pub(crate) struct JsonReply(pub StatusCode, pub serde_json::Value);
+
+impl JsonReply {
+    pub fn clone_json(&self) -> Response {
+        json(self.0, self.1.clone())
+    }
+}
+
+impl From<JsonReply> for Response {
+    fn from(r: JsonReply) -> Self {
+        json(r.0, r.1)
+    }
+}
+
+/// Adds `Retry-After` when the rule has one.
+pub(crate) fn retry_after(mut response: Response, rule: &FaultRule) -> Response {
+    if let Some(secs) = rule.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// A response whose connection drops before any body byte: the client gets an I/O error.
+pub(crate) fn reset() -> Response {
+    let body = Body::from_stream(stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated connection reset",
+        ))
+    }));
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(RESET_MARK, HeaderValue::from_static("1"));
+    response
+}
+
+/// Sends `response`'s body in 64-byte pieces with `delay` before each.
+pub(crate) fn slow(response: Response, delay: Duration) -> Response {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let chunks = stream::once(async move {
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default()
+    })
+    .flat_map(|all| {
+        let pieces: Vec<Bytes> = (0..all.len())
+            .step_by(64)
+            .map(|at| all.slice(at..(at + 64).min(all.len())))
+            .collect();
+        stream::iter(pieces)
+    })
+    .then(move |chunk| async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, std::io::Error>(chunk)
+    });
+    Response::from_parts(parts, Body::from_stream(chunks))
+}
+
+/// Applies the faults every protocol answers the same way; `None` for protocol-specific ones.
+pub(crate) fn transport_fault(
+    rule: &FaultRule,
+    body: impl FnOnce() -> Response,
+) -> Option<Response> {
+    match rule.fault {
+        FaultKind::ConnectionReset => Some(reset()),
+        FaultKind::SlowBody => Some(slow(
+            body(),
+            Duration::from_millis(rule.delay_ms.unwrap_or(200)),
+        )),
+        _ => None,
+    }
+}
+
+async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
+    let state = call.state;
+    let id = path
+        .trim_start_matches("/files/")
+        .trim_end_matches(".mp4")
+        .to_owned();
+    let Some(job) = state.job(&id) else {
+        return (None, Reply::new(Endpoint::Download, not_found_xml()));
+    };
+    let provider = Some(job.provider);
+    let reply = |r| (provider, Reply::new(Endpoint::Download, r));
+    let expires: u64 = call
+        .query
+        .get("expires")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let fault = state.fault(job.provider, Endpoint::Download);
+    if state.expired(expires)
+        || fault
+            .as_ref()
+            .is_some_and(|f| f.fault == FaultKind::ExpiredUrl)
+    {
+        return reply(expired_xml());
+    }
+    if state.phase(&job) != Phase::Succeeded {
+        return reply(not_found_xml());
+    }
+    let video = match state.videos.get(job.size, job.duration_secs).await {
+        Ok(v) => v,
+        Err(e) => return reply((StatusCode::INTERNAL_SERVER_ERROR, e).into_response()),
+    };
+    let full = || ([(header::CONTENT_TYPE, "video/mp4")], video.clone()).into_response();
+    let Some(rule) = fault else {
+        return reply(full());
+    };
+    let response = match rule.fault {
+        FaultKind::TruncatedDownload => {
+            let half = video.slice(..video.len() / 2);
+            let body = Body::from_stream(stream::iter([
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated truncated download",
+                )),
+            ]));
+            let mut r = Response::new(body);
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+            if let Ok(v) = HeaderValue::from_str(&video.len().to_string()) {
+                h.insert(header::CONTENT_LENGTH, v);
+            }
+            r
+        }
+        FaultKind::RateLimited => retry_after(StatusCode::TOO_MANY_REQUESTS.into_response(), &rule),
+        FaultKind::Unavailable => {
+            retry_after(StatusCode::SERVICE_UNAVAILABLE.into_response(), &rule)
+        }
+        FaultKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        _ => transport_fault(&rule, full).unwrap_or_else(full),
+    };
+    reply(response)
+}
+
+fn expired_xml() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+    )
+        .into_response()
+}
+
+fn not_found_xml() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+    )
+        .into_response()
+}
+
+/// The output size for a `W:H` pixel string such as Runway's ratios.
+pub(crate) fn size_from_ratio(ratio: &str) -> Option<ttv::Resolution> {
+    let (w, h) = ratio.split_once(':')?;
+    Some(ttv::Resolution::new(w.parse().ok()?, h.parse().ok()?))
+}

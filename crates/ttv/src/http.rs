@@ -1,0 +1,362 @@
+//! HTTP plumbing shared by every hosted backend: the client, API keys that never print,
+//! sending a call and classifying its failure, `Retry-After`, and streaming a video to disk
+//! with a size check.
+//!
+//! The classification here is generic (status codes and transport failures); a provider's
+//! folder reads its own error bodies first and calls [`status_error`] for the rest. Whether a
+//! failed call may have spent money depends on whether it was the paid call ([`Call::Paid`]):
+//! only a failure that provably happened before the provider got the request (connection
+//! refused, DNS, 429, 503 with `Retry-After`) is `Spend::No` for a paid call.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
+
+use crate::backend::{Event, EventSink};
+use crate::error::{Error, ErrorKind, Result, Spend};
+
+/// The largest video a backend will download.
+pub const MAX_DOWNLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// A provider API key. Prints as `***` in `Debug` and `Display`; [`ApiKey::expose`] is the
+/// only way to the text, used when building a request header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key from environment variable `var`, when set and not blank.
+    pub fn from_env(var: &str) -> Option<Self> {
+        std::env::var(var)
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| Self(k.trim().to_owned()))
+    }
+
+    /// The key itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Whether a call is the one that may spend money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Creates a paid job: ambiguous failures are `Spend::Maybe`.
+    Paid,
+    /// Reads or cancels: free to repeat.
+    Free,
+}
+
+impl Call {
+    fn ambiguous(self) -> Spend {
+        match self {
+            Self::Paid => Spend::Maybe,
+            Self::Free => Spend::No,
+        }
+    }
+}
+
+/// A complete answer: status, headers and body.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON of type `T`. A body that does not parse is a `Transient` error (and
+    /// `Spend::Maybe` for a paid call: the provider answered, so the job may exist).
+    pub fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::new(
+                ErrorKind::Transient,
+                format!(
+                    "unexpected answer (HTTP {}): {e}: {}",
+                    self.status.as_u16(),
+                    snippet(&self.body)
+                ),
+            )
+            .with_spend(call.ambiguous())
+        })
+    }
+
+    /// The body as loose JSON, `Null` when it is not JSON.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The start of a body, for error messages.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(300).collect();
+    if text.chars().count() > 300 {
+        s.push('…');
+    }
+    s
+}
+
+/// The shared client: rustls, connect timeout 10 s, read timeout 60 s, no total timeout (a
+/// download may take long; a stalled one does not).
+pub fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .user_agent(concat!("ttv/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")).with_source(e))
+}
+
+/// Sends `request` and reads the whole answer. Transport failures become errors; any HTTP
+/// status is returned for the caller to judge.
+pub async fn send(request: RequestBuilder, call: Call) -> Result<Reply> {
+    let response = request.send().await.map_err(|e| transport_error(e, call))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(e, call))?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Classifies a failure to talk to the provider.
+pub fn transport_error(e: reqwest::Error, call: Call) -> Error {
+    let (kind, spend, what) = if e.is_connect() {
+        (ErrorKind::Transient, Spend::No, "cannot connect")
+    } else if e.is_timeout() {
+        (ErrorKind::Transient, call.ambiguous(), "timed out")
+    } else if e.is_builder() {
+        (ErrorKind::Config, Spend::No, "bad request URL")
+    } else {
+        (
+            ErrorKind::Transient,
+            call.ambiguous(),
+            "the connection failed",
+        )
+    };
+    let mut message = format!("{what}: {e}");
+    if spend == Spend::Maybe {
+        message.push_str(
+            "; the provider may have accepted the job, so it was not resubmitted (check the provider's task list)",
+        );
+    }
+    Error::new(kind, message)
+        .with_spend(spend)
+        .with_source(e.without_url())
+}
+
+/// The wait a `Retry-After` (or `retry-after-ms`) header asks for: seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The error for an HTTP status, with the provider's `message`.
+pub fn status_error(status: StatusCode, headers: &HeaderMap, message: &str, call: Call) -> Error {
+    let code = status.as_u16();
+    let after = retry_after(headers);
+    let (kind, spend) = match code {
+        429 => (ErrorKind::RateLimited, Spend::No),
+        503 if after.is_some() => (ErrorKind::Transient, Spend::No),
+        500..=599 => (ErrorKind::Transient, call.ambiguous()),
+        401 | 403 => (ErrorKind::Auth, Spend::No),
+        402 => (ErrorKind::QuotaExceeded, Spend::No),
+        404 if call == Call::Free => (ErrorKind::JobFailed, Spend::No),
+        408 => (ErrorKind::Transient, call.ambiguous()),
+        _ => (ErrorKind::InvalidRequest, Spend::No),
+    };
+    let mut text = format!("HTTP {code}: {message}");
+    if kind == ErrorKind::Auth {
+        text.push_str(" (check the API key)");
+    }
+    if spend == Spend::Maybe {
+        text.push_str(
+            "; the provider may have accepted the job, so it was not resubmitted (check the provider's task list)",
+        );
+    }
+    let mut err = Error::new(kind, text).with_spend(spend);
+    if let Some(after) = after {
+        err = err.with_retry_after(after);
+    }
+    err
+}
+
+/// Streams `url` into the file at `into`, reporting progress. Fails when the server announced
+/// a size and sent a different number of bytes, or on any interruption; the caller deletes
+/// the temporary file. An output URL refused with 403/404/410 has most likely expired.
+pub async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    into: &Path,
+    events: EventSink<'_>,
+) -> Result<u64> {
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| transport_error(e, Call::Free))?;
+    let status = response.status();
+    if matches!(status.as_u16(), 403 | 404 | 410) {
+        return Err(Error::new(
+            ErrorKind::Transient,
+            format!(
+                "the output URL was refused (HTTP {}); it has probably expired: poll the job again for a fresh URL",
+                status.as_u16()
+            ),
+        ));
+    }
+    if !status.is_success() {
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default();
+        return Err(status_error(status, &headers, &snippet(&body), Call::Free));
+    }
+    let total = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if total.is_some_and(|t| t > MAX_DOWNLOAD_BYTES) {
+        return Err(too_big(total.unwrap_or_default()));
+    }
+    let mut file = tokio::fs::File::create(into)
+        .await
+        .map_err(|e| Error::io(format_args!("cannot create {}", into.display()), e))?;
+    let mut received = 0u64;
+    events(Event::Downloading { received, total });
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "the download broke off after {received} bytes{}: {e}",
+                        total.map(|t| format!(" of {t}")).unwrap_or_default()
+                    ),
+                ));
+            }
+        };
+        received += chunk.len() as u64;
+        if received > MAX_DOWNLOAD_BYTES {
+            return Err(too_big(received));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Error::io(format_args!("cannot write {}", into.display()), e))?;
+        events(Event::Downloading { received, total });
+    }
+    if let Some(total) = total
+        && received != total
+    {
+        return Err(Error::new(
+            ErrorKind::Transient,
+            format!("the download is truncated: {received} of {total} bytes arrived"),
+        ));
+    }
+    // Hand every byte to the OS; the caller's atomic commit fsyncs before publishing.
+    file.flush()
+        .await
+        .map_err(|e| Error::io(format_args!("cannot write {}", into.display()), e))?;
+    Ok(received)
+}
+
+fn too_big(bytes: u64) -> Error {
+    Error::new(
+        ErrorKind::InvalidOutput,
+        format!("the output is {bytes} bytes, more than the {MAX_DOWNLOAD_BYTES}-byte limit"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn api_keys_never_print() {
+        let key = ApiKey::new("sk-very-secret");
+        assert_eq!(format!("{key:?} {key}"), "*** ***");
+        assert_eq!(key.expose(), "sk-very-secret");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_milliseconds() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        let mut past = HeaderMap::new();
+        past.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&past), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn paid_calls_are_ambiguous_only_on_server_errors_without_retry_after() {
+        let none = HeaderMap::new();
+        let mut later = HeaderMap::new();
+        later.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        let e = |code: u16, h: &HeaderMap| {
+            let err = status_error(StatusCode::from_u16(code).unwrap(), h, "x", Call::Paid);
+            (err.kind(), err.spend())
+        };
+        assert_eq!(e(429, &none), (ErrorKind::RateLimited, Spend::No));
+        assert_eq!(e(503, &later), (ErrorKind::Transient, Spend::No));
+        assert_eq!(e(500, &none), (ErrorKind::Transient, Spend::Maybe));
+        assert_eq!(e(502, &none), (ErrorKind::Transient, Spend::Maybe));
+        assert_eq!(e(504, &none), (ErrorKind::Transient, Spend::Maybe));
+        assert_eq!(e(401, &none), (ErrorKind::Auth, Spend::No));
+        assert_eq!(e(400, &none), (ErrorKind::InvalidRequest, Spend::No));
+        let free = status_error(StatusCode::BAD_GATEWAY, &none, "x", Call::Free);
+        assert_eq!(free.spend(), Spend::No);
+    }
+}

@@ -1,0 +1,94 @@
+//! Helpers shared by the simulator tests: a simulator with fast, cheap settings, test images
+//! and a run of the whole `generate` loop.
+
+#![allow(dead_code)]
+
+use std::sync::Mutex;
+
+use ttv::media::image::ImageInput;
+use ttv::{Event, Generated, GenerationRequest, Result, VideoBackend};
+use ttv_sim::{Sim, SimConfig};
+
+/// The key every test uses; not a real key.
+pub const KEY: &str = "sim-test-key";
+
+/// A simulator with short queue and run times and small videos.
+pub async fn sim(config: SimConfig) -> Sim {
+    let config = SimConfig {
+        api_key: Some(KEY.to_owned()),
+        video_max_side: 256,
+        ..config
+    };
+    Sim::start(config).await.expect("simulator starts")
+}
+
+/// Timings for tests: 0.2 s in the queue, 0.3 s running.
+pub fn quick() -> SimConfig {
+    SimConfig::default().with_timings(0.2, 0.3)
+}
+
+/// A small PNG of one colour.
+pub fn png(field: &str, rgb: [u8; 3]) -> ImageInput {
+    let img = image::RgbImage::from_pixel(640, 360, image::Rgb(rgb));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .expect("png encodes");
+    ImageInput::from_bytes(field, format!("{field}.png"), bytes).expect("png is valid")
+}
+
+/// What `generate` reported, by kind.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub queued: usize,
+    pub running: usize,
+    pub downloading: usize,
+}
+
+/// Runs `generate` into a temporary folder, counting events.
+pub async fn generate(
+    backend: &dyn VideoBackend,
+    req: &GenerationRequest,
+) -> (Result<Generated>, Seen, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seen = Mutex::new(Seen::default());
+    let sink = |e: Event| {
+        let mut s = seen.lock().expect("lock");
+        match e {
+            Event::Queued { .. } => s.queued += 1,
+            Event::Running { .. } => s.running += 1,
+            Event::Downloading { .. } => s.downloading += 1,
+            _ => {}
+        }
+    };
+    let out = backend
+        .generate(req, &dir.path().join("out.mp4"), &sink)
+        .await;
+    (out, seen.into_inner().expect("lock"), dir)
+}
+
+/// How many submits reached the simulator, paid or not.
+pub fn submits(sim: &Sim) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(ttv_sim::Endpoint::Submit))
+        .count()
+}
+
+/// Runs one text-to-video job against a simulator with `rule` injected for `provider`, checks
+/// that it failed without leaving a file or submitting twice, and returns the error.
+pub async fn fails_with<B: VideoBackend>(
+    provider: ttv_sim::Provider,
+    rule: ttv_sim::FaultRule,
+    make: impl Fn(&Sim) -> B,
+) -> (ttv::Error, Sim) {
+    let sim = sim(quick().with_fault(provider, rule)).await;
+    let backend = make(&sim);
+    let (out, _, dir) = generate(&backend, &GenerationRequest::text("a fox")).await;
+    let err = out.expect_err("the job fails");
+    assert!(!dir.path().join("out.mp4").exists());
+    assert!(submits(&sim) <= 1, "resubmitted: {:?}", sim.requests());
+    (err, sim)
+}
