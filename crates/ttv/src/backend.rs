@@ -260,7 +260,8 @@ pub trait VideoBackend: Send + Sync {
         let (output, charged) = wait_for_output(self, &ticket, events).await?;
         let generation_secs = started.elapsed().as_secs_f64();
         let fetch_started = Instant::now();
-        let mut generated = fetch_verified_into(self, &ticket, &output, file, &resolved, events).await?;
+        let mut generated =
+            fetch_verified_into(self, &ticket, &output, file, &resolved, events).await?;
         generated.charged = charged;
         generated.generation_secs = generation_secs;
         generated.fetch_secs = fetch_started.elapsed().as_secs_f64();

@@ -11,8 +11,10 @@ use crate::backend::{Availability, BackendKind, VideoBackend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::services::animatic::{self, Animatic, AnimaticOptions};
 use crate::services::fal::{self, Fal, FalOptions};
+use crate::services::hunyuan::{self, Hunyuan, HunyuanOptions};
 use crate::services::minimax::{self, Minimax, MinimaxOptions};
 use crate::services::runway::{self, Runway, RunwayOptions};
+use crate::services::wan::{self, Wan, WanOptions};
 
 /// A backend ttv knows of.
 #[derive(Debug, Clone, Copy)]
@@ -60,13 +62,13 @@ pub const KNOWN: &[Known] = &[
         summary: "fal queue API (Kling, Hailuo, Wan, Veo, Luma ...)",
     },
     Known {
-        name: "wan",
+        name: wan::NAME,
         aliases: &["wan2.1", "wan2.2", "wan2"],
         kind: BackendKind::Local,
         summary: "Wan2.1 / Wan2.2 on local GPUs",
     },
     Known {
-        name: "hunyuan",
+        name: hunyuan::NAME,
         aliases: &["hunyuan_video", "hunyuanvideo"],
         kind: BackendKind::Local,
         summary: "HunyuanVideo on local GPUs",
@@ -139,6 +141,10 @@ pub struct RegistrySettings {
     pub minimax: Option<MinimaxOptions>,
     /// fal; listed unavailable when absent or without a key.
     pub fal: Option<FalOptions>,
+    /// Wan2.1 / Wan2.2 on local GPUs; listed as unavailable when absent.
+    pub wan: Option<WanOptions>,
+    /// HunyuanVideo on local GPUs (`hunyuan_video`); listed as unavailable when absent.
+    pub hunyuan: Option<HunyuanOptions>,
 }
 
 impl RegistrySettings {
@@ -150,7 +156,21 @@ impl RegistrySettings {
             runway: Some(RunwayOptions::from_env()),
             minimax: Some(MinimaxOptions::from_env()),
             fal: Some(FalOptions::from_env()),
+            wan: None,
+            hunyuan: None,
         }
+    }
+}
+
+/// A local backend when its options are set, else the reason it is not configured.
+fn local<B: VideoBackend + 'static>(
+    backend: Option<B>,
+    not_configured: Availability,
+) -> std::result::Result<Arc<dyn VideoBackend>, String> {
+    match (backend, not_configured) {
+        (Some(b), _) => Ok(Arc::new(b)),
+        (None, Availability::Unavailable { reason }) => Err(reason),
+        (None, Availability::Available) => Err("not configured".to_owned()),
     }
 }
 
@@ -175,26 +195,32 @@ impl Registry {
         let entries = KNOWN
             .iter()
             .map(|known| {
-                let built =
-                    match known.name {
-                        animatic::NAME => Ok(Arc::new(Animatic::new(settings.animatic.clone()))
-                            as Arc<dyn VideoBackend>),
-                        runway::NAME => hosted(
-                            &settings.runway,
-                            Runway::new,
-                            "set RUNWAYML_API_SECRET or runway_ml.api_key",
-                        ),
-                        minimax::NAME => hosted(
-                            &settings.minimax,
-                            Minimax::new,
-                            "set MINIMAX_API_KEY or minimax.api_key",
-                        ),
-                        fal::NAME => hosted(&settings.fal, Fal::new, "set FAL_KEY or fal.api_key"),
-                        _ => Err(format!(
-                            "not built yet: this version of ttv has no {} backend",
-                            known.name
-                        )),
-                    };
+                let built = match known.name {
+                    animatic::NAME => {
+                        Ok(Arc::new(Animatic::new(settings.animatic.clone()))
+                            as Arc<dyn VideoBackend>)
+                    }
+                    runway::NAME => hosted(
+                        &settings.runway,
+                        Runway::new,
+                        "set RUNWAYML_API_SECRET or runway_ml.api_key",
+                    ),
+                    minimax::NAME => hosted(
+                        &settings.minimax,
+                        Minimax::new,
+                        "set MINIMAX_API_KEY or minimax.api_key",
+                    ),
+                    fal::NAME => hosted(&settings.fal, Fal::new, "set FAL_KEY or fal.api_key"),
+                    wan::NAME => local(settings.wan.clone().map(Wan::new), wan::not_configured()),
+                    hunyuan::NAME => local(
+                        settings.hunyuan.clone().map(Hunyuan::new),
+                        hunyuan::not_configured(),
+                    ),
+                    _ => Err(format!(
+                        "not built yet: this version of ttv has no {} backend",
+                        known.name
+                    )),
+                };
                 let (backend, availability) = match built {
                     Ok(b) => {
                         let a = b.availability();
@@ -329,6 +355,41 @@ mod tests {
             ..RegistrySettings::default()
         };
         assert!(Registry::new(&with_key).get("backend", "fal.ai").is_ok());
+    }
+
+    #[test]
+    fn local_backends_without_options_say_which_setting_is_missing() {
+        let reg = Registry::new(&RegistrySettings::default());
+        let err = reg.get("backend", "wan2.1").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.to_string().contains("set wan2_dir"), "{err}");
+        let err = reg.get("backend", "hunyuan_video").unwrap_err();
+        assert!(err.to_string().contains("hunyuan_video.repo_dir"), "{err}");
+    }
+
+    #[test]
+    fn configured_local_backends_are_built_and_say_what_is_wrong_with_the_install() {
+        let empty = tempfile::tempdir().unwrap();
+        let settings = RegistrySettings {
+            wan: Some(WanOptions::new(empty.path())),
+            hunyuan: Some(HunyuanOptions {
+                repo_dir: Some(empty.path().to_path_buf()),
+                ..HunyuanOptions::default()
+            }),
+            ..RegistrySettings::default()
+        };
+        let reg = Registry::new(&settings);
+        let wan = reg.entry("backend", "wan2.2").unwrap();
+        assert!(wan.backend.is_some());
+        let Availability::Unavailable { reason } = &wan.availability else {
+            panic!("an empty folder is not a Wan checkout")
+        };
+        assert!(reason.contains("no generate.py"), "{reason}");
+        let hy = reg.entry("backend", "hunyuan").unwrap();
+        let Availability::Unavailable { reason } = &hy.availability else {
+            panic!("an empty folder is not a HunyuanVideo checkout")
+        };
+        assert!(reason.contains("has no sample_video.py"), "{reason}");
     }
 
     #[test]

@@ -4,5 +4,8 @@
 pub mod animatic;
 pub mod fal;
 mod hosted;
+pub mod hunyuan;
+pub mod local;
 pub mod minimax;
 pub mod runway;
+pub mod wan;

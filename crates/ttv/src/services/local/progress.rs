@@ -1,0 +1,131 @@
+//! Progress read from tqdm bars, the progress display every model repository here prints.
+//!
+//! tqdm redraws one line with carriage returns (`\r 40%|████      | 20/50 [00:31<00:46,
+//! 1.55s/it]`), so output is split on `\r` as well as `\n`. Loading bars (checkpoint shards,
+//! text encoders) print the same shape with other totals; when the number of sampling steps
+//! is known, only bars with that total count as progress.
+
+/// One reading of a progress bar: `done` of `total` steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bar {
+    /// Steps finished.
+    pub done: u64,
+    /// Steps in all.
+    pub total: u64,
+}
+
+impl Bar {
+    /// Fraction finished, 0 to 1.
+    pub fn fraction(self) -> f32 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.done.min(self.total) as f64 / self.total as f64) as f32
+        }
+    }
+}
+
+/// Reads the `k/N` counter of a tqdm bar in `line`, if the line is one.
+///
+/// A bar is recognised by a `|`-delimited bar followed by `k/N` and, when tqdm has timing
+/// to show, a `[`; plain text that merely contains a fraction is not taken for a bar.
+pub fn parse_bar(line: &str) -> Option<Bar> {
+    let after_bar = line.rfind('|').map(|i| &line[i + 1..])?;
+    // The bar itself must be preceded by a percentage: ` 40%|`.
+    let head = &line[..line.len() - after_bar.len() - 1];
+    if !head.contains("%|") {
+        return None;
+    }
+    let counter = after_bar.trim_start().split([' ', '[']).next()?;
+    let (done, total) = counter.split_once('/')?;
+    let done = done.parse().ok()?;
+    let total = total.parse().ok()?;
+    Some(Bar { done, total })
+}
+
+/// Splits a byte stream into the lines tqdm and loggers write, on `\n` and `\r`.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feeds bytes; returns the complete lines they finish (without terminators, empty lines
+    /// dropped).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b == b'\n' || b == b'\r' {
+                self.flush_into(&mut out);
+            } else {
+                self.pending.push(b);
+            }
+        }
+        // A runaway line without terminators must not grow without bound.
+        if self.pending.len() > 64 * 1024 {
+            self.flush_into(&mut out);
+        }
+        out
+    }
+
+    /// The unterminated remainder, at end of stream.
+    pub fn finish(&mut self) -> Option<String> {
+        let mut out = Vec::new();
+        self.flush_into(&mut out);
+        out.pop()
+    }
+
+    fn flush_into(&mut self, out: &mut Vec<String>) {
+        if !self.pending.is_empty() {
+            out.push(String::from_utf8_lossy(&self.pending).into_owned());
+            self.pending.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tqdm_lines_from_wan_and_hunyuan_are_read() {
+        let wan = " 40%|████      | 20/50 [00:31<00:46,  1.55s/it]";
+        assert_eq!(
+            parse_bar(wan),
+            Some(Bar {
+                done: 20,
+                total: 50
+            })
+        );
+        let start = "  0%|          | 0/40 [00:00<?, ?it/s]";
+        assert_eq!(parse_bar(start), Some(Bar { done: 0, total: 40 }));
+        let done = "100%|██████████| 50/50 [01:17<00:00,  1.55s/it]";
+        assert_eq!(parse_bar(done).map(Bar::fraction), Some(1.0));
+        let shards = "Loading checkpoint shards: 100%|██████████| 3/3 [00:02<00:00,  1.21it/s]";
+        assert_eq!(parse_bar(shards), Some(Bar { done: 3, total: 3 }));
+    }
+
+    #[test]
+    fn ordinary_log_lines_are_not_bars() {
+        for line in [
+            "[2025-01-01 10:00:00] INFO: Generating video ...",
+            "ratio 16/9 | seed 42",
+            "|| 3/4",
+            "",
+        ] {
+            assert_eq!(parse_bar(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn carriage_returns_split_redrawn_bars() {
+        let mut s = LineSplitter::default();
+        let lines = s.push(b"  0%|  | 0/2 [00:00<?, ?it/s]\r 50%|# | 1/2 [00:01<00:01");
+        assert_eq!(lines, ["  0%|  | 0/2 [00:00<?, ?it/s]"]);
+        let lines = s.push(b", 1.0s/it]\r100%|##| 2/2\nINFO: saved\n");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(parse_bar(&lines[0]), Some(Bar { done: 1, total: 2 }));
+        assert_eq!(lines[2], "INFO: saved");
+        assert_eq!(s.finish(), None);
+    }
+}
