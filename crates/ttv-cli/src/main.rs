@@ -39,22 +39,27 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(&cli));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => ExitCode::from(output::report_error(&cli, &err)),
     }
 }
 
-async fn run(cli: &Cli) -> anyhow::Result<()> {
+/// Runs the command; `Ok` carries the exit code of a command that reports its own status.
+async fn run(cli: &Cli) -> anyhow::Result<u8> {
+    if let Command::Config(ConfigCommand::Check) = &cli.command {
+        return commands::config::check(cli);
+    }
     match &cli.command {
         Command::Generate(args) => commands::generate::run(cli, args).await,
         Command::Backends => commands::backends::run(cli),
         Command::Estimate(args) => commands::estimate::run(cli, args).await,
         Command::Validate(args) => commands::validate::run(cli, args).await,
-        Command::Config(ConfigCommand::Check) => commands::config::check(cli),
+        Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Probe { video } => commands::media::probe(cli, video).await,
         Command::Frame(args) => commands::media::frame(cli, args).await,
         Command::Sim(args) => ttv_sim::cli::serve(args.clone()).await,
     }
+    .map(|()| 0)
 }
 
 fn init_logging(verbose: u8) {

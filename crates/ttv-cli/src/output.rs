@@ -21,6 +21,24 @@ fn red(text: &str) -> String {
     }
 }
 
+fn yellow(text: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[1;33m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A configuration finding as one stderr line, its label coloured.
+pub fn warning_line(finding: &ttv::config::Finding) -> String {
+    let text = finding.to_string();
+    match text.split_once(": ") {
+        Some(("error", rest)) => format!("{} {rest}", red("error:")),
+        Some(("warning", rest)) => format!("{} {rest}", yellow("warning:")),
+        _ => text,
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

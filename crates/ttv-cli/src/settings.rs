@@ -1,49 +1,52 @@
-//! Settings for one run: the configuration resolved into what the commands need.
+//! Settings for one run: the configuration (file and environment) resolved into what the
+//! commands need. Warnings go to stderr; any error stops the command with exit code 2.
 
-use std::path::PathBuf;
+use std::ops::Deref;
 
-use ttv::registry::{Registry, RegistrySettings};
-use ttv::router::Preference;
-use ttv::{AspectRatio, ResolutionSpec, VideoDuration};
+use ttv::config::{self, Loaded, ProcessEnv, Severity};
+use ttv::registry::Registry;
 
 use crate::cli::Cli;
 
-/// Request values the configuration supplies when the command line does not.
-#[derive(Debug, Clone, Default)]
-pub struct RequestDefaults {
-    /// `segment_duration_seconds`.
-    pub duration: Option<VideoDuration>,
-    /// `video_aspect_ratio`.
-    pub aspect: Option<AspectRatio>,
-    /// `size`.
-    pub resolution: Option<ResolutionSpec>,
-    /// `base_seed`.
-    pub seed: Option<u64>,
-}
+pub use ttv::config::RequestDefaults;
 
-/// What the commands need.
+/// What the commands need: the resolved configuration and the backends built from it.
 pub struct Settings {
     /// The backends.
     pub registry: Registry,
-    /// `default_backend`.
-    pub default_backend: String,
-    /// How `auto` ranks backends.
-    pub preference: Preference,
-    /// Where videos go when `--out` is not given.
-    pub output_dir: PathBuf,
-    /// Request defaults.
-    pub defaults: RequestDefaults,
+    /// The configuration they came from.
+    pub loaded: Loaded,
 }
 
-/// Loads the settings for this run.
-pub fn load(_cli: &Cli) -> anyhow::Result<Settings> {
+impl Deref for Settings {
+    type Target = config::Settings;
+
+    fn deref(&self) -> &config::Settings {
+        &self.loaded.settings
+    }
+}
+
+/// Reads the configuration without judging it (for `ttv config check`).
+pub fn read(cli: &Cli) -> Loaded {
+    config::load(cli.config.as_deref(), &ProcessEnv)
+}
+
+/// Loads the settings for this run: prints the configuration's warnings and fails on its
+/// errors.
+pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
+    let loaded = read(cli);
+    loaded.check()?;
+    if !cli.quiet {
+        for warning in loaded
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+        {
+            eprintln!("{}", crate::output::warning_line(warning));
+        }
+    }
     Ok(Settings {
-        // Hosted backends read their standard variables (RUNWAYML_API_SECRET, MINIMAX_API_KEY,
-        // FAL_KEY, RUNWAYML_BASE_URL, MINIMAX_API_HOST) until the YAML loader lands.
-        registry: Registry::new(&RegistrySettings::from_env()),
-        default_backend: "auto".to_owned(),
-        preference: Preference::default(),
-        output_dir: PathBuf::from("."),
-        defaults: RequestDefaults::default(),
+        registry: Registry::new(&loaded.settings.registry),
+        loaded,
     })
 }

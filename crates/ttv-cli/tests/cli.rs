@@ -26,6 +26,8 @@ fn ttv(dir: &Path) -> Command {
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
         .env_remove("MINIMAX_API_KEY")
         .env_remove("FAL_KEY")
+        .env_remove("FAL_API_KEY")
+        .env_remove("OPENAI_API_KEY")
         .env("NO_COLOR", "1");
     cmd
 }
@@ -452,5 +454,157 @@ fn interrupt_stops_the_render_and_leaves_nothing() {
         files_in(dir.path()).is_empty(),
         "{:?}",
         files_in(dir.path())
+    );
+}
+
+const PIPELINE_CONFIG: &str = include_str!("../../ttv/tests/fixtures/pipeline_config.yaml");
+
+#[test]
+fn config_check_reads_the_original_pipeline_file_and_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline_config.yaml"), PIPELINE_CONFIG).unwrap();
+    let out = ttv(dir.path())
+        .args(["config", "check"])
+        .env("RUNWAYML_API_SECRET", "rw-very-secret")
+        .env("FAL_KEY", "fal-very-secret")
+        .env("OPENAI_API_KEY", "sk-very-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    for line in [
+        "# configuration: pipeline_config.yaml",
+        "default backend: runway",
+        "  api_key: \"***\"",
+        "  runway_ml.api_key      *** (from configuration file)",
+        "  fal.api_key            *** (from configuration file)",
+        "  runway    available",
+        "  warning: minimax.api_key: looks like a placeholder, not a key; ignored (set it here or in MINIMAX_API_KEY)",
+        "  note: task: read but not used by ttv: the pipeline's task switch; ttv picks the task from the request",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line {line:?} in:\n{stdout}"
+        );
+    }
+    let all = format!("{stdout}{}", stderr(&out));
+    assert!(!all.contains("very-secret"), "a secret leaked:\n{all}");
+
+    let json = ttv(dir.path())
+        .args(["--json", "config", "check"])
+        .env("RUNWAYML_API_SECRET", "rw-very-secret")
+        .env("OPENAI_API_KEY", "sk-very-secret")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["config"]["runway_ml"]["api_key"], "***");
+    assert_eq!(v["config"]["runway_ml"]["model"], "gen4_turbo");
+    assert_eq!(v["default_backend"], "runway");
+    assert!(!String::from_utf8_lossy(&json.stdout).contains("very-secret"));
+}
+
+#[test]
+fn config_check_lists_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.yaml");
+    std::fs::write(
+        &file,
+        "total_gpus: two\nruntime: 3\nrunway_ml:\n  api_kye: x\ndefault_backend: runwya\n",
+    )
+    .unwrap();
+    let out = ttv(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "  error: total_gpus: invalid type: string \"two\", expected u32",
+        "  error: default_backend: unknown backend \"runwya\" (did you mean \"runway\"?)",
+        "  warning: runway_ml.api_kye: unknown key, ignored; did you mean runway_ml.api_key?",
+        "  warning: runtime: unknown key, ignored; the top level takes: animatic, ",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(want)),
+            "no line starting {want:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_environment_variable_stops_generate_before_anything_is_written() {
+    refuses(
+        |dir| {
+            std::fs::write(
+                dir.join("ttv.yaml"),
+                "runway_ml:\n  api_key: ${MY_RUNWAY_KEY}\n",
+            )
+            .unwrap()
+        },
+        &["-p", "a lighthouse"],
+        2,
+        &[
+            "runway_ml.api_key: environment variable MY_RUNWAY_KEY is not set",
+            "ttv config check",
+        ],
+    );
+    refuses(
+        |dir| std::fs::write(dir.join("ttv.yaml"), "size: [1, 2]\n").unwrap(),
+        &["-p", "a lighthouse"],
+        2,
+        &["size: invalid type: sequence"],
+    );
+}
+
+#[test]
+fn the_configuration_supplies_request_defaults_and_the_default_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ttv.yaml"),
+        "default_backend: ${BACKEND:-animatic}\nsize: 640*360\nsegment_duration_seconds: 2\n\
+         base_seed: 7\nanimatic:\n  fps: 12\n  camera: orbit\nrunway_ml:\n  api_kye: typo\n",
+    )
+    .unwrap();
+    let out = ttv(dir.path())
+        .args(["--json", "generate", "-p", "defaults", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "animatic");
+    assert_eq!(
+        (
+            &v["resolved"]["resolution"]["width"],
+            &v["resolved"]["resolution"]["height"]
+        ),
+        (&Value::from(640), &Value::from(360))
+    );
+    assert_eq!(v["resolved"]["fps"], 12);
+    assert_eq!(v["resolved"]["frames"], 24);
+    assert!(
+        stderr(&out).contains(
+            "warning: runway_ml.api_kye: unknown key, ignored; did you mean runway_ml.api_key?"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // TTV_DEFAULT_BACKEND beats the file; --backend beats both.
+    let out = ttv(dir.path())
+        .args(["--json", "generate", "-p", "defaults", "--dry-run"])
+        .env("TTV_DEFAULT_BACKEND", "runway")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "runway has no key here: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("runway cannot be used here"),
+        "{}",
+        stderr(&out)
     );
 }

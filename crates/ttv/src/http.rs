@@ -61,6 +61,37 @@ impl fmt::Display for ApiKey {
     }
 }
 
+/// Serialises as `***`: a configuration printed or saved never carries the key.
+impl serde::Serialize for ApiKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// Reads a key from a configuration value. Numbers are taken as their text, since a key made
+/// of digits reads as a number in YAML.
+impl<'de> serde::Deserialize<'de> for ApiKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ApiKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret as text")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<ApiKey, E> {
+                Ok(ApiKey::new(v.trim()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<ApiKey, E> {
+                Ok(ApiKey::new(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<ApiKey, E> {
+                Ok(ApiKey::new(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// Whether a call is the one that may spend money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {

@@ -26,6 +26,7 @@
 
 pub mod backend;
 pub mod capabilities;
+pub mod config;
 pub mod cost;
 pub mod error;
 pub mod http;

@@ -148,17 +148,12 @@ pub struct RegistrySettings {
 }
 
 impl RegistrySettings {
-    /// Hosted backends configured from the standard environment variables
-    /// (`RUNWAYML_API_SECRET`, `MINIMAX_API_KEY`, `FAL_KEY`, ...).
+    /// Every backend configured from the environment alone, as with no configuration file
+    /// (`RUNWAYML_API_SECRET`, `MINIMAX_API_KEY`, `FAL_KEY`, ...; see [`crate::config`]).
     pub fn from_env() -> Self {
-        Self {
-            animatic: AnimaticOptions::default(),
-            runway: Some(RunwayOptions::from_env()),
-            minimax: Some(MinimaxOptions::from_env()),
-            fal: Some(FalOptions::from_env()),
-            wan: None,
-            hunyuan: None,
-        }
+        crate::config::from_yaml("", &crate::config::ProcessEnv)
+            .settings
+            .registry
     }
 }
 

@@ -21,6 +21,7 @@ fn backend(sim: &Sim, model: &str) -> Fal {
         base_url: sim.base_url(Provider::Fal),
         model: model.to_owned(),
         poll_interval: Duration::from_millis(50),
+        ..FalOptions::default()
     })
     .unwrap()
 }
@@ -82,6 +83,29 @@ async fn image_to_video_sends_the_image_as_a_data_uri() {
     );
     let est = kling.estimate_cost(&req).unwrap();
     assert_eq!(est.usd.to_string(), "$0.56");
+}
+
+#[tokio::test]
+async fn default_input_goes_with_every_request_and_the_request_extra_wins() {
+    let sim = sim(quick()).await;
+    let mut options = FalOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Fal),
+        model: KLING_T2V.to_owned(),
+        poll_interval: Duration::from_millis(50),
+        ..FalOptions::default()
+    };
+    options.default_input.insert("cfg_scale".into(), json!(0.3));
+    options.default_input.insert("duration".into(), json!("10"));
+    let kling = Fal::new(options).unwrap();
+    let mut req = GenerationRequest::text("a lighthouse at night");
+    req.extra.insert("cfg_scale".into(), json!(0.7));
+    let (out, _, _dir) = generate(&kling, &req).await;
+    out.unwrap();
+    assert_eq!(
+        sim.requests()[0].json(),
+        json!({ "prompt": "a lighthouse at night", "duration": "10", "aspect_ratio": "16:9", "cfg_scale": 0.7 })
+    );
 }
 
 #[tokio::test]

@@ -51,6 +51,9 @@ pub struct FalOptions {
     pub model: String,
     /// Wait between polls.
     pub poll_interval: Duration,
+    /// Input fields sent with every request, over ttv's own mapping (config
+    /// `fal.default_input`); a request's `extra` map wins over them.
+    pub default_input: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for FalOptions {
@@ -60,6 +63,7 @@ impl Default for FalOptions {
             base_url: DEFAULT_BASE_URL.to_owned(),
             model: models::DEFAULT_MODEL.to_owned(),
             poll_interval: Duration::from_secs(1),
+            default_input: serde_json::Map::new(),
         }
     }
 }
@@ -266,7 +270,7 @@ impl Fal {
         if let Some(seed) = req.seed {
             input.insert("seed".into(), json!(seed));
         }
-        for (k, v) in &req.extra {
+        for (k, v) in self.options.default_input.iter().chain(&req.extra) {
             input.insert(k.clone(), v.clone());
         }
         input

@@ -279,7 +279,7 @@ impl Hunyuan {
             && local::command::find_program(&options.run.torchrun).is_none()
         {
             problems.push(format!(
-                "torchrun not found ({}): needed for total_gpus {}; install PyTorch or set torchrun",
+                "torchrun not found ({}): needed for total_gpus {}; install PyTorch or set local.torchrun",
                 options.run.torchrun.display(),
                 options.run.total_gpus
             ));

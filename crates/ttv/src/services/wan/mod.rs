@@ -275,8 +275,8 @@ impl Wan {
         if gpus > 1 {
             if local::command::find_program(&options.run.torchrun).is_none() {
                 problems.push(format!(
-                    "torchrun not found ({}): needed for total_gpus {} ; install PyTorch in this \
-                     Python or set torchrun",
+                    "torchrun not found ({}): needed for total_gpus {}; install PyTorch in this \
+                     Python or set local.torchrun",
                     options.run.torchrun.display(),
                     options.run.total_gpus
                 ));

@@ -1,0 +1,503 @@
+//! Configuration: one YAML file (optional), the environment, and what they resolve to.
+//!
+//! The file keeps the original pipeline's `pipeline_config.yaml` keys (see [`Config`]) and adds
+//! ttv's own sections. Loading never stops at the first problem: [`load`] returns the resolved
+//! [`Settings`] together with every [`Finding`], so `ttv config check` can print them all and
+//! the other commands can refuse to run while any is an error.
+//!
+//! The steps, in order:
+//! 1. find the file: `--config`, else `$TTV_CONFIG`, else `./ttv.yaml`, else
+//!    `./pipeline_config.yaml`, else none (environment variables alone are enough);
+//! 2. parse the YAML and expand `${VAR}` / `${VAR:-default}` in its values ([`expand`]);
+//! 3. read it into [`Config`]: a wrong type is an error naming the key path (the key is then
+//!    left at its default so the rest is still checked), an unknown key is a warning with a
+//!    "did you mean";
+//! 4. fill the gaps from the standard environment variables (`RUNWAYML_API_SECRET`,
+//!    `MINIMAX_API_KEY`, `FAL_KEY`, `GEMINI_API_KEY`, ...) and apply `TTV_DEFAULT_BACKEND`;
+//!    values that are still placeholders (`YOUR_API_KEY`) count as unset;
+//! 5. resolve into [`Settings`]: registry options per backend, request defaults, routing.
+//!
+//! Secrets are [`ApiKey`](crate::http::ApiKey)s from the moment they are read: `Debug`,
+//! `Display` and serialisation print `***`, and no finding quotes a secret's value.
+
+mod expand;
+mod resolve;
+mod schema;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use resolve::{RequestDefaults, Settings};
+pub use schema::{
+    AnimaticSection, BudgetSection, Config, FalSection, HunyuanSection, LocalSection,
+    MinimaxSection, RemoteApiSettings, RoutingSection, RunwaySection, StoreSection, VeoSection,
+};
+
+/// The environment variable naming a configuration file.
+pub const CONFIG_ENV: &str = "TTV_CONFIG";
+/// The environment variable that overrides `default_backend`.
+pub const DEFAULT_BACKEND_ENV: &str = "TTV_DEFAULT_BACKEND";
+/// Files looked for in the current folder, in order, when none is named.
+pub const DEFAULT_FILES: &[&str] = &["ttv.yaml", "pipeline_config.yaml"];
+
+/// Where environment variables come from: the process, or a map in tests.
+pub trait Env {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The configuration cannot be used as it is.
+    Error,
+    /// Probably a mistake, such as an unknown key; the rest works.
+    Warning,
+    /// For information: a key ttv reads but does not act on.
+    Note,
+}
+
+/// One problem or remark about the configuration, tied to a key path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub severity: Severity,
+    /// Key path such as `runway_ml.api_key` or `routing.order[1]`; empty for the whole file.
+    pub path: String,
+    /// What is wrong and what is allowed. Never contains a secret.
+    pub message: String,
+}
+
+impl Finding {
+    pub(crate) fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, path, message)
+    }
+
+    pub(crate) fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, path, message)
+    }
+
+    pub(crate) fn note(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(Severity::Note, path, message)
+    }
+
+    fn new(severity: Severity, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        };
+        if self.path.is_empty() {
+            write!(f, "{label}: {}", self.message)
+        } else {
+            write!(f, "{label}: {}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl Config {
+    /// The configuration as YAML, secrets as `***`.
+    pub fn to_yaml(&self) -> crate::Result<String> {
+        serde_saphyr::to_string(self)
+            .map_err(|e| crate::Error::config(format!("cannot write the configuration: {e}")))
+    }
+}
+
+/// Where a secret came from, for `ttv config check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretSource {
+    /// Key path, such as `runway_ml.api_key`.
+    pub path: String,
+    /// `configuration file` or `environment variable RUNWAYML_API_SECRET`.
+    pub from: String,
+}
+
+/// The configuration as loaded: the file's values with the environment's filled in, what it
+/// resolves to, and everything found wrong with it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file read, if any.
+    pub source: Option<PathBuf>,
+    /// The configuration with environment values filled in (secrets print as `***`).
+    pub config: Config,
+    /// What the commands use.
+    pub settings: Settings,
+    /// Where each secret in use came from.
+    pub secrets: Vec<SecretSource>,
+    /// Errors first, then warnings, then notes.
+    pub findings: Vec<Finding>,
+}
+
+impl Loaded {
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+
+    /// The errors as one [`crate::Error`] of kind `Config`, or `Ok` when there are none.
+    pub fn check(&self) -> crate::Result<()> {
+        let errors: Vec<String> = self.errors().map(ToString::to_string).collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let file = match &self.source {
+            Some(path) => format!("configuration {}", path.display()),
+            None => "configuration".to_owned(),
+        };
+        Err(crate::Error::config(format!(
+            "{file} has {} error{}:\n  {}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            errors.join("\n  ")
+        )))
+    }
+}
+
+/// Finds, reads and resolves the configuration. `explicit` is `--config`.
+pub fn load(explicit: Option<&Path>, env: &dyn Env) -> Loaded {
+    let mut findings = Vec::new();
+    let source = match discover(explicit, env) {
+        Ok(source) => source,
+        Err(finding) => {
+            findings.push(finding);
+            None
+        }
+    };
+    let text = match &source {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                findings.push(Finding::error(
+                    "",
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let mut loaded = from_yaml(text.as_deref().unwrap_or(""), env);
+    loaded.source = source;
+    findings.append(&mut loaded.findings);
+    loaded.findings = findings;
+    sort(&mut loaded.findings);
+    loaded
+}
+
+/// Reads and resolves configuration text (no file lookup).
+pub fn from_yaml(text: &str, env: &dyn Env) -> Loaded {
+    let mut findings = Vec::new();
+    let mut tree = parse(text, &mut findings);
+    let mut expansion = Vec::new();
+    expand::expand_tree(&mut tree, "", env, &mut expansion);
+    // A key ttv does not act on cannot stop it: its unset variable is only a warning.
+    for mut finding in expansion {
+        if PIPELINE_ONLY.iter().any(|(path, _)| *path == finding.path) {
+            finding.severity = Severity::Warning;
+            finding.message.push_str(" (ttv does not use this key)");
+        }
+        findings.push(finding);
+    }
+    let config = typed(tree.clone(), &mut findings);
+    notes_for_pipeline_keys(&tree, &mut findings);
+    let (config, settings, secrets) = resolve::resolve(config, env, &mut findings);
+    sort(&mut findings);
+    Loaded {
+        source: None,
+        config,
+        settings,
+        secrets,
+        findings,
+    }
+}
+
+fn sort(findings: &mut [Finding]) {
+    findings.sort_by_key(|f| f.severity);
+}
+
+/// The file to read: named, from `$TTV_CONFIG`, or a default name in the current folder.
+fn discover(explicit: Option<&Path>, env: &dyn Env) -> Result<Option<PathBuf>, Finding> {
+    let named = match explicit {
+        Some(path) => Some((path.to_path_buf(), "--config")),
+        None => env
+            .var(CONFIG_ENV)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (PathBuf::from(v), CONFIG_ENV)),
+    };
+    if let Some((path, from)) = named {
+        return if path.is_file() {
+            Ok(Some(path))
+        } else {
+            Err(Finding::error(
+                "",
+                format!("{from}: {}: no such file", path.display()),
+            ))
+        };
+    }
+    Ok(DEFAULT_FILES
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file()))
+}
+
+/// The YAML as a tree; an empty file is an empty mapping.
+fn parse(text: &str, findings: &mut Vec<Finding>) -> Value {
+    if text.trim().is_empty() {
+        return Value::Object(Default::default());
+    }
+    match serde_saphyr::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Value::Object(map),
+        Ok(Value::Null) => Value::Object(Default::default()),
+        Ok(other) => {
+            findings.push(Finding::error(
+                "",
+                format!(
+                    "the file must be a mapping of keys to values, not {}",
+                    kind_of(&other)
+                ),
+            ));
+            Value::Object(Default::default())
+        }
+        Err(e) => {
+            findings.push(Finding::error("", format!("not valid YAML: {e}")));
+            Value::Object(Default::default())
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Reads the tree into [`Config`]. Each wrong type is recorded and its key dropped, and the
+/// read is repeated, so every wrong type is reported at once; unknown keys become warnings.
+fn typed(mut tree: Value, findings: &mut Vec<Finding>) -> Config {
+    // Each round removes one key, so the number of leaves bounds the rounds.
+    for _ in 0..=count_leaves(&tree) {
+        let mut unknown: Vec<String> = Vec::new();
+        let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let de = serde_ignored::Deserializer::new(&tree, &mut record);
+        match serde_path_to_error::deserialize::<_, Config>(de) {
+            Ok(config) => {
+                for path in unknown {
+                    findings.push(unknown_key(&path));
+                }
+                return config;
+            }
+            Err(e) => {
+                let path = e.path().to_string();
+                findings.push(Finding::error(path, type_message(&e.inner().to_string())));
+                if !remove(&mut tree, e.path()) {
+                    break;
+                }
+            }
+        }
+    }
+    Config::default()
+}
+
+/// serde's message, with its `invalid type:` phrasing kept and the rest tidied.
+fn type_message(inner: &str) -> String {
+    inner.trim().to_owned()
+}
+
+fn count_leaves(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m.values().map(count_leaves).sum::<usize>() + 1,
+        Value::Array(a) => a.iter().map(count_leaves).sum::<usize>() + 1,
+        _ => 1,
+    }
+}
+
+/// Removes the value at `path`; false when there is nothing to remove.
+fn remove(tree: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for segment in parents {
+        node = match (segment, node) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A warning for an unknown key, with the closest known key of its section.
+fn unknown_key(path: &str) -> Finding {
+    let (section, key) = match path.rsplit_once('.') {
+        Some((section, key)) => (section, key),
+        None => ("", path),
+    };
+    let known = schema::keys_at(section);
+    let best = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(key, k), *k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let message = match best {
+        Some((_, k)) => format!(
+            "unknown key, ignored; did you mean {}?",
+            expand::join(section, k)
+        ),
+        None if known.is_empty() => "unknown key, ignored".to_owned(),
+        None => format!(
+            "unknown key, ignored; {} takes: {}",
+            if section.is_empty() {
+                "the top level"
+            } else {
+                section
+            },
+            known.join(", ")
+        ),
+    };
+    Finding::warning(path, message)
+}
+
+/// Keys of the original pipeline that ttv reads but does not act on, and why.
+const PIPELINE_ONLY: &[(&str, &str)] = &[
+    (
+        "task",
+        "the pipeline's task switch; ttv picks the task from the request",
+    ),
+    (
+        "prompt",
+        "the pipeline's story prompt; pass --prompt to ttv generate",
+    ),
+    ("generation_mode", "the pipeline's keyframe/chaining switch"),
+    (
+        "chaining_max_retries",
+        "the pipeline's chaining step; see remote_api_settings.max_retries",
+    ),
+    (
+        "chaining_use_fsdp_flags",
+        "ttv adds FSDP flags whenever a Wan job gets several GPUs",
+    ),
+    ("framepack_dir", "FramePack is not a ttv backend"),
+    ("initial_image", "pass --image to ttv generate"),
+    (
+        "use_first_last_frame",
+        "ttv uses first+last frame when --last-frame is given",
+    ),
+    ("single_keyframe_mode", "the pipeline's keyframe step"),
+    ("keyframe_position", "the pipeline's keyframe step"),
+    (
+        "duration_seconds",
+        "the pipeline's total length; see segment_duration_seconds",
+    ),
+    ("image_generation_model", "the pipeline's image step"),
+    ("reference_images_dir", "the pipeline's image step"),
+    ("image_size", "the pipeline's image step"),
+    ("auto_generate_initial", "the pipeline's image step"),
+    ("prompt_enhancement_model", "the pipeline's planning step"),
+    ("openai_base_url", "the pipeline's planning step"),
+    ("openai_api_key", "the pipeline's planning step"),
+    ("stability_api_key", "the pipeline's image step"),
+    ("image_router_api_key", "the pipeline's image step"),
+    ("i2i_mode", "the pipeline's image step"),
+    (
+        "runway_ml.max_duration",
+        "ttv checks durations against each model's own list",
+    ),
+    (
+        "runway_ml.default_ratio",
+        "use video_aspect_ratio or --aspect",
+    ),
+    ("runway_ml.seed", "use base_seed or --seed"),
+    (
+        "runway_ml.motion_amount",
+        "no current Runway model takes it",
+    ),
+    (
+        "minimax.max_duration",
+        "ttv checks durations against each model's own list",
+    ),
+    (
+        "fal.max_duration",
+        "ttv checks durations against each model's own list",
+    ),
+    (
+        "hunyuan_video.config_file",
+        "HunyuanVideo takes flags; set them in hunyuan_video",
+    ),
+];
+
+fn notes_for_pipeline_keys(tree: &Value, findings: &mut Vec<Finding>) {
+    for (path, why) in PIPELINE_ONLY {
+        let mut node = Some(tree);
+        for key in path.split('.') {
+            node = node.and_then(|n| n.get(key));
+        }
+        if node.is_some_and(|v| !v.is_null()) {
+            findings.push(Finding::note(
+                *path,
+                format!("read but not used by ttv: {why}"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,510 @@
+//! From [`Config`] and the environment to the [`Settings`] the commands use.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::schema::Config;
+use super::{DEFAULT_BACKEND_ENV, Env, Finding, SecretSource};
+use crate::http::ApiKey;
+use crate::registry::{self, RegistrySettings};
+use crate::request::{AspectRatio, ResolutionSpec, VideoDuration};
+use crate::router::Preference;
+use crate::services::animatic::AnimaticOptions;
+use crate::services::animatic::camera::CameraMove;
+use crate::services::fal::{self, FalOptions};
+use crate::services::hunyuan::HunyuanOptions;
+use crate::services::local::LocalRun;
+use crate::services::minimax::{self, MinimaxOptions};
+use crate::services::runway::{self, RunwayOptions};
+use crate::services::wan::WanOptions;
+
+/// The older name of fal's key variable, still read.
+const FAL_LEGACY_KEY_ENV: &str = "FAL_API_KEY";
+/// Frame rates the embedded renderer can make.
+const ANIMATIC_FPS: std::ops::RangeInclusive<u32> = 8..=60;
+
+/// Request values the configuration supplies when the command line does not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestDefaults {
+    /// `segment_duration_seconds`.
+    pub duration: Option<VideoDuration>,
+    /// `video_aspect_ratio`.
+    pub aspect: Option<AspectRatio>,
+    /// `size`.
+    pub resolution: Option<ResolutionSpec>,
+    /// `base_seed` when not negative.
+    pub seed: Option<u64>,
+}
+
+/// What the commands use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Options of every backend.
+    pub registry: RegistrySettings,
+    /// `default_backend` (or `TTV_DEFAULT_BACKEND`): a name, an alias or `auto`.
+    pub default_backend: String,
+    /// How `auto` ranks backends (`routing.prefer`, `routing.order`).
+    pub preference: Preference,
+    /// Backends tried in turn after a fallback-worthy failure: `fallback_backend`, then
+    /// `routing.fallback`.
+    pub fallback: Vec<String>,
+    /// Whether a content rejection is worth falling back from.
+    pub fallback_on_content_rejection: bool,
+    /// Retries of one failed call (`remote_api_settings.max_retries`).
+    pub max_retries: Option<u32>,
+    /// Deadline for one hosted job (`remote_api_settings.timeout`).
+    pub job_timeout: Option<Duration>,
+    /// Where videos go when `--out` is not given.
+    pub output_dir: PathBuf,
+    /// Where the job store lives (`store.data_dir`), when set.
+    pub data_dir: Option<PathBuf>,
+    /// Request defaults.
+    pub defaults: RequestDefaults,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::from_yaml("", &std::collections::HashMap::new()).settings
+    }
+}
+
+/// Fills the environment into `config` and resolves it.
+pub(super) fn resolve(
+    mut config: Config,
+    env: &dyn Env,
+    findings: &mut Vec<Finding>,
+) -> (Config, Settings, Vec<SecretSource>) {
+    let mut secrets = Secrets {
+        env,
+        findings,
+        sources: Vec::new(),
+    };
+    config.runway_ml.api_key = secrets.pick(
+        "runway_ml.api_key",
+        config.runway_ml.api_key.take(),
+        &[runway::KEY_ENV],
+    );
+    config.minimax.api_key = secrets.pick(
+        "minimax.api_key",
+        config.minimax.api_key.take(),
+        &[minimax::KEY_ENV],
+    );
+    config.fal.api_key = secrets.pick(
+        "fal.api_key",
+        config.fal.api_key.take(),
+        &[fal::KEY_ENV, FAL_LEGACY_KEY_ENV],
+    );
+    let gemini = secrets.pick("gemini_api_key", config.gemini_api_key.take(), &[]);
+    config.google_veo.api_key = secrets
+        .pick(
+            "google_veo.api_key",
+            config.google_veo.api_key.take(),
+            &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        )
+        .or_else(|| gemini.clone());
+    config.gemini_api_key = gemini;
+    let sources = secrets.sources;
+
+    fill(&mut config.runway_ml.base_url, env, runway::BASE_URL_ENV);
+    fill(&mut config.minimax.base_url, env, minimax::HOST_ENV);
+    if config.google_veo.credentials_path.is_none() {
+        config.google_veo.credentials_path = env
+            .var("GOOGLE_APPLICATION_CREDENTIALS")
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from);
+    }
+    if let Some(name) = env
+        .var(DEFAULT_BACKEND_ENV)
+        .filter(|v| !v.trim().is_empty())
+    {
+        config.default_backend = Some(name.trim().to_owned());
+    }
+
+    let settings = settings(&config, findings);
+    (config, settings, sources)
+}
+
+/// Picks each secret from the file or, failing that, the environment, and notes the source.
+struct Secrets<'a> {
+    env: &'a dyn Env,
+    findings: &'a mut Vec<Finding>,
+    sources: Vec<SecretSource>,
+}
+
+impl Secrets<'_> {
+    fn pick(&mut self, path: &str, file: Option<ApiKey>, vars: &[&str]) -> Option<ApiKey> {
+        if let Some(key) = file {
+            if !is_placeholder(key.expose()) {
+                self.sources.push(SecretSource {
+                    path: path.to_owned(),
+                    from: "configuration file".to_owned(),
+                });
+                return Some(key);
+            }
+            self.findings.push(Finding::warning(
+                path,
+                format!(
+                    "looks like a placeholder, not a key; ignored{}",
+                    match vars.first() {
+                        Some(var) => format!(" (set it here or in {var})"),
+                        None => String::new(),
+                    }
+                ),
+            ));
+        }
+        for var in vars {
+            if let Some(value) = self.env.var(var).filter(|v| !v.trim().is_empty()) {
+                if is_placeholder(&value) {
+                    self.findings.push(Finding::warning(
+                        path,
+                        format!("{var} looks like a placeholder, not a key; ignored"),
+                    ));
+                    continue;
+                }
+                self.sources.push(SecretSource {
+                    path: path.to_owned(),
+                    from: format!("environment variable {var}"),
+                });
+                return Some(ApiKey::new(value.trim()));
+            }
+        }
+        None
+    }
+}
+
+/// Whether a value is a sample file's stand-in such as `YOUR_RUNWAY_API_KEY`, `<key>` or
+/// `your-api-key-here`.
+fn is_placeholder(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    v.is_empty()
+        || v.starts_with("your_")
+        || v.starts_with("your-")
+        || v.starts_with("your ")
+        || v.ends_with("_here")
+        || v.ends_with("-here")
+        || (v.starts_with('<') && v.ends_with('>'))
+        || v == "changeme"
+        || v == "..."
+        || v.chars().all(|c| c == 'x' || c == '*')
+}
+
+fn fill(slot: &mut Option<String>, env: &dyn Env, var: &str) {
+    if slot.is_none() {
+        *slot = env.var(var).filter(|v| !v.trim().is_empty());
+    }
+}
+
+fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
+    let mut check = Checks { findings };
+    let poll = check.seconds(
+        "remote_api_settings.polling_interval",
+        config.remote_api_settings.polling_interval,
+    );
+    let job_timeout = check.seconds(
+        "remote_api_settings.timeout",
+        config.remote_api_settings.timeout,
+    );
+
+    let mut runway = RunwayOptions {
+        api_key: config.runway_ml.api_key.clone(),
+        ..RunwayOptions::default()
+    };
+    set(&mut runway.base_url, &config.runway_ml.base_url);
+    set(&mut runway.model, &config.runway_ml.model);
+    let mut minimax = MinimaxOptions {
+        api_key: config.minimax.api_key.clone(),
+        ..MinimaxOptions::default()
+    };
+    set(&mut minimax.base_url, &config.minimax.base_url);
+    set(&mut minimax.model, &config.minimax.model);
+    let mut fal = FalOptions {
+        api_key: config.fal.api_key.clone(),
+        default_input: config
+            .fal
+            .default_input
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..FalOptions::default()
+    };
+    set(&mut fal.base_url, &config.fal.base_url);
+    set(&mut fal.model, &config.fal.model);
+    if let Some(poll) = poll {
+        runway.poll_interval = poll;
+        minimax.poll_interval = poll;
+        fal.poll_interval = poll;
+    }
+
+    let run = check.local_run(config);
+    let frame_num = check.four_n_plus_one("frame_num", config.frame_num);
+    let video_length = check.four_n_plus_one(
+        "hunyuan_video.video_length",
+        config.hunyuan_video.video_length,
+    );
+    let wan = config.wan2_dir.as_ref().map(|dir| WanOptions {
+        t2v_model_dir: config.t2v_model_dir.clone(),
+        i2v_model_dir: config.i2v_model_dir.clone(),
+        flf2v_model_dir: config.flf2v_model_dir.clone(),
+        frame_num,
+        sample_steps: config.sample_steps,
+        sample_shift: config.sample_shift,
+        guide_scale: config.guide_scale,
+        base_seed: config.base_seed.and_then(|s| u64::try_from(s).ok()),
+        offload_model: config.offload_model,
+        t5_cpu: config.t5_cpu,
+        run: run.clone(),
+        ..WanOptions::new(dir)
+    });
+    let hy = &config.hunyuan_video;
+    let hunyuan = (hy.repo_dir.is_some()
+        || hy.i2v_repo_dir.is_some()
+        || hy.diffusers_model.is_some())
+    .then(|| {
+        let defaults = HunyuanOptions::default();
+        HunyuanOptions {
+            repo_dir: hy.repo_dir.clone(),
+            model_base: hy.model_base.clone(),
+            dit_weight: hy.dit_weight.clone(),
+            i2v_repo_dir: hy.i2v_repo_dir.clone(),
+            i2v_model_base: hy.i2v_model_base.clone(),
+            i2v_dit_weight: hy.i2v_dit_weight.clone(),
+            video_length,
+            infer_steps: hy.infer_steps,
+            flow_shift: hy.flow_shift,
+            embedded_cfg_scale: hy.embedded_cfg_scale,
+            cfg_scale: hy.cfg_scale,
+            flow_reverse: hy.flow_reverse.unwrap_or(defaults.flow_reverse),
+            i2v_stability: hy.i2v_stability.unwrap_or(defaults.i2v_stability),
+            use_cpu_offload: hy.use_cpu_offload,
+            seed: hy.seed,
+            diffusers_model: hy.diffusers_model.clone(),
+            run,
+        }
+    });
+
+    let animatic = AnimaticOptions {
+        camera: config.animatic.camera.as_deref().and_then(|name| {
+            name.parse::<CameraMove>()
+                .map_err(|allowed| {
+                    check.error("animatic.camera", format!("{name:?}; expected {allowed}"))
+                })
+                .ok()
+        }),
+        fps: config.animatic.fps.filter(|fps| {
+            let ok = ANIMATIC_FPS.contains(fps);
+            if !ok {
+                check.error(
+                    "animatic.fps",
+                    format!("{fps}; expected 8 to 60 frames per second"),
+                );
+            }
+            ok
+        }),
+    };
+
+    let default_backend = config
+        .default_backend
+        .clone()
+        .unwrap_or_else(|| "auto".to_owned());
+    if default_backend != "auto" {
+        check.backend("default_backend", &default_backend);
+    }
+    let mut fallback = Vec::new();
+    if let Some(name) = &config.remote_api_settings.fallback_backend {
+        check.backend("remote_api_settings.fallback_backend", name);
+        fallback.push(name.clone());
+    }
+    for (i, name) in config.routing.fallback.iter().enumerate() {
+        check.backend(&format!("routing.fallback[{i}]"), name);
+        if !fallback.contains(name) {
+            fallback.push(name.clone());
+        }
+    }
+    for (i, name) in config.routing.order.iter().enumerate() {
+        check.backend(&format!("routing.order[{i}]"), name);
+    }
+    for name in config.budget.per_backend.keys() {
+        check.backend(&format!("budget.per_backend.{name}"), name);
+    }
+    let preference = check.preference(config);
+    check.budget(config);
+
+    let defaults = RequestDefaults {
+        duration: config.segment_duration_seconds,
+        aspect: config.video_aspect_ratio,
+        resolution: config.size,
+        seed: config.base_seed.and_then(|s| u64::try_from(s).ok()),
+    };
+
+    Settings {
+        registry: RegistrySettings {
+            animatic,
+            runway: Some(runway),
+            minimax: Some(minimax),
+            fal: Some(fal),
+            wan,
+            hunyuan,
+        },
+        default_backend,
+        preference,
+        fallback,
+        fallback_on_content_rejection: config.routing.fallback_on_content_rejection == Some(true),
+        max_retries: config.remote_api_settings.max_retries,
+        job_timeout,
+        output_dir: config
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".")),
+        data_dir: config.store.data_dir.clone(),
+        defaults,
+    }
+}
+
+fn set(slot: &mut String, value: &Option<String>) {
+    if let Some(v) = value.as_ref().filter(|v| !v.trim().is_empty()) {
+        *slot = v.trim().to_owned();
+    }
+}
+
+/// Range and name checks that serde's types cannot express.
+struct Checks<'a> {
+    findings: &'a mut Vec<Finding>,
+}
+
+impl Checks<'_> {
+    fn error(&mut self, path: &str, message: String) {
+        self.findings.push(Finding::error(path, message));
+    }
+
+    fn seconds(&mut self, path: &str, value: Option<f64>) -> Option<Duration> {
+        let secs = value?;
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) if secs > 0.0 => Some(d),
+            _ => {
+                self.error(
+                    path,
+                    format!("{secs}; expected a positive number of seconds"),
+                );
+                None
+            }
+        }
+    }
+
+    fn four_n_plus_one(&mut self, path: &str, value: Option<u32>) -> Option<u32> {
+        let n = value?;
+        if n >= 5 && n % 4 == 1 {
+            Some(n)
+        } else {
+            self.error(
+                path,
+                format!("{n}; expected a frame count of the form 4n+1, such as 81 or 121"),
+            );
+            None
+        }
+    }
+
+    fn backend(&mut self, path: &str, name: &str) {
+        if registry::lookup(name).is_none() {
+            let message = registry::unknown_backend(path, name).to_string();
+            let message = message
+                .strip_prefix(&format!("{path}: "))
+                .unwrap_or(&message)
+                .to_owned();
+            self.error(path, message);
+        }
+    }
+
+    fn local_run(&mut self, config: &Config) -> LocalRun {
+        let mut run = LocalRun::default();
+        for (path, value) in [
+            ("total_gpus", config.total_gpus),
+            ("gpu_count", config.gpu_count),
+            ("parallel_segments", config.parallel_segments),
+        ] {
+            if value == Some(0) {
+                self.error(path, "0; expected at least 1".to_owned());
+            }
+        }
+        if let Some(gpus) = config.total_gpus.or(config.gpu_count).filter(|g| *g > 0) {
+            run.total_gpus = gpus;
+        }
+        if let Some(parallel) = config.parallel_segments.filter(|p| *p > 0) {
+            if parallel > run.total_gpus {
+                self.error(
+                    "parallel_segments",
+                    format!(
+                        "{parallel}; expected at most total_gpus ({}), since each job needs a GPU",
+                        run.total_gpus
+                    ),
+                );
+            } else {
+                run.parallel_segments = parallel;
+            }
+        }
+        let local = &config.local;
+        if let Some(p) = &local.python {
+            run.python = p.clone();
+        }
+        if let Some(p) = &local.torchrun {
+            run.torchrun = p.clone();
+        }
+        if let Some(p) = &local.nvidia_smi {
+            run.nvidia_smi = p.clone();
+        }
+        if let Some(p) = &local.work_dir {
+            run.work_dir = p.clone();
+        }
+        if let Some(t) = self.seconds("local.timeout", local.timeout) {
+            run.timeout = t;
+        }
+        run
+    }
+
+    fn preference(&mut self, config: &Config) -> Preference {
+        let routing = &config.routing;
+        match routing.prefer.as_deref().map(str::trim) {
+            None if !routing.order.is_empty() => Preference::Order(routing.order.clone()),
+            None | Some("cheapest") => Preference::Cheapest,
+            Some("fastest") => Preference::Fastest,
+            Some("order") => {
+                if routing.order.is_empty() {
+                    self.error(
+                        "routing.order",
+                        "empty; `prefer: order` needs a list of backends".to_owned(),
+                    );
+                }
+                Preference::Order(routing.order.clone())
+            }
+            Some(other) => {
+                self.error(
+                    "routing.prefer",
+                    format!("{other:?}; expected cheapest, fastest or order"),
+                );
+                Preference::Cheapest
+            }
+        }
+    }
+
+    fn budget(&mut self, config: &Config) {
+        let b = &config.budget;
+        let limits = [
+            ("budget.per_job".to_owned(), b.per_job),
+            ("budget.per_day".to_owned(), b.per_day),
+            ("budget.per_month".to_owned(), b.per_month),
+        ]
+        .into_iter()
+        .chain(
+            b.per_backend
+                .iter()
+                .map(|(name, v)| (format!("budget.per_backend.{name}"), Some(*v))),
+        );
+        for (path, value) in limits {
+            if let Some(v) = value.filter(|v| !v.is_finite() || *v < 0.0) {
+                self.error(
+                    &path,
+                    format!("{v}; expected an amount of US dollars, 0 or more"),
+                );
+            }
+        }
+    }
+}
