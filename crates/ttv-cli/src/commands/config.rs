@@ -94,7 +94,12 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     if loaded.findings.is_empty() {
         println!("no problems found");
     } else {
-        println!("problems: {errors} errors, {warnings} warnings, {notes} notes");
+        println!(
+            "problems: {}, {}, {}",
+            plural(errors, "error"),
+            plural(warnings, "warning"),
+            plural(notes, "note")
+        );
         for f in &loaded.findings {
             println!("  {f}");
         }
@@ -103,8 +108,16 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
         let first = loaded.errors().next().map(warning_line).unwrap_or_default();
         eprintln!("{first}");
         if errors > 1 {
-            eprintln!("... and {} more errors, listed above", errors - 1);
+            eprintln!("... and {}, listed above", plural(errors - 1, "more error"));
         }
     }
     Ok(code)
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }

@@ -16,7 +16,7 @@ use crate::services::hunyuan::HunyuanOptions;
 use crate::services::local::LocalRun;
 use crate::services::minimax::{self, MinimaxOptions};
 use crate::services::runway::{self, RunwayOptions};
-use crate::services::wan::WanOptions;
+use crate::services::wan::{WanOptions, WanTask};
 
 /// The older name of fal's key variable, still read.
 const FAL_LEGACY_KEY_ENV: &str = "FAL_API_KEY";
@@ -237,6 +237,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
 
     let run = check.local_run(config);
     let frame_num = check.four_n_plus_one("frame_num", config.frame_num);
+    let t2v_task = check.wan_task("t2v_task", config.t2v_task.as_deref());
+    let i2v_task = check.wan_task("i2v_task", config.i2v_task.as_deref());
     let video_length = check.four_n_plus_one(
         "hunyuan_video.video_length",
         config.hunyuan_video.video_length,
@@ -245,6 +247,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         t2v_model_dir: config.t2v_model_dir.clone(),
         i2v_model_dir: config.i2v_model_dir.clone(),
         flf2v_model_dir: config.flf2v_model_dir.clone(),
+        t2v_task,
+        i2v_task,
         frame_num,
         sample_steps: config.sample_steps,
         sample_shift: config.sample_shift,
@@ -401,6 +405,13 @@ impl Checks<'_> {
             );
             None
         }
+    }
+
+    fn wan_task(&mut self, path: &str, name: Option<&str>) -> Option<WanTask> {
+        let name = name?;
+        name.parse()
+            .map_err(|allowed| self.error(path, format!("{name:?}; expected {allowed}")))
+            .ok()
     }
 
     fn backend(&mut self, path: &str, name: &str) {

@@ -42,6 +42,12 @@ pub struct Config {
     /// Wan text-to-video checkpoint folder (ttv's; found inside `wan2_dir` when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub t2v_model_dir: Option<PathBuf>,
+    /// The Wan `--task` of `t2v_model_dir` when its folder name does not say (`t2v-14B`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub t2v_task: Option<String>,
+    /// The Wan `--task` of `i2v_model_dir` when its folder name does not say (`i2v-A14B`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub i2v_task: Option<String>,
     /// Wan image-to-video checkpoint folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub i2v_model_dir: Option<PathBuf>,

@@ -341,7 +341,7 @@ fn unknown_keys_warn_with_a_suggestion() {
 #[test]
 fn values_out_of_range_and_unknown_names_are_errors() {
     let loaded = from_yaml(
-        "default_backend: runwya\nframe_num: 80\nanimatic:\n  camera: spin\n  fps: 100\n\
+        "default_backend: runwya\nframe_num: 80\nt2v_task: t2v-99B\nanimatic:\n  camera: spin\n  fps: 100\n\
          routing:\n  prefer: random\nremote_api_settings:\n  timeout: -1\n  fallback_backend: nope\n\
          budget:\n  per_backend:\n    runway: -5\ntotal_gpus: 1\nparallel_segments: 2\n",
         &env(&[]),
@@ -350,6 +350,7 @@ fn values_out_of_range_and_unknown_names_are_errors() {
     let expect = [
         "error: default_backend: unknown backend \"runwya\" (did you mean \"runway\"?)",
         "error: frame_num: 80; expected a frame count of the form 4n+1",
+        "error: t2v_task: \"t2v-99B\"; expected one of t2v-14B",
         "error: animatic.camera: \"spin\"; expected one of zoom_in",
         "error: animatic.fps: 100; expected 8 to 60",
         "error: routing.prefer: \"random\"; expected cheapest, fastest or order",
