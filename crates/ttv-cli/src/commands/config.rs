@@ -35,7 +35,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     if cli.json {
         print_json(&json!({
             "file": loaded.source,
-            "config": loaded.config,
+            "config": loaded.config.to_value(),
             "default_backend": loaded.settings.default_backend,
             "secrets": loaded.secrets,
             "backends": backends,

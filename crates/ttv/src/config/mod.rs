@@ -127,10 +127,34 @@ impl fmt::Display for Finding {
 }
 
 impl Config {
-    /// The configuration as YAML, secrets as `***`.
+    /// The keys that are set, as a tree (secrets as `***`).
+    pub fn to_value(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        prune(&mut value);
+        value
+    }
+
+    /// The keys that are set, as YAML (secrets as `***`).
     pub fn to_yaml(&self) -> crate::Result<String> {
-        serde_saphyr::to_string(self)
+        serde_saphyr::to_string(&self.to_value())
             .map_err(|e| crate::Error::config(format!("cannot write the configuration: {e}")))
+    }
+}
+
+/// Drops unset keys and sections left empty.
+fn prune(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(prune);
+            map.retain(|_, v| match v {
+                Value::Null => false,
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            });
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune),
+        _ => {}
     }
 }
 
