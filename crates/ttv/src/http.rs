@@ -49,6 +49,12 @@ impl ApiKey {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for ApiKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Self)
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
@@ -235,8 +241,17 @@ pub async fn download(
     into: &Path,
     events: EventSink<'_>,
 ) -> Result<u64> {
-    let mut response = client
-        .get(url)
+    download_request(client.get(url), into, events).await
+}
+
+/// [`download`] with a request the caller built (for providers whose downloads need auth
+/// headers).
+pub async fn download_request(
+    request: RequestBuilder,
+    into: &Path,
+    events: EventSink<'_>,
+) -> Result<u64> {
+    let mut response = request
         .send()
         .await
         .map_err(|e| transport_error(e, Call::Free))?;
