@@ -414,7 +414,7 @@ fn validate(
         ));
     }
     if let Some(seed) = params.get("seed")
-        && !seed.as_u64().is_some_and(|s| s <= u64::from(u32::MAX))
+        && seed.as_u64().is_none_or(|s| s > u64::from(u32::MAX))
     {
         return Err("seed: must be an unsigned 32-bit integer".into());
     }

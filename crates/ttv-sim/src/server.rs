@@ -294,7 +294,7 @@ pub(crate) async fn serve_video(state: &State, job: &crate::state::Job, expired:
     let Some(rule) = fault else {
         return full();
     };
-    let response = match rule.fault {
+    match rule.fault {
         FaultKind::TruncatedDownload => {
             let half = video.slice(..video.len() / 2);
             let body = Body::from_stream(stream::iter([
@@ -318,8 +318,7 @@ pub(crate) async fn serve_video(state: &State, job: &crate::state::Job, expired:
         }
         FaultKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         _ => transport_fault(&rule, full).unwrap_or_else(full),
-    };
-    response
+    }
 }
 
 fn expired_xml() -> Response {
