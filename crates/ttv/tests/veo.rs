@@ -524,3 +524,58 @@ async fn secrets_never_appear_in_debug_output_or_errors() {
     assert!(!token_requests(&sim)[0].body.contains("PRIVATE"));
     assert!(sim.requests().iter().all(|r| !r.body.contains(secret_line)));
 }
+
+#[tokio::test]
+async fn reference_images_pass_through_on_veo_3_1_at_eight_seconds() {
+    let sim = google_sim(quick()).await;
+    let veo = gemini(&sim, "veo-3.1-generate-preview");
+    let asset = png("reference", [10, 200, 10]);
+    let refs = json!([{
+        "image": { "bytesBase64Encoded": b64(asset.bytes()), "mimeType": "image/png" },
+        "referenceType": "ASSET"
+    }]);
+    let mut extra = serde_json::Map::new();
+    extra.insert("referenceImages".into(), refs.clone());
+    let req = GenerationRequest {
+        extra: extra.clone(),
+        ..GenerationRequest::text("the green box walks")
+    };
+    let (out, _, _dir) = generate(&veo, &req).await;
+    out.unwrap();
+    let submit = &sim.requests()[0];
+    assert_eq!(submit.json()["instances"][0]["referenceImages"], refs);
+
+    let short = GenerationRequest {
+        duration: Some(VideoDuration::from_secs(6)),
+        extra: extra.clone(),
+        ..GenerationRequest::text("the green box walks")
+    };
+    let err = veo.validate(&short).unwrap_err();
+    assert!(
+        err.problems()[0].allowed.contains("reference images"),
+        "{err}"
+    );
+    let veo3 = gemini(&sim, "veo-3.0-generate-001");
+    let err = veo3.validate(&req).unwrap_err();
+    assert_eq!(err.problems()[0].field, "extra.referenceImages", "{err}");
+}
+
+#[tokio::test]
+async fn a_token_refused_with_401_is_renewed_once_and_then_reported() {
+    // Tokens that expire at once: the submit is refused, renewed once, refused again.
+    let sim = google_sim(SimConfig {
+        google_token_ttl_secs: Some(0),
+        ..quick()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let veo = vertex(&sim, &dir, None);
+    let (out, _, _out_dir) = generate(&veo, &GenerationRequest::text("a fox")).await;
+    let err = out.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(err.to_string().contains("UNAUTHENTICATED"), "{err}");
+    assert_eq!(err.spend(), Spend::No);
+    assert_eq!(submits(&sim), 2);
+    assert_eq!(token_requests(&sim).len(), 2);
+    assert_eq!(sim.paid_submits(Provider::Vertex), 0);
+}

@@ -77,13 +77,13 @@ impl ServiceAccountKey {
 
     /// Parses a key file's text.
     pub fn from_json(text: &str) -> Result<Self> {
-        // serde_json's message quotes no values for missing/mistyped fields; keep it.
+        // Say where the file is wrong, never what it holds: the text may be the private key.
         let key: Self = serde_json::from_str(text).map_err(|e| {
             Error::config(format!(
                 "not a service-account key file (line {}, column {}: {})",
                 e.line(),
                 e.column(),
-                e.classify_name()
+                json_problem(&e)
             ))
         })?;
         if key.kind != "service_account" {
@@ -98,18 +98,12 @@ impl ServiceAccountKey {
     }
 }
 
-trait Classify {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl Classify for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "invalid JSON",
-            serde_json::error::Category::Data => "a field is missing or has the wrong type",
-            serde_json::error::Category::Eof => "the file ends early",
-        }
+fn json_problem(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "a field is missing or has the wrong type",
+        serde_json::error::Category::Eof => "the file ends early",
     }
 }
 
@@ -253,4 +247,22 @@ fn auth_error(message: &str) -> Error {
     Error::new(ErrorKind::Auth, message.to_owned())
         .with_spend(Spend::No)
         .with_backend(NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_key_file_is_reported_without_its_contents() {
+        let text = r#"{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n"#;
+        let err = ServiceAccountKey::from_json(text).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+        let not_rsa =
+            r#"{"type": "service_account", "client_email": "a@b", "private_key": "c2VjcmV0"}"#;
+        let err = ServiceAccountKey::from_json(not_rsa).unwrap_err();
+        assert!(err.to_string().contains("not an RSA PEM key"), "{err}");
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+    }
 }

@@ -489,15 +489,19 @@ impl Veo {
             .get("raiMediaFilteredCount")
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        if count > 0 {
-            let reasons: Vec<String> = inner
-                .get("raiMediaFilteredReasons")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str().map(str::to_owned))
-                .collect();
-            return Ok(Status::Failed(error::filtered(count, &reasons)));
+        let reasons: Vec<String> = inner
+            .get("raiMediaFilteredReasons")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        // Some answers carry reasons without a count; either means the filter removed it.
+        if count > 0 || !reasons.is_empty() {
+            return Ok(Status::Failed(error::filtered(
+                count.max(reasons.len() as u64),
+                &reasons,
+            )));
         }
         Ok(Status::Failed(
             Error::new(
