@@ -84,6 +84,13 @@ pub const CREDENTIALS_ENV: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 pub const PROJECT_ENV: &str = "GOOGLE_CLOUD_PROJECT";
 /// Environment variable naming the Vertex AI region.
 pub const REGION_ENV: &str = "GOOGLE_CLOUD_LOCATION";
+/// Environment variables overriding the base URLs (the google-genai SDKs read the first two;
+/// Google's storage clients read the third, which names an emulator's root).
+pub const BASE_URL_ENVS: [&str; 3] = [
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_VERTEX_BASE_URL",
+    "STORAGE_EMULATOR_HOST",
+];
 const MISSING: &str =
     "set GEMINI_API_KEY or google_veo.api_key, or google_veo.project_id + credentials";
 
@@ -138,15 +145,21 @@ fn env(var: &str) -> Option<String> {
 
 impl VeoOptions {
     /// Defaults with the key from `GEMINI_API_KEY` (else `GOOGLE_API_KEY`), the key file from
-    /// `GOOGLE_APPLICATION_CREDENTIALS`, the project from `GOOGLE_CLOUD_PROJECT` and the region
-    /// from `GOOGLE_CLOUD_LOCATION`.
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, the project from `GOOGLE_CLOUD_PROJECT`, the region
+    /// from `GOOGLE_CLOUD_LOCATION`, and base URLs from `GOOGLE_GEMINI_BASE_URL`,
+    /// `GOOGLE_VERTEX_BASE_URL` and `STORAGE_EMULATOR_HOST` when set.
     pub fn from_env() -> Self {
+        let [gemini, vertex, storage] = BASE_URL_ENVS.map(env);
+        let defaults = Self::default();
         Self {
             api_key: KEY_ENVS.iter().find_map(|v| ApiKey::from_env(v)),
             credentials_path: env(CREDENTIALS_ENV).map(PathBuf::from),
             project_id: env(PROJECT_ENV),
             region: env(REGION_ENV).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
-            ..Self::default()
+            base_url: gemini.unwrap_or(defaults.base_url.clone()),
+            vertex_base_url: vertex,
+            storage_base_url: storage.unwrap_or(defaults.storage_base_url.clone()),
+            ..defaults
         }
     }
 }
