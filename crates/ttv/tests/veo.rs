@@ -579,3 +579,81 @@ async fn a_token_refused_with_401_is_renewed_once_and_then_reported() {
     assert_eq!(token_requests(&sim).len(), 2);
     assert_eq!(sim.paid_submits(Provider::Vertex), 0);
 }
+
+#[tokio::test]
+async fn vertex_faults_map_to_the_right_kinds_and_never_resubmit_a_paid_call() {
+    let cases = [
+        (
+            Endpoint::Submit,
+            FaultKind::Unavailable,
+            ErrorKind::Transient,
+            Spend::No,
+        ),
+        (
+            Endpoint::Submit,
+            FaultKind::ServerError,
+            ErrorKind::Transient,
+            Spend::Maybe,
+        ),
+        (
+            Endpoint::Submit,
+            FaultKind::ConnectionReset,
+            ErrorKind::Transient,
+            Spend::Maybe,
+        ),
+        (
+            Endpoint::Submit,
+            FaultKind::InsufficientBalance,
+            ErrorKind::QuotaExceeded,
+            Spend::No,
+        ),
+        (
+            Endpoint::Submit,
+            FaultKind::TaskFailure,
+            ErrorKind::JobFailed,
+            Spend::Yes,
+        ),
+        (
+            Endpoint::Poll,
+            FaultKind::ServerError,
+            ErrorKind::Transient,
+            Spend::No,
+        ),
+        (
+            Endpoint::Download,
+            FaultKind::TruncatedDownload,
+            ErrorKind::Transient,
+            Spend::No,
+        ),
+        (
+            Endpoint::Download,
+            FaultKind::ExpiredUrl,
+            ErrorKind::Transient,
+            Spend::No,
+        ),
+    ];
+    for (on, fault, kind, spend) in cases {
+        let rule = FaultRule::always(on, fault).with_retry_after(1);
+        let sim = google_sim(quick().with_fault(Provider::Vertex, rule)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let veo = vertex(&sim, &dir, Some("gs://sim-bucket/out"));
+        let (out, _, out_dir) = generate(&veo, &GenerationRequest::text("a fox")).await;
+        let err = out.expect_err("the job fails");
+        assert_eq!((err.kind(), err.spend()), (kind, spend), "{fault:?}: {err}");
+        assert!(!out_dir.path().join("out.mp4").exists());
+        assert_eq!(submits(&sim), 1, "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_vertex_poll_still_finishes() {
+    let rule = FaultRule {
+        delay_ms: Some(5),
+        ..FaultRule::always(Endpoint::Poll, FaultKind::SlowBody)
+    };
+    let sim = google_sim(quick().with_fault(Provider::Vertex, rule)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let veo = vertex(&sim, &dir, Some("gs://sim-bucket/out"));
+    let (out, _, _out_dir) = generate(&veo, &GenerationRequest::text("a fox")).await;
+    assert!(out.unwrap().video.frames > 0);
+}
