@@ -300,9 +300,10 @@ async fn vertex_bucket_outputs_are_downloaded_through_the_storage_api_with_the_t
 
 #[tokio::test]
 async fn access_tokens_are_renewed_a_minute_before_they_expire() {
-    // Tokens live 61 s, so the backend treats each as fresh for 1 s only.
+    // Tokens live 63 s, so the backend treats each as fresh for 3 s only (room enough for a
+    // submit and a poll on a busy machine).
     let sim = google_sim(SimConfig {
-        google_token_ttl_secs: Some(61),
+        google_token_ttl_secs: Some(63),
         ..quick()
     })
     .await;
@@ -313,7 +314,7 @@ async fn access_tokens_are_renewed_a_minute_before_they_expire() {
     let ticket = veo.submit(&req, &resolved).await.unwrap();
     veo.poll(&ticket).await.unwrap();
     assert_eq!(token_requests(&sim).len(), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     veo.poll(&ticket).await.unwrap();
     veo.poll(&ticket).await.unwrap();
     let tokens = token_requests(&sim);

@@ -722,9 +722,34 @@ impl VideoBackend for Veo {
     }
 
     async fn poll(&self, ticket: &Ticket) -> Result<Status> {
+        let surface = if self.is_vertex() { "vertex" } else { "gemini" };
+        if let Some(was) = ticket.data.get("surface").and_then(Value::as_str)
+            && was != surface
+        {
+            return Err(Error::config(format!(
+                "job {} was submitted through the {was} surface, but google_veo is now configured for {surface}",
+                ticket.id
+            ))
+            .with_backend(NAME));
+        }
         let reply = match &self.surface {
-            Surface::Vertex { .. } => {
-                let url = self.model_url("fetchPredictOperation")?;
+            Surface::Vertex { base_url, .. } => {
+                // Like the SDK: the model resource is the operation name up to `/operations/`.
+                let resource = ticket
+                    .id
+                    .split_once("/operations/")
+                    .map(|(r, _)| r)
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidRequest,
+                            format!("{} is not a Vertex AI operation name", ticket.id),
+                        )
+                        .with_backend(NAME)
+                    })?;
+                let url = format!(
+                    "{}/v1/{resource}:fetchPredictOperation",
+                    base_url.trim_end_matches('/')
+                );
                 let body = json!({ "operationName": ticket.id });
                 self.send(|| self.client.post(&url).json(&body), Call::Free)
                     .await?
