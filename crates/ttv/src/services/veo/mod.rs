@@ -35,8 +35,16 @@
 //! - Cancellation: neither surface documents a cancel method for these operations in the
 //!   sources read, so [`VideoBackend::cancel`] reports `Unsupported` instead of pretending.
 //! - The Gemini download URL is fetched with the API key only when it lies under the
-//!   configured base URL, so the key never goes to another host; redirects are followed.
+//!   configured base URL. The answer redirects to storage and the HTTP client keeps custom
+//!   headers across redirects, so the key reaches the redirect target too, as it does with the
+//!   SDK (whether that target needs it is UNCONFIRMED).
 //! - Operation progress is not reported by either surface: a running job shows no fraction.
+//! - Vertex calls use API version `v1` as Google's REST docs do; the SDK defaults to
+//!   `v1beta1`, which serves the same methods. Polling posts to the model resource cut from
+//!   the operation name at `/operations/`, as the SDK does.
+//! - Surface choice: Vertex AI when a key file is configured and either a project is set or
+//!   no Gemini key is; otherwise the Gemini API. Reference images, `personGeneration` and
+//!   `enhancePrompt` travel in the request's `extra` map under their wire names.
 
 pub mod auth;
 mod error;
