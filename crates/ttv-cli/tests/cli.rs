@@ -24,6 +24,7 @@ fn ttv(dir: &Path) -> Command {
         .env_remove("GEMINI_API_KEY")
         .env_remove("GOOGLE_API_KEY")
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("GOOGLE_CLOUD_PROJECT")
         .env_remove("MINIMAX_API_KEY")
         .env_remove("FAL_KEY")
         .env_remove("FAL_API_KEY")
@@ -373,7 +374,10 @@ fn backends_that_cannot_run_here_are_listed_as_unavailable_with_the_reason() {
         "{runway}"
     );
     let veo = table.lines().find(|l| l.starts_with("veo")).unwrap();
-    assert!(veo.contains("unavailable: not built yet"), "{veo}");
+    assert!(
+        veo.contains("unavailable: set GEMINI_API_KEY or google_veo.api_key"),
+        "{veo}"
+    );
 
     refuses(
         no_setup,

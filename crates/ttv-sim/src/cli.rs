@@ -21,6 +21,9 @@ pub struct SimArgs {
     /// Seconds every task runs (overrides the scenario).
     #[arg(long)]
     pub run_secs: Option<f64>,
+    /// PEM public key of the service account whose JWTs the Vertex token endpoint accepts.
+    #[arg(long)]
+    pub google_public_key: Option<PathBuf>,
 }
 
 impl SimArgs {
@@ -35,6 +38,12 @@ impl SimArgs {
             }
             None => SimConfig::default(),
         };
+        if let Some(path) = &self.google_public_key {
+            config.google_public_key_pem = Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            );
+        }
         if self.port != 0 {
             config.port = self.port;
         }
@@ -59,6 +68,7 @@ pub async fn serve(args: SimArgs) -> anyhow::Result<()> {
     for p in Provider::ALL {
         println!("{p}\t{}", sim.base_url(p));
     }
+    println!("token_uri\t{}", sim.token_uri());
     println!("admin\thttp://{}/_sim/requests", sim.addr());
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -172,8 +172,17 @@ pub struct SimConfig {
     pub runway: ProviderKnobs,
     /// MiniMax knobs.
     pub minimax: ProviderKnobs,
+    /// Gemini API knobs.
+    pub gemini: ProviderKnobs,
+    /// Vertex AI knobs.
+    pub vertex: ProviderKnobs,
     /// fal knobs.
     pub fal: ProviderKnobs,
+    /// PEM public key (SPKI) of the service account whose JWTs the Vertex token endpoint
+    /// accepts; without it every token request is refused.
+    pub google_public_key_pem: Option<String>,
+    /// Lifetime of the Vertex access tokens handed out, in seconds; 3600 when absent.
+    pub google_token_ttl_secs: Option<u64>,
 }
 
 impl SimConfig {
@@ -202,6 +211,8 @@ impl SimConfig {
     pub fn knobs(&self, provider: Provider) -> &ProviderKnobs {
         match provider {
             Provider::Runway => &self.runway,
+            Provider::Gemini => &self.gemini,
+            Provider::Vertex => &self.vertex,
             Provider::Minimax => &self.minimax,
             Provider::Fal => &self.fal,
         }
@@ -211,6 +222,8 @@ impl SimConfig {
     pub fn knobs_mut(&mut self, provider: Provider) -> &mut ProviderKnobs {
         match provider {
             Provider::Runway => &mut self.runway,
+            Provider::Gemini => &mut self.gemini,
+            Provider::Vertex => &mut self.vertex,
             Provider::Minimax => &mut self.minimax,
             Provider::Fal => &mut self.fal,
         }

@@ -1,7 +1,8 @@
-//! `ttv-sim`: a local stand-in for the Runway, MiniMax and fal video APIs.
+//! `ttv-sim`: a local stand-in for the Runway, Google Veo (Gemini API and Vertex AI), MiniMax
+//! and fal video APIs.
 //!
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
-//! `/minimax`, `/fal`), with the providers' paths, auth and version headers, validation errors,
+//! `/gemini`, `/vertex`, `/minimax`, `/fal`), with the providers' paths, auth and version headers, validation errors,
 //! task lifecycles (queue position, progress), real MP4 outputs rendered by ttv's animatic
 //! encoder, output URLs that expire, and faults injected by script or by chance. Every request
 //! is recorded so a test can assert exactly how many paid submits happened.
@@ -16,6 +17,7 @@
 pub mod cli;
 mod config;
 mod fal;
+mod google;
 mod minimax;
 mod runway;
 mod server;
@@ -37,6 +39,10 @@ pub use state::Record;
 pub enum Provider {
     /// Runway Developer API.
     Runway,
+    /// Google's Gemini API (Veo).
+    Gemini,
+    /// Google Vertex AI (Veo), with its OAuth token endpoint and Cloud Storage downloads.
+    Vertex,
     /// MiniMax (Hailuo) video API.
     Minimax,
     /// fal queue API.
@@ -45,12 +51,20 @@ pub enum Provider {
 
 impl Provider {
     /// Every simulated provider.
-    pub const ALL: [Provider; 3] = [Self::Runway, Self::Minimax, Self::Fal];
+    pub const ALL: [Provider; 5] = [
+        Self::Runway,
+        Self::Gemini,
+        Self::Vertex,
+        Self::Minimax,
+        Self::Fal,
+    ];
 
     /// The URL prefix the provider is served under.
     pub fn prefix(self) -> &'static str {
         match self {
             Self::Runway => "runway",
+            Self::Gemini => "gemini",
+            Self::Vertex => "vertex",
             Self::Minimax => "minimax",
             Self::Fal => "fal",
         }
@@ -121,6 +135,11 @@ impl Sim {
             .iter()
             .filter(|r| r.provider == Some(provider) && r.paid)
             .count()
+    }
+
+    /// The URL of the simulated OAuth token endpoint (a service-account key's `token_uri`).
+    pub fn token_uri(&self) -> String {
+        format!("{}/token", self.base_url(Provider::Vertex))
     }
 
     /// Forgets the recorded requests.

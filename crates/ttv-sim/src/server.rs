@@ -16,7 +16,7 @@ use futures_util::{StreamExt, stream};
 
 use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::state::{Phase, Record, State};
-use crate::{Provider, fal, minimax, runway};
+use crate::{Provider, fal, google, minimax, runway};
 
 /// One parsed request, as the protocol modules see it.
 pub(crate) struct Call<'a> {
@@ -96,6 +96,9 @@ async fn handle(
         Some(Provider::Runway) => (Some(Provider::Runway), runway::handle(&call)),
         Some(Provider::Minimax) => (Some(Provider::Minimax), minimax::handle(&call)),
         Some(Provider::Fal) => (Some(Provider::Fal), fal::handle(&call)),
+        Some(p @ (Provider::Gemini | Provider::Vertex)) => {
+            (Some(p), google::handle(&call, p).await)
+        }
         None if path.starts_with("/files/") => download(&call, &path).await,
         None => (None, admin(&state, &path)),
     };
@@ -267,26 +270,31 @@ async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         .get("expires")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    reply(serve_video(state, &job, state.expired(expires)).await)
+}
+
+/// The output video of `job`, with any download fault drawn for its provider applied.
+pub(crate) async fn serve_video(state: &State, job: &crate::state::Job, expired: bool) -> Response {
     let fault = state.fault(job.provider, Endpoint::Download);
-    if state.expired(expires)
+    if expired
         || fault
             .as_ref()
             .is_some_and(|f| f.fault == FaultKind::ExpiredUrl)
     {
-        return reply(expired_xml());
+        return expired_xml();
     }
-    if state.phase(&job) != Phase::Succeeded {
-        return reply(not_found_xml());
+    if state.phase(job) != Phase::Succeeded {
+        return not_found_xml();
     }
     let video = match state.videos.get(job.size, job.duration_secs).await {
         Ok(v) => v,
-        Err(e) => return reply((StatusCode::INTERNAL_SERVER_ERROR, e).into_response()),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
     let full = || ([(header::CONTENT_TYPE, "video/mp4")], video.clone()).into_response();
     let Some(rule) = fault else {
-        return reply(full());
+        return full();
     };
-    let response = match rule.fault {
+    match rule.fault {
         FaultKind::TruncatedDownload => {
             let half = video.slice(..video.len() / 2);
             let body = Body::from_stream(stream::iter([
@@ -310,8 +318,7 @@ async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         }
         FaultKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         _ => transport_fault(&rule, full).unwrap_or_else(full),
-    };
-    reply(response)
+    }
 }
 
 fn expired_xml() -> Response {

@@ -64,7 +64,7 @@ pub(crate) struct Job {
     pub cancelled: bool,
     pub size: Resolution,
     pub duration_secs: u32,
-    /// fal: `owner/alias` of the app.
+    /// fal: `owner/alias` of the app. Vertex: the `storageUri` outputs go to, when any.
     pub app: String,
 }
 
@@ -94,6 +94,8 @@ pub(crate) struct State {
     records: Mutex<Vec<Record>>,
     counters: Mutex<Counters>,
     numeric_ids: AtomicU64,
+    /// Vertex access tokens handed out, with their expiry.
+    tokens: Mutex<HashMap<String, Instant>>,
     pub videos: VideoCache,
 }
 
@@ -113,6 +115,7 @@ impl State {
             records: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
             numeric_ids: AtomicU64::new(106_916_112_212_032),
+            tokens: Mutex::new(HashMap::new()),
             videos: VideoCache::new(fps, max_side),
         }
     }
@@ -148,6 +151,25 @@ impl State {
             .filter(|r| r.on == on && r.nth.is_none_or(|k| k == n))
             .find(|r| r.probability.is_none_or(|p| chance() < p))
             .cloned()
+    }
+
+    /// Hands out a Vertex access token valid for `ttl`.
+    pub fn issue_token(&self, ttl: Duration) -> String {
+        let token = format!("ya29.sim-{}", uuid::Uuid::new_v4().simple());
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(token.clone(), Instant::now() + ttl);
+        }
+        token
+    }
+
+    /// Whether `token` was handed out and has not expired.
+    pub fn token_ok(&self, token: Option<&str>) -> bool {
+        let Some(token) = token else { return false };
+        self.tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(token).copied())
+            .is_some_and(|expiry| Instant::now() < expiry)
     }
 
     /// Whether `key` is accepted.

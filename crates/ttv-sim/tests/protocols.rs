@@ -49,7 +49,10 @@ async fn the_second_submit_gets_the_scripted_429_with_retry_after() {
     assert_eq!(third.status(), 200);
     assert_eq!(sim.paid_submits(Provider::Runway), 2);
     let admin = json_of(client.get(format!("http://{}/_sim/paid_submits", sim.addr()))).await;
-    assert_eq!(admin, json!({ "fal": 0, "minimax": 0, "runway": 2 }));
+    assert_eq!(
+        admin,
+        json!({ "fal": 0, "gemini": 0, "minimax": 0, "runway": 2, "vertex": 0 })
+    );
     let log = json_of(client.get(format!("http://{}/_sim/requests", sim.addr()))).await;
     assert_eq!(log.as_array().unwrap().len(), 4);
     assert_eq!(log[1]["status"], 429);

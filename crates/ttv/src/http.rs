@@ -266,8 +266,17 @@ pub async fn download(
     into: &Path,
     events: EventSink<'_>,
 ) -> Result<u64> {
-    let mut response = client
-        .get(url)
+    download_request(client.get(url), into, events).await
+}
+
+/// [`download`] with a request the caller built (for providers whose downloads need auth
+/// headers).
+pub async fn download_request(
+    request: RequestBuilder,
+    into: &Path,
+    events: EventSink<'_>,
+) -> Result<u64> {
+    let mut response = request
         .send()
         .await
         .map_err(|e| transport_error(e, Call::Free))?;

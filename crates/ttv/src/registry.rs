@@ -14,6 +14,7 @@ use crate::services::fal::{self, Fal, FalOptions};
 use crate::services::hunyuan::{self, Hunyuan, HunyuanOptions};
 use crate::services::minimax::{self, Minimax, MinimaxOptions};
 use crate::services::runway::{self, Runway, RunwayOptions};
+use crate::services::veo::{self, Veo, VeoOptions};
 use crate::services::wan::{self, Wan, WanOptions};
 
 /// A backend ttv knows of.
@@ -137,6 +138,8 @@ pub struct RegistrySettings {
     pub animatic: AnimaticOptions,
     /// Runway (`runway_ml`); listed unavailable when absent or without a key.
     pub runway: Option<RunwayOptions>,
+    /// Google Veo (`google_veo`); listed unavailable when absent or without credentials.
+    pub veo: Option<VeoOptions>,
     /// MiniMax; listed unavailable when absent or without a key.
     pub minimax: Option<MinimaxOptions>,
     /// fal; listed unavailable when absent or without a key.
@@ -199,6 +202,11 @@ impl Registry {
                         &settings.runway,
                         Runway::new,
                         "set RUNWAYML_API_SECRET or runway_ml.api_key",
+                    ),
+                    veo::NAME => hosted(
+                        &settings.veo,
+                        Veo::new,
+                        "set GEMINI_API_KEY or google_veo.api_key, or google_veo.project_id + credentials",
                     ),
                     minimax::NAME => hosted(
                         &settings.minimax,
@@ -310,11 +318,15 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_backends_say_why_and_are_never_usable() {
+    fn unconfigured_backends_say_why_and_are_never_usable() {
         let reg = Registry::new(&RegistrySettings::default());
         let err = reg.get("backend", "veo3").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable);
-        assert!(err.to_string().contains("not built yet"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("set GEMINI_API_KEY or google_veo.api_key"),
+            "{err}"
+        );
         assert_eq!(
             reg.available().map(|b| b.id()).collect::<Vec<_>>(),
             ["animatic"]
@@ -325,11 +337,16 @@ mod tests {
     fn hosted_backends_without_a_key_say_which_variable_to_set() {
         let settings = RegistrySettings {
             runway: Some(RunwayOptions::default()),
+            veo: Some(VeoOptions::default()),
             ..RegistrySettings::default()
         };
         let reg = Registry::new(&settings);
         for (name, reason) in [
             ("runway", "set RUNWAYML_API_SECRET or runway_ml.api_key"),
+            (
+                "veo",
+                "set GEMINI_API_KEY or google_veo.api_key, or google_veo.project_id + credentials",
+            ),
             ("minimax", "set MINIMAX_API_KEY or minimax.api_key"),
             ("fal", "set FAL_KEY or fal.api_key"),
         ] {
@@ -350,6 +367,14 @@ mod tests {
             ..RegistrySettings::default()
         };
         assert!(Registry::new(&with_key).get("backend", "fal.ai").is_ok());
+        let gemini = RegistrySettings {
+            veo: Some(VeoOptions {
+                api_key: Some(crate::http::ApiKey::new("k")),
+                ..VeoOptions::default()
+            }),
+            ..RegistrySettings::default()
+        };
+        assert!(Registry::new(&gemini).get("backend", "google_veo").is_ok());
     }
 
     #[test]

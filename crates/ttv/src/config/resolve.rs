@@ -16,6 +16,7 @@ use crate::services::hunyuan::HunyuanOptions;
 use crate::services::local::LocalRun;
 use crate::services::minimax::{self, MinimaxOptions};
 use crate::services::runway::{self, RunwayOptions};
+use crate::services::veo::{self, VeoOptions};
 use crate::services::wan::{WanOptions, WanTask};
 
 /// The older name of fal's key variable, still read.
@@ -99,7 +100,7 @@ pub(super) fn resolve(
         .pick(
             "google_veo.api_key",
             config.google_veo.api_key.take(),
-            &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+            &veo::KEY_ENVS,
         )
         .or_else(|| gemini.clone());
     config.gemini_api_key = gemini;
@@ -107,11 +108,21 @@ pub(super) fn resolve(
 
     fill(&mut config.runway_ml.base_url, env, runway::BASE_URL_ENV);
     fill(&mut config.minimax.base_url, env, minimax::HOST_ENV);
-    if config.google_veo.credentials_path.is_none() {
-        config.google_veo.credentials_path = env
-            .var("GOOGLE_APPLICATION_CREDENTIALS")
+    let g = &mut config.google_veo;
+    if g.credentials_path.is_none() {
+        g.credentials_path = env
+            .var(veo::CREDENTIALS_ENV)
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
+    }
+    fill(&mut g.project_id, env, veo::PROJECT_ENV);
+    fill(&mut g.region, env, veo::REGION_ENV);
+    let [gemini_url, vertex_url, storage_url] = veo::BASE_URL_ENVS;
+    fill(&mut g.base_url, env, gemini_url);
+    fill(&mut g.vertex_base_url, env, vertex_url);
+    fill(&mut g.storage_base_url, env, storage_url);
+    if g.veo_model.is_none() {
+        g.veo_model = config.veo_model.clone();
     }
     if let Some(name) = env
         .var(DEFAULT_BACKEND_ENV)
@@ -211,6 +222,20 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     };
     set(&mut runway.base_url, &config.runway_ml.base_url);
     set(&mut runway.model, &config.runway_ml.model);
+    let g = &config.google_veo;
+    let mut veo = VeoOptions {
+        api_key: g.api_key.clone(),
+        credentials_path: g.credentials_path.clone(),
+        project_id: g.project_id.clone(),
+        vertex_base_url: g.vertex_base_url.clone(),
+        token_uri: g.token_uri.clone(),
+        output_bucket: g.output_bucket.clone(),
+        ..VeoOptions::default()
+    };
+    set(&mut veo.base_url, &g.base_url);
+    set(&mut veo.storage_base_url, &g.storage_base_url);
+    set(&mut veo.region, &g.region);
+    set(&mut veo.model, &g.veo_model);
     let mut minimax = MinimaxOptions {
         api_key: config.minimax.api_key.clone(),
         ..MinimaxOptions::default()
@@ -231,6 +256,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     set(&mut fal.model, &config.fal.model);
     if let Some(poll) = poll {
         runway.poll_interval = poll;
+        veo.poll_interval = poll;
         minimax.poll_interval = poll;
         fal.poll_interval = poll;
     }
@@ -344,6 +370,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         registry: RegistrySettings {
             animatic,
             runway: Some(runway),
+            veo: Some(veo),
             minimax: Some(minimax),
             fal: Some(fal),
             wan,

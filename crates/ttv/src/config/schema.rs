@@ -63,8 +63,6 @@ pub struct Config {
     pub t5_cpu: Option<bool>,
     /// The pipeline's Veo model; `google_veo.veo_model` wins.
     pub veo_model: Option<String>,
-    /// The pipeline's Veo resolution; `google_veo.resolution` wins.
-    pub veo_resolution: Option<String>,
     /// The pipeline's Gemini key (for its image step); Veo uses it when `google_veo.api_key`
     /// is not set.
     pub gemini_api_key: Option<ApiKey>,
@@ -96,6 +94,8 @@ pub struct Config {
     // accepted so its file loads unchanged; ttv does not act on them.
     #[allow(missing_docs)]
     pub task: Option<Value>,
+    #[allow(missing_docs)]
+    pub veo_resolution: Option<Value>,
     #[allow(missing_docs)]
     pub prompt: Option<Value>,
     #[allow(missing_docs)]
@@ -165,21 +165,25 @@ pub struct RunwaySection {
 pub struct VeoSection {
     /// Gemini API key (else `GEMINI_API_KEY`, `GOOGLE_API_KEY` or top-level `gemini_api_key`).
     pub api_key: Option<ApiKey>,
-    /// Vertex AI project.
-    pub project_id: Option<String>,
-    /// Service-account key file (else `GOOGLE_APPLICATION_CREDENTIALS`).
+    /// Service-account key file (else `GOOGLE_APPLICATION_CREDENTIALS`); turns on Vertex AI.
     pub credentials_path: Option<PathBuf>,
-    /// Vertex AI region.
+    /// Vertex AI project (else `GOOGLE_CLOUD_PROJECT`, else the key file's).
+    pub project_id: Option<String>,
+    /// Vertex AI region (else `GOOGLE_CLOUD_LOCATION`, else `us-central1`).
     pub region: Option<String>,
-    /// Model id; `model` is read as this too.
+    /// Model id; `model` is read as this too, and top-level `veo_model` when both are absent.
     #[serde(alias = "model")]
     pub veo_model: Option<String>,
-    /// Default resolution for Veo (`720p`, `1080p`).
-    pub resolution: Option<String>,
-    /// Cloud Storage URI for Vertex outputs (`gs://bucket/prefix`).
+    /// Cloud Storage URI for Vertex outputs (`gs://bucket/prefix`); inline when absent.
     pub output_bucket: Option<String>,
-    /// Gemini API address.
+    /// Gemini API address (else `GOOGLE_GEMINI_BASE_URL`).
     pub base_url: Option<String>,
+    /// Vertex AI address (else `GOOGLE_VERTEX_BASE_URL`, else the region's).
+    pub vertex_base_url: Option<String>,
+    /// Cloud Storage JSON API address (else `STORAGE_EMULATOR_HOST`).
+    pub storage_base_url: Option<String>,
+    /// Overrides the key file's `token_uri`.
+    pub token_uri: Option<String>,
 }
 
 /// `minimax`.

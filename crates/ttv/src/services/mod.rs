@@ -8,4 +8,5 @@ pub mod hunyuan;
 pub mod local;
 pub mod minimax;
 pub mod runway;
+pub mod veo;
 pub mod wan;
