@@ -35,6 +35,7 @@ pub mod request;
 pub mod router;
 pub mod services;
 pub mod sidecar;
+pub mod store;
 
 pub use backend::{
     Availability, BackendKind, Event, Generated, Output, Status, Ticket, VideoBackend,
