@@ -220,6 +220,12 @@ impl Machine {
                 self.error = None;
                 S::Submitted
             }
+            // The late answer of a submit that another process already marked unknown.
+            (S::Unknown, JobEvent::Submitted(ticket)) if self.ticket.is_none() => {
+                self.ticket = Some(ticket.clone());
+                self.error = None;
+                S::Submitted
+            }
             (S::Submitting, JobEvent::SubmitNotSent(e)) => {
                 self.error = Some(e.clone());
                 S::Created

@@ -1,0 +1,266 @@
+//! The job runner with the store against the simulator: one paid submit per job, resume
+//! after a crash polls the saved ticket, and ambiguous submits wait for a person.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ttv::backend::no_events;
+use ttv::jobs::{Finished, JobRunner, Resolution};
+use ttv::retry::RetryPolicy;
+use ttv::services::runway::{Runway, RunwayOptions};
+use ttv::store::{JobState, NewJob, Store};
+use ttv::{ErrorKind, GenerationRequest, Spend, VideoBackend, VideoDuration};
+use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
+
+use common::{KEY, sim};
+
+fn runway(sim: &Sim) -> Runway {
+    Runway::new(RunwayOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Runway),
+        model: "gen4.5".to_owned(),
+        poll_interval: Duration::from_millis(50),
+    })
+    .unwrap()
+}
+
+fn request() -> GenerationRequest {
+    GenerationRequest {
+        duration: Some(VideoDuration::from_secs(2)),
+        ..GenerationRequest::text("a lighthouse at dusk")
+    }
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(10),
+        ..RetryPolicy::default()
+    }
+}
+
+async fn new_job(runner: &JobRunner, backend: &dyn VideoBackend, dir: &Path, id: &str) {
+    let req = request();
+    runner
+        .create(NewJob {
+            id: id.to_owned(),
+            backend: backend.id().to_owned(),
+            model: backend.model().map(str::to_owned),
+            request: serde_json::to_value(&req).unwrap(),
+            resolved: backend.validate(&req).unwrap(),
+            estimate: backend.estimate_cost(&req).unwrap(),
+            out: dir.join(format!("{id}.mp4")),
+        })
+        .await
+        .unwrap();
+}
+
+fn paid(sim: &Sim) -> usize {
+    sim.paid_submits(Provider::Runway)
+}
+
+#[tokio::test]
+async fn a_job_runs_to_done_with_one_paid_submit_and_its_ticket_saved() {
+    let sim = sim(SimConfig::default().with_timings(0.1, 0.2)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "j1").await;
+
+    let made = runner
+        .run(&backend, "j1", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let Finished::Made(generated) = made else {
+        panic!("expected a new video")
+    };
+    assert!(generated.video.frames > 0);
+    let job = runner.job("j1").await.unwrap();
+    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.submits, 1);
+    assert_eq!(job.ticket.unwrap().id, generated.ticket.id);
+    assert_eq!(paid(&sim), 1);
+
+    // Running it again is a no-op that reports the finished job.
+    let again = runner
+        .run(&backend, "j1", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    assert!(matches!(again, Finished::AlreadyDone(_)));
+    assert_eq!(paid(&sim), 1);
+
+    let store_bytes = std::fs::read(dir.path().join(ttv::store::FILE_NAME)).unwrap();
+    let wal = std::fs::read(dir.path().join(format!("{}-wal", ttv::store::FILE_NAME)))
+        .unwrap_or_default();
+    for bytes in [store_bytes, wal] {
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "the API key must never reach the store"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_stopped_mid_poll_resumes_from_the_saved_ticket() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 2.0)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "j2").await;
+
+    let stopped = tokio::time::timeout(
+        Duration::from_millis(500),
+        runner.run(&backend, "j2", Some(&request()), &no_events),
+    )
+    .await;
+    assert!(stopped.is_err(), "the job should still be running");
+    let job = runner.job("j2").await.unwrap();
+    assert_eq!(job.state, JobState::Running);
+
+    // A new runner (another process after a crash) with no request at hand.
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let resumable: Vec<_> = runner
+        .resumable()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(resumable, ["j2"]);
+    runner.run(&backend, "j2", None, &no_events).await.unwrap();
+    assert_eq!(runner.job("j2").await.unwrap().state, JobState::Done);
+    assert!(dir.path().join("j2.mp4").is_file());
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test]
+async fn an_ambiguous_submit_goes_to_unknown_and_is_not_repeated() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Submit, 1, FaultKind::ServerError),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "j3").await;
+
+    let err = runner
+        .run(&backend, "j3", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.spend(), Spend::Maybe);
+    assert!(err.to_string().contains("ttv jobs resolve j3"), "{err}");
+    let job = runner.job("j3").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Unknown, 1));
+    assert_eq!(
+        paid(&sim),
+        1,
+        "the simulator created the task before failing"
+    );
+
+    // Running it again does not submit again.
+    let again = runner
+        .run(&backend, "j3", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(again.spend(), Spend::Maybe);
+    assert_eq!(sim.requests().len(), 1);
+
+    // The person decides it never arrived: it is submitted once more and finishes.
+    runner
+        .resolve("j3", Resolution::NotSubmitted)
+        .await
+        .unwrap();
+    runner
+        .run(&backend, "j3", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let job = runner.job("j3").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Done, 2));
+}
+
+#[tokio::test]
+async fn resolving_with_the_providers_task_id_polls_that_task() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Submit, 2, FaultKind::ConnectionReset),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    // A first, healthy job gives us a real task id to point the second one at.
+    new_job(&runner, &backend, dir.path(), "a").await;
+    runner
+        .run(&backend, "a", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let task = runner.job("a").await.unwrap().ticket.unwrap().id;
+
+    new_job(&runner, &backend, dir.path(), "b").await;
+    let err = runner
+        .run(&backend, "b", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.spend(), Spend::Maybe);
+    runner
+        .resolve(
+            "b",
+            Resolution::Submitted {
+                task_id: task.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    runner.run(&backend, "b", None, &no_events).await.unwrap();
+    let job = runner.job("b").await.unwrap();
+    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.ticket.unwrap().id, task);
+    assert_eq!(paid(&sim), 2);
+}
+
+#[tokio::test]
+async fn a_rate_limited_submit_is_retried_because_nothing_was_bought() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Submit, 1, FaultKind::RateLimited).with_retry_after(0),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "r").await;
+    runner
+        .run(&backend, "r", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let job = runner.job("r").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Done, 1));
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test]
+async fn a_failed_task_and_a_cancel_are_recorded() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::always(Endpoint::Poll, FaultKind::TaskFailure),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "f").await;
+    let err = runner
+        .run(&backend, "f", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::JobFailed);
+    assert_eq!(runner.job("f").await.unwrap().state, JobState::Failed);
+
+    new_job(&runner, &backend, dir.path(), "c").await;
+    let job = runner.cancel(Some(&backend), "c").await.unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    assert!(!dir.path().join("c.mp4").exists());
+}
