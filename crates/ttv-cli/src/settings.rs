@@ -1,8 +1,9 @@
 //! Settings for one run: the configuration resolved into what the commands need.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ttv::registry::{Registry, RegistrySettings};
+use ttv::retry::RetryPolicy;
 use ttv::router::Preference;
 use ttv::{AspectRatio, ResolutionSpec, VideoDuration};
 
@@ -33,10 +34,19 @@ pub struct Settings {
     pub output_dir: PathBuf,
     /// Request defaults.
     pub defaults: RequestDefaults,
+
+    // --- Jobs, retries (issue 6). The YAML loader fills these from `store{data_dir}` and
+    // `remote_api_settings{max_retries, timeout}`; `load()` gives the defaults and env. ---
+    /// Folder of the job store: `--data-dir`, `TTV_DATA_DIR`, config `store.data_dir`, else
+    /// the platform data folder.
+    pub data_dir: PathBuf,
+    /// Retries of polls, downloads and provably-unsent submits
+    /// (`remote_api_settings.max_retries`; `timeout` is `call_timeout`, in seconds).
+    pub retry: RetryPolicy,
 }
 
 /// Loads the settings for this run.
-pub fn load(_cli: &Cli) -> anyhow::Result<Settings> {
+pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(Settings {
         // Hosted backends read their standard variables (RUNWAYML_API_SECRET, MINIMAX_API_KEY,
         // FAL_KEY, RUNWAYML_BASE_URL, MINIMAX_API_HOST) until the YAML loader lands.
@@ -45,5 +55,32 @@ pub fn load(_cli: &Cli) -> anyhow::Result<Settings> {
         preference: Preference::default(),
         output_dir: PathBuf::from("."),
         defaults: RequestDefaults::default(),
+        data_dir: data_dir(cli.data_dir.as_deref()),
+        retry: RetryPolicy::default(),
     })
+}
+
+/// The job store folder: the flag, else `TTV_DATA_DIR`, else the platform data folder
+/// (`$XDG_DATA_HOME/ttv`, `~/.local/share/ttv`, `~/Library/Application Support/ttv`,
+/// `%APPDATA%\ttv`), else `./.ttv`.
+pub fn data_dir(flag: Option<&Path>) -> PathBuf {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = flag {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = env("TTV_DATA_DIR") {
+        return dir;
+    }
+    let platform = if cfg!(windows) {
+        env("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library").join("Application Support"))
+    } else {
+        env("XDG_DATA_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("share")))
+    };
+    platform.map_or_else(|| PathBuf::from(".ttv"), |d| d.join("ttv"))
 }

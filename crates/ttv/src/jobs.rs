@@ -132,6 +132,12 @@ impl JobRunner {
         blocking(&self.store, move |s| s.job(&id)).await
     }
 
+    /// The job called `id`, if there is one.
+    pub async fn find(&self, id: &str) -> Result<Option<Job>> {
+        let id = id.to_owned();
+        blocking(&self.store, move |s| s.get(&id)).await
+    }
+
     async fn apply(&self, id: &str, event: JobEvent) -> Result<Job> {
         let id = id.to_owned();
         blocking(&self.store, move |s| s.apply(&id, &event)).await
