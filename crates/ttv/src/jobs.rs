@@ -337,6 +337,7 @@ impl JobRunner {
         mut ready: Option<(Output, Option<Money>)>,
         events: EventSink<'_>,
     ) -> Result<(Generated, Option<Money>)> {
+        remove_stale_parts(&job.out).await;
         let mut retry = 0;
         loop {
             // After a crash or a failed download, ask again: output URLs expire.
@@ -415,6 +416,27 @@ impl JobRunner {
             ])
         })
         .await
+    }
+}
+
+/// Deletes the temporary files a killed download of `out` left beside it
+/// (`.NAME.XXXXXX.part`, see [`AtomicFile`]). Only this job's output name is touched.
+async fn remove_stale_parts(out: &std::path::Path) {
+    let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(mut entries) = tokio::fs::read_dir(parent).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".part") {
+            match tokio::fs::remove_file(entry.path()).await {
+                Ok(()) => tracing::info!(file, "removed a partial download left by a crash"),
+                Err(e) => tracing::warn!(file, error = %e, "cannot remove a partial download"),
+            }
+        }
     }
 }
 
