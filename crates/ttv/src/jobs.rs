@@ -11,6 +11,7 @@
 //! in the job and a sink for progress events.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use crate::backend::{
     Event, EventSink, Generated, Output, Status, Ticket, VideoBackend, fetch_verified,
 };
+use crate::budget::Budget;
 use crate::cost::Money;
 use crate::error::{Error, ErrorKind, Result, Spend};
 use crate::media::atomic::AtomicFile;
@@ -72,6 +74,7 @@ pub struct Resumed {
 pub struct JobRunner {
     store: Store,
     policy: RetryPolicy,
+    budget: Budget,
 }
 
 /// Runs a store call off the async threads.
@@ -113,7 +116,30 @@ pub fn check_job_id(id: &str) -> Result<()> {
 impl JobRunner {
     /// A runner over `store`.
     pub fn new(store: Store, policy: RetryPolicy) -> Self {
-        Self { store, policy }
+        Self {
+            store,
+            policy,
+            budget: Budget::default(),
+        }
+    }
+
+    /// Checks `budget` against the ledger before every submit.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Refuses a job on `backend` estimated at `usd_micros` when it would go over the budget.
+    /// `except` leaves one job out of the ledger (the job being checked).
+    pub async fn check_budget(&self, backend: &str, usd_micros: i64, except: &str) -> Result<()> {
+        if !self.budget.is_limited() {
+            return Ok(());
+        }
+        let mut ledger = blocking(&self.store, |s| s.ledger()).await?;
+        ledger.retain(|e| e.job_id != except);
+        self.budget
+            .check(backend, usd_micros, &ledger, Utc::now())
+            .map_err(|e| e.with_backend(backend.to_owned()))
     }
 
     /// The store.
@@ -255,6 +281,64 @@ impl JobRunner {
         }
     }
 
+    /// [`JobRunner::run`] on `backends` in order (the job's own backend first): when a submit
+    /// fails with a fallback-worthy error (unavailable, quota or balance exhausted,
+    /// unsupported, auth; content rejection when `on_content_rejection`) that provably spent
+    /// nothing, the job moves to the next backend that can do the request. Every attempt is
+    /// in the job's history. Returns the backend that finished the job.
+    pub async fn run_with_fallback(
+        &self,
+        backends: &[Arc<dyn VideoBackend>],
+        id: &str,
+        req: &GenerationRequest,
+        on_content_rejection: bool,
+        events: EventSink<'_>,
+    ) -> Result<(Finished, Arc<dyn VideoBackend>)> {
+        let mut last_err = None;
+        for (i, backend) in backends.iter().enumerate() {
+            if i > 0 {
+                let priced = backend
+                    .validate(req)
+                    .and_then(|r| Ok((r, backend.estimate_cost(req)?)));
+                let (resolved, estimate) = match priced {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::info!(job = id, backend = backend.id(), error = %e, "fallback cannot do the request");
+                        continue;
+                    }
+                };
+                let (key, name, model) = (
+                    id.to_owned(),
+                    backend.id().to_owned(),
+                    backend.model().map(str::to_owned),
+                );
+                blocking(&self.store, move |s| {
+                    s.rebind(&key, &name, model.as_deref(), &resolved, &estimate)
+                })
+                .await?;
+            }
+            match self.run(backend.as_ref(), id, Some(req), events).await {
+                Ok(finished) => return Ok((finished, backend.clone())),
+                Err(err) => {
+                    let state = self.job(id).await?.state;
+                    let worthy = err.is_fallback_worthy()
+                        || (on_content_rejection && err.kind() == ErrorKind::ContentRejected);
+                    if state != JobState::Created || !worthy || err.spend() != Spend::No {
+                        return Err(err);
+                    }
+                    tracing::warn!(job = id, backend = backend.id(), error = %err, "falling back");
+                    last_err = Some(err);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("job {id}: no backend to run it on"),
+            )
+        }))
+    }
+
     async fn submit(
         &self,
         backend: &dyn VideoBackend,
@@ -265,6 +349,13 @@ impl JobRunner {
         // An unwritable destination must fail now, not after a paid job has finished.
         drop(AtomicFile::new(&job.out)?);
         let id = job.id.as_str();
+        if let Err(err) = self
+            .check_budget(&job.backend, job.estimate.usd.micros, id)
+            .await
+        {
+            self.apply(id, JobEvent::Failed(err.to_string())).await?;
+            return Err(err);
+        }
         self.apply(id, JobEvent::BeginSubmit).await?;
         let submitted = self
             .policy

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod backend;
+pub mod budget;
 pub mod capabilities;
 pub mod cost;
 pub mod error;

@@ -264,3 +264,81 @@ async fn a_failed_task_and_a_cancel_are_recorded() {
     assert_eq!(job.state, JobState::Cancelled);
     assert!(!dir.path().join("c.mp4").exists());
 }
+
+fn fal(sim: &Sim) -> ttv::services::fal::Fal {
+    ttv::services::fal::Fal::new(ttv::services::fal::FalOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Fal),
+        model: "fal-ai/kling-video/v2.5-turbo/pro/text-to-video".to_owned(),
+        poll_interval: Duration::from_millis(50),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_empty_balance_falls_back_to_the_next_backend_and_both_attempts_are_recorded() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::always(Endpoint::Submit, FaultKind::InsufficientBalance),
+    ))
+    .await;
+    let backends: Vec<std::sync::Arc<dyn VideoBackend>> = vec![
+        std::sync::Arc::new(runway(&sim)),
+        std::sync::Arc::new(fal(&sim)),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, backends[0].as_ref(), dir.path(), "fb").await;
+    let req = GenerationRequest {
+        duration: Some(VideoDuration::from_secs(5)),
+        ..request()
+    };
+    let (_, used) = runner
+        .run_with_fallback(&backends, "fb", &req, false, &no_events)
+        .await
+        .unwrap();
+    assert_eq!(used.id(), "fal");
+    let job = runner.job("fb").await.unwrap();
+    assert_eq!((job.state, job.backend.as_str()), (JobState::Done, "fal"));
+    assert_eq!(sim.paid_submits(Provider::Runway), 0);
+    assert_eq!(sim.paid_submits(Provider::Fal), 1);
+    let history: Vec<_> = runner
+        .store()
+        .history("fb")
+        .unwrap()
+        .into_iter()
+        .map(|h| format!("{}@{}", h.event, h.backend))
+        .collect();
+    assert_eq!(
+        &history[..5],
+        [
+            "created@runway",
+            "begin_submit@runway",
+            "submit_not_sent@runway",
+            "fallback@fal",
+            "begin_submit@fal"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_job_over_budget_is_refused_before_anything_is_sent() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy()).with_budget(
+        ttv::budget::Budget {
+            per_job_usd: Some(0.01),
+            ..Default::default()
+        },
+    );
+    new_job(&runner, &backend, dir.path(), "big").await;
+    let err = runner
+        .run(&backend, "big", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::QuotaExceeded);
+    assert!(err.to_string().contains("per-job budget of $0.01"), "{err}");
+    assert!(sim.requests().is_empty());
+    assert_eq!(runner.job("big").await.unwrap().state, JobState::Failed);
+}

@@ -463,6 +463,86 @@ impl Store {
         Ok(after)
     }
 
+    /// What every job that may have cost money cost, oldest first (see [`Job::spent_usd_micros`]).
+    pub fn ledger(&self) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
+        let mut entries: Vec<_> = self
+            .list(&[])?
+            .into_iter()
+            .filter(|j| j.submits > 0 || j.charged.is_some())
+            .map(|j| crate::budget::LedgerEntry {
+                usd_micros: j.spent_usd_micros(),
+                charged: j
+                    .charged
+                    .as_ref()
+                    .is_some_and(|m| m.currency == crate::cost::Currency::Usd),
+                job_id: j.id,
+                backend: j.backend,
+                model: j.model,
+                at: j.created_at,
+            })
+            .collect();
+        entries.reverse();
+        Ok(entries)
+    }
+
+    /// Moves a job that was never submitted to another backend (a fallback), with the request
+    /// made concrete and priced for it. Refused once a paid request may have been sent.
+    pub fn rebind(
+        &self,
+        id: &str,
+        backend: &str,
+        model: Option<&str>,
+        resolved: &Resolved,
+        estimate: &CostEstimate,
+    ) -> StoreResult<Job> {
+        let db = self.db();
+        let now = Utc::now();
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&db)?;
+        let job = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        if job.state != JobState::Created || job.ticket.is_some() {
+            return Err(StoreError::Refused {
+                id: id.to_owned(),
+                refused: Refused {
+                    state: job.state,
+                    event: "fallback",
+                    reason: "only a job that was never submitted moves to another backend",
+                },
+            });
+        }
+        tx.execute(
+            "UPDATE jobs SET backend = ?2, model = ?3, resolved = ?4, estimate = ?5,
+                 estimate_usd_micros = ?6, updated_at = ?7 WHERE id = ?1",
+            params![
+                id,
+                backend,
+                model,
+                to_json(resolved),
+                to_json(estimate),
+                estimate.usd.micros,
+                now.to_rfc3339(),
+            ],
+        )
+        .map_err(&db)?;
+        let detail = format!("from {} to {backend}", job.backend);
+        insert_history(
+            &tx,
+            id,
+            now,
+            "fallback",
+            job.state,
+            job.state,
+            backend,
+            Some(&detail),
+        )
+        .map_err(&db)?;
+        let after = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        tx.commit().map_err(&db)?;
+        Ok(after)
+    }
+
     /// Every recorded change of job `id`, oldest first.
     pub fn history(&self, id: &str) -> StoreResult<Vec<HistoryEntry>> {
         let db = self.db();
