@@ -54,6 +54,12 @@ pub enum Command {
     /// List, inspect, resume, cancel and settle jobs in the job store.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Sum what jobs cost, by day, backend and model (from the job store's ledger).
+    Spend {
+        /// Only the last N days (UTC), today included.
+        #[arg(long, value_name = "N")]
+        days: Option<u32>,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -50,6 +50,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Backends => commands::backends::run(cli),
         Command::Estimate(args) => commands::estimate::run(cli, args).await,
         Command::Validate(args) => commands::validate::run(cli, args).await,
+        Command::Spend { days } => commands::spend::run(cli, *days).await,
         Command::Jobs(command) => commands::jobs::run(cli, command).await,
         Command::Config(ConfigCommand::Check) => commands::config::check(cli),
         Command::Probe { video } => commands::media::probe(cli, video).await,

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ttv::budget::Budget;
 use ttv::registry::{Registry, RegistrySettings};
 use ttv::retry::RetryPolicy;
 use ttv::router::Preference;
@@ -43,6 +44,15 @@ pub struct Settings {
     /// Retries of polls, downloads and provably-unsent submits
     /// (`remote_api_settings.max_retries`; `timeout` is `call_timeout`, in seconds).
     pub retry: RetryPolicy,
+    /// Spending limits checked before every submit (`budget`).
+    pub budget: Budget,
+    /// Backends to try, in order, when the chosen one fails in a way another may not
+    /// (`remote_api_settings.fallback_backend`, a name or a list).
+    pub fallback: Vec<String>,
+    /// Whether a content rejection also moves on to the next backend
+    /// (`routing.fallback_on_content_rejection`).
+    pub fallback_on_content_rejection: bool,
+    // --- end of issue 6 fields ---
 }
 
 /// Loads the settings for this run.
@@ -57,6 +67,9 @@ pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
         defaults: RequestDefaults::default(),
         data_dir: data_dir(cli.data_dir.as_deref()),
         retry: RetryPolicy::default(),
+        budget: Budget::default(),
+        fallback: Vec::new(),
+        fallback_on_content_rejection: false,
     })
 }
 

@@ -102,6 +102,16 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
     }
 
     let runner = super::jobs::runner(&settings).await?;
+    if existing.is_none() {
+        // Refused before the job is recorded; the runner checks again right before submit.
+        runner
+            .check_budget(
+                selection.backend.id(),
+                selection.estimate.usd.micros,
+                &job_id,
+            )
+            .await?;
+    }
     // Paths are shown as the user gave them; the store keeps them absolute for resume.
     let (job, shown) = match existing {
         Some(job) => {
@@ -135,9 +145,10 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         move |event: Event| progress.on_event(event)
     };
 
+    let chain = fallback_chain(&settings, &selection);
     let backend = selection.backend.clone();
     let finished = tokio::select! {
-        result = runner.run(backend.as_ref(), &job_id, Some(&req), &sink) => result,
+        result = runner.run_with_fallback(&chain, &job_id, &req, settings.fallback_on_content_rejection, &sink) => result,
         _ = tokio::signal::ctrl_c() => {
             progress.clear();
             tokio::spawn(async {
@@ -166,9 +177,25 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
     };
     progress.clear();
     let sidecar_path = ttv::sidecar::path_for(&shown);
-    let generated = match finished.with_context(|| format!("job {job_id}"))? {
-        Finished::Made(generated) => *generated,
-        Finished::AlreadyDone(job) => return super::jobs::report_done(cli, &job),
+    let (generated, used) = match finished.with_context(|| format!("job {job_id}"))? {
+        (Finished::Made(generated), used) => (*generated, used),
+        (Finished::AlreadyDone(job), _) => return super::jobs::report_done(cli, &job),
+    };
+    let selection = if used.id() == selection.backend.id() {
+        selection
+    } else {
+        let job = runner.job(&job_id).await?;
+        ttv::router::Selection {
+            reason: format!(
+                "fallback from {}: {}",
+                selection.backend.id(),
+                selection.reason
+            ),
+            resolved: job.resolved,
+            estimate: job.estimate,
+            backend: used,
+            skipped: selection.skipped,
+        }
     };
     let sidecar = Sidecar::new(&req, &selection, &generated, started_at).with_job_id(&job_id);
     sidecar.write_beside(&generated.path).with_context(|| {
@@ -207,4 +234,20 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The chosen backend, then each configured fallback that is usable here, without repeats.
+fn fallback_chain(
+    settings: &settings::Settings,
+    selection: &ttv::router::Selection,
+) -> Vec<std::sync::Arc<dyn ttv::VideoBackend>> {
+    let mut chain = vec![selection.backend.clone()];
+    for name in &settings.fallback {
+        match settings.registry.get("fallback_backend", name) {
+            Ok(b) if chain.iter().all(|c| c.id() != b.id()) => chain.push(b),
+            Ok(_) => {}
+            Err(e) => tracing::info!(backend = %name, error = %e, "fallback backend skipped"),
+        }
+    }
+    chain
 }

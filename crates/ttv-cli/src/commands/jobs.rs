@@ -18,7 +18,7 @@ pub async fn runner(settings: &Settings) -> anyhow::Result<JobRunner> {
     let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
         .await
         .context("opening the job store")??;
-    Ok(JobRunner::new(store, settings.retry.clone()))
+    Ok(JobRunner::new(store, settings.retry.clone()).with_budget(settings.budget.clone()))
 }
 
 /// Runs `ttv jobs ...`.

@@ -6,4 +6,5 @@ pub mod estimate;
 pub mod generate;
 pub mod jobs;
 pub mod media;
+pub mod spend;
 pub mod validate;
