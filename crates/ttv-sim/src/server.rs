@@ -282,20 +282,22 @@ async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         Ok(v) => v,
         Err(e) => return reply((StatusCode::INTERNAL_SERVER_ERROR, e).into_response()),
     };
-    let full = || ([(header::CONTENT_TYPE, "video/mp4")], video.clone()).into_response();
+    let full = || ranged(&video, call.headers);
     let Some(rule) = fault else {
         return reply(full());
     };
     let response = match rule.fault {
         FaultKind::TruncatedDownload => {
             let half = video.slice(..video.len() / 2);
-            let body = Body::from_stream(stream::iter([
-                Ok(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated truncated download",
-                )),
-            ]));
+            // A pause before the reset lets the half actually leave the server.
+            let body =
+                Body::from_stream(stream::once(async { Ok(half) }).chain(stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "simulated truncated download",
+                    ))
+                })));
             let mut r = Response::new(body);
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -312,6 +314,40 @@ async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         _ => transport_fault(&rule, full).unwrap_or_else(full),
     };
     reply(response)
+}
+
+/// The video, or the part a `Range: bytes=N-` asks for (206), as storage servers answer.
+fn ranged(video: &Bytes, headers: &HeaderMap) -> Response {
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<usize>().ok());
+    let len = video.len();
+    match start {
+        Some(at) if at < len => {
+            let mut r = (
+                StatusCode::PARTIAL_CONTENT,
+                [(header::CONTENT_TYPE, "video/mp4")],
+                video.slice(at..),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {at}-{}/{len}", len - 1)) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        Some(_) => StatusCode::RANGE_NOT_SATISFIABLE.into_response(),
+        None => (
+            [
+                (header::CONTENT_TYPE, "video/mp4"),
+                (header::ACCEPT_RANGES, "bytes"),
+            ],
+            video.clone(),
+        )
+            .into_response(),
+    }
 }
 
 fn expired_xml() -> Response {

@@ -18,7 +18,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::backend::{
-    Event, EventSink, Generated, Output, Status, Ticket, VideoBackend, fetch_verified,
+    Event, EventSink, Generated, Output, Status, Ticket, VideoBackend, verify_and_commit,
 };
 use crate::budget::Budget;
 use crate::cost::Money;
@@ -429,6 +429,7 @@ impl JobRunner {
         events: EventSink<'_>,
     ) -> Result<(Generated, Option<Money>)> {
         remove_stale_parts(&job.out).await;
+        let file = AtomicFile::new(&job.out)?;
         let mut retry = 0;
         loop {
             // After a crash or a failed download, ask again: output URLs expire.
@@ -448,8 +449,13 @@ impl JobRunner {
                     }
                 },
             };
-            match fetch_verified(backend, ticket, &output, &job.out, &job.resolved, events).await {
-                Ok(generated) => return Ok((generated, charged)),
+            // One temporary file across attempts, so a broken-off download continues.
+            match backend.fetch(&output, file.path(), events).await {
+                Ok(bytes) => {
+                    return verify_and_commit(backend, ticket, file, &job.resolved, bytes, events)
+                        .await
+                        .map(|g| (g, charged));
+                }
                 Err(err) if err.is_retryable() && retry < self.policy.max_retries => {
                     let wait = self.policy.delay(retry, err.retry_after());
                     tracing::info!(job = %job.id, error = %err, "download failed; retrying");

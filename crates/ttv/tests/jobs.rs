@@ -342,3 +342,35 @@ async fn a_job_over_budget_is_refused_before_anything_is_sent() {
     assert!(sim.requests().is_empty());
     assert_eq!(runner.job("big").await.unwrap().state, JobState::Failed);
 }
+
+#[tokio::test]
+async fn a_broken_off_download_continues_with_a_range_request() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Download, 1, FaultKind::TruncatedDownload),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "rg").await;
+    let made = runner
+        .run(&backend, "rg", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let Finished::Made(generated) = made else {
+        panic!("expected a new video")
+    };
+    let downloads: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Download))
+        .collect();
+    assert_eq!(downloads.len(), 2);
+    assert_eq!(downloads[0].headers.get("range"), None);
+    // The simulator sent half the video before dropping the connection.
+    let half = generated.bytes / 2;
+    assert_eq!(downloads[1].headers["range"], format!("bytes={half}-"));
+    assert_eq!(downloads[1].status, 206);
+    assert_eq!(paid(&sim), 1);
+}
