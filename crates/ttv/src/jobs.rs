@@ -23,6 +23,7 @@ use crate::backend::{
 use crate::budget::Budget;
 use crate::cost::Money;
 use crate::error::{Error, ErrorKind, Result, Spend};
+use crate::limits::Limits;
 use crate::media::atomic::AtomicFile;
 use crate::request::GenerationRequest;
 use crate::retry::{RetryPolicy, submit_may_repeat};
@@ -75,6 +76,7 @@ pub struct JobRunner {
     store: Store,
     policy: RetryPolicy,
     budget: Budget,
+    limits: Limits,
 }
 
 /// Runs a store call off the async threads.
@@ -120,7 +122,14 @@ impl JobRunner {
             store,
             policy,
             budget: Budget::default(),
+            limits: Limits::none(),
         }
+    }
+
+    /// Runs jobs within `limits`: a place per job, a token per provider request.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Checks `budget` against the ledger before every submit.
@@ -178,6 +187,33 @@ impl JobRunner {
         req: Option<&GenerationRequest>,
         events: EventSink<'_>,
     ) -> Result<Finished> {
+        let Some(limit) = self.policy.job_timeout else {
+            return self.run_unbounded(backend, id, req, events).await;
+        };
+        match tokio::time::timeout(limit, self.run_unbounded(backend, id, req, events)).await {
+            Ok(result) => result,
+            Err(_) => {
+                let state = self.job(id).await?.state;
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "job {id} took longer than {} s and is kept as {state}: `ttv jobs resume {id}` carries on",
+                        limit.as_secs_f64()
+                    ),
+                )
+                .with_backend(backend.id()))
+            }
+        }
+    }
+
+    async fn run_unbounded(
+        &self,
+        backend: &dyn VideoBackend,
+        id: &str,
+        req: Option<&GenerationRequest>,
+        events: EventSink<'_>,
+    ) -> Result<Finished> {
+        let _permit = self.limits.job_permit(backend.id()).await;
         let started = Instant::now();
         let mut ready: Option<(Output, Option<Money>)> = None;
         let mut generation_secs = 0.0;
@@ -359,8 +395,9 @@ impl JobRunner {
         self.apply(id, JobEvent::BeginSubmit).await?;
         let submitted = self
             .policy
-            .run("submit", submit_may_repeat, || {
-                backend.submit(req, &job.resolved)
+            .run("submit", submit_may_repeat, || async {
+                self.limits.request(backend.id()).await;
+                backend.submit(req, &job.resolved).await
             })
             .await;
         match submitted {
@@ -386,7 +423,14 @@ impl JobRunner {
 
     async fn poll(&self, backend: &dyn VideoBackend, ticket: &Ticket) -> Result<Status> {
         self.policy
-            .run("poll", |_| true, || backend.poll(ticket))
+            .run(
+                "poll",
+                |_| true,
+                || async {
+                    self.limits.request(backend.id()).await;
+                    backend.poll(ticket).await
+                },
+            )
             .await
     }
 
@@ -450,6 +494,7 @@ impl JobRunner {
                 },
             };
             // One temporary file across attempts, so a broken-off download continues.
+            self.limits.request(backend.id()).await;
             match backend.fetch(&output, file.path(), events).await {
                 Ok(bytes) => {
                     return verify_and_commit(backend, ticket, file, &job.resolved, bytes, events)
@@ -475,7 +520,10 @@ impl JobRunner {
             JobState::Submitting => return self.apply(id, JobEvent::Interrupted).await,
             s if s.has_remote_job() => {
                 if let (Some(backend), Some(ticket)) = (backend, &job.ticket)
-                    && let Err(e) = backend.cancel(ticket).await
+                    && let Err(e) = {
+                        self.limits.request(backend.id()).await;
+                        backend.cancel(ticket).await
+                    }
                 {
                     tracing::warn!(job = id, error = %e, "the provider did not confirm the cancel");
                 }

@@ -31,6 +31,7 @@ pub mod cost;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod media;
 pub mod registry;
 pub mod request;

@@ -32,6 +32,10 @@ pub struct RetryPolicy {
     /// Deadline of one call (one request and its answer); none when absent.
     #[serde(with = "opt_secs")]
     pub call_timeout: Option<Duration>,
+    /// Deadline of a whole job run (submit to verified file); none when absent. A job that
+    /// runs out of time is kept as it is, to be resumed.
+    #[serde(with = "opt_secs")]
+    pub job_timeout: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -42,6 +46,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
             call_timeout: None,
+            job_timeout: None,
         }
     }
 }

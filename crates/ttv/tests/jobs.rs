@@ -374,3 +374,60 @@ async fn a_broken_off_download_continues_with_a_range_request() {
     assert_eq!(downloads[1].status, 206);
     assert_eq!(paid(&sim), 1);
 }
+
+#[tokio::test]
+async fn a_job_past_its_deadline_is_kept_with_its_ticket_for_resume() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 30.0)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(
+        Store::open_in(dir.path()).unwrap(),
+        RetryPolicy {
+            job_timeout: Some(Duration::from_millis(300)),
+            ..policy()
+        },
+    );
+    new_job(&runner, &backend, dir.path(), "slow").await;
+    let err = runner
+        .run(&backend, "slow", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.to_string().contains("ttv jobs resume slow"), "{err}");
+    let job = runner.job("slow").await.unwrap();
+    assert_eq!(job.state, JobState::Running);
+    assert!(job.ticket.is_some());
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_limited_to_one_job_runs_jobs_one_after_another() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.2)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ttv::limits::Limits::new(
+        &serde_json::from_value(serde_json::json!({ "backends": { "runway": { "max_jobs": 1 } } }))
+            .unwrap(),
+    )
+    .unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy()).with_limits(limits);
+    new_job(&runner, &backend, dir.path(), "one").await;
+    new_job(&runner, &backend, dir.path(), "two").await;
+    let req = request();
+    let (a, b) = tokio::join!(
+        runner.run(&backend, "one", Some(&req), &no_events),
+        runner.run(&backend, "two", Some(&req), &no_events),
+    );
+    a.unwrap();
+    b.unwrap();
+    let order: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r.endpoint {
+            Some(Endpoint::Submit) => Some("submit"),
+            Some(Endpoint::Download) => Some("download"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["submit", "download", "submit", "download"]);
+}
