@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ttv::budget::Budget;
+use ttv::limits::LimitSettings;
 use ttv::registry::{Registry, RegistrySettings};
 use ttv::retry::RetryPolicy;
 use ttv::router::Preference;
@@ -52,6 +53,8 @@ pub struct Settings {
     /// Whether a content rejection also moves on to the next backend
     /// (`routing.fallback_on_content_rejection`).
     pub fallback_on_content_rejection: bool,
+    /// Jobs in flight and request rates, overall and per backend (`limits`).
+    pub limits: LimitSettings,
     // --- end of issue 6 fields ---
 }
 
@@ -70,6 +73,7 @@ pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
         budget: Budget::default(),
         fallback: Vec::new(),
         fallback_on_content_rejection: false,
+        limits: LimitSettings::default(),
     })
 }
 

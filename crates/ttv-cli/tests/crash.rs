@@ -150,6 +150,15 @@ async fn a_killed_generate_is_resumed_without_paying_twice() {
     let sidecar: Value =
         serde_json::from_slice(&std::fs::read(dir.join("ferry.mp4.json")).unwrap()).unwrap();
     assert_eq!(sidecar["job_id"], JOB);
+    let attempts = sidecar["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(
+        (
+            attempts[0]["event"].as_str(),
+            attempts[0]["backend"].as_str()
+        ),
+        (Some("submitted"), Some("runway"))
+    );
 
     // Exactly one paid submit, and the whole life of the job in the store.
     assert_eq!(sim.paid_submits(Provider::Runway), 1);

@@ -116,6 +116,18 @@ async fn an_ambiguous_submit_waits_for_resolve_and_a_job_id_never_pays_twice() {
         (Some("succeeded"), Some("tram"))
     );
     assert_eq!(sim.paid_submits(Provider::Runway), 2);
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tram.mp4.json")).unwrap()).unwrap();
+    let attempts: Vec<&str> = sidecar["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        attempts,
+        ["submit_ambiguous", "resolve_not_submitted", "submitted"]
+    );
 
     // Once done, the same id reports the video and buys nothing.
     let done = json(&run(GENERATE.to_vec()).await.unwrap());

@@ -18,7 +18,7 @@ use crate::media::atomic::write_atomically;
 use crate::media::probe::VideoInfo;
 use crate::request::GenerationRequest;
 use crate::router::{Selection, Skipped};
-use crate::store::Job;
+use crate::store::{HistoryEntry, Job};
 
 /// The sidecar's layout version; bumped when a field changes meaning.
 pub const SCHEMA: u32 = 1;
@@ -45,6 +45,9 @@ pub struct Sidecar {
     /// The job in the job store, when the video was made through one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// Every submit attempt and fallback of the job, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<HistoryEntry>,
     /// The request as given (its JSON description: no secrets, images described).
     pub request: serde_json::Value,
     /// The settings the backend was asked for.
@@ -144,6 +147,24 @@ impl Sidecar {
         sidecar
     }
 
+    /// Records the job's submit attempts and fallbacks from its history.
+    pub fn with_history(mut self, history: &[HistoryEntry]) -> Self {
+        const ATTEMPTS: &[&str] = &[
+            "submitted",
+            "submit_not_sent",
+            "submit_ambiguous",
+            "resolve_submitted",
+            "resolve_not_submitted",
+            "fallback",
+        ];
+        self.attempts = history
+            .iter()
+            .filter(|h| ATTEMPTS.contains(&h.event.as_str()))
+            .cloned()
+            .collect();
+        self
+    }
+
     /// Names the job the video was made by.
     pub fn with_job_id(mut self, id: impl Into<String>) -> Self {
         self.job_id = Some(id.into());
@@ -188,6 +209,7 @@ impl Sidecar {
             seed,
             selection,
             job_id: None,
+            attempts: Vec::new(),
             request,
             resolved: generated.resolved,
             ticket: generated.ticket.clone(),

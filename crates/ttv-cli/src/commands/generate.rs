@@ -197,7 +197,13 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
             skipped: selection.skipped,
         }
     };
-    let sidecar = Sidecar::new(&req, &selection, &generated, started_at).with_job_id(&job_id);
+    let history = {
+        let (store, id) = (runner.store().clone(), job_id.clone());
+        tokio::task::spawn_blocking(move || store.history(&id)).await??
+    };
+    let sidecar = Sidecar::new(&req, &selection, &generated, started_at)
+        .with_job_id(&job_id)
+        .with_history(&history);
     sidecar.write_beside(&generated.path).with_context(|| {
         format!(
             "the video is at {} but its sidecar could not be written",

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use serde_json::json;
 use ttv::jobs::{Finished, JobRunner, Resolution, Resumed};
+use ttv::limits::Limits;
 use ttv::sidecar::Sidecar;
 use ttv::store::{Job, JobState, Store};
 use ttv::{Error, ErrorKind, Event};
@@ -18,7 +19,9 @@ pub async fn runner(settings: &Settings) -> anyhow::Result<JobRunner> {
     let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
         .await
         .context("opening the job store")??;
-    Ok(JobRunner::new(store, settings.retry.clone()).with_budget(settings.budget.clone()))
+    Ok(JobRunner::new(store, settings.retry.clone())
+        .with_budget(settings.budget.clone())
+        .with_limits(Limits::new(&settings.limits)?))
 }
 
 /// Runs `ttv jobs ...`.
@@ -185,7 +188,12 @@ async fn resume_one(
     match finished? {
         Finished::Made(generated) => {
             let after = runner.job(&job.id).await?;
+            let history = {
+                let (store, id) = (runner.store().clone(), job.id.clone());
+                tokio::task::spawn_blocking(move || store.history(&id)).await??
+            };
             Sidecar::from_job(&after, &generated, started_at)
+                .with_history(&history)
                 .write_beside(&generated.path)
                 .with_context(|| {
                     format!(
