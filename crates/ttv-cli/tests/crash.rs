@@ -171,3 +171,55 @@ async fn a_killed_generate_is_resumed_without_paying_twice() {
         .count();
     assert_eq!(downloads, 2, "one killed download, one complete");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_the_remote_job_and_records_it() {
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, 30.0)
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let store = Store::open_in(&dir.join("data")).unwrap();
+    let child = ttv_std(dir, &base)
+        .args(["generate", "--backend", "runway", "-p", "a slow sunset"])
+        .args(["-d", "2", "--out", "sunset.mp4", "--job-id", JOB])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if store
+            .get(JOB)
+            .unwrap()
+            .is_some_and(|j| j.state == JobState::Running)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.job(JOB).unwrap().state, JobState::Running);
+    let interrupted = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("was cancelled"), "{stderr}");
+    assert_eq!(store.job(JOB).unwrap().state, JobState::Cancelled);
+    let cancels = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Cancel))
+        .count();
+    assert_eq!(cancels, 1);
+    assert_eq!(files_in(dir), Vec::<String>::new());
+}

@@ -35,12 +35,13 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         None => ttv::jobs::new_job_id(),
     };
     let request_json = serde_json::to_value(&req)?;
-    let existing = match &args.job_id {
-        Some(id) if !args.dry_run => {
-            let runner = super::jobs::runner(&settings).await?;
-            let id = id.clone();
-            runner.find(&id).await?
-        }
+    // A dry run neither reads nor writes the job store.
+    let runner = match args.dry_run {
+        true => None,
+        false => Some(super::jobs::runner(&settings).await?),
+    };
+    let existing = match (&args.job_id, &runner) {
+        (Some(id), Some(runner)) => runner.find(id).await?,
         _ => None,
     };
     let selection = match &existing {
@@ -101,7 +102,9 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let runner = super::jobs::runner(&settings).await?;
+    let Some(runner) = runner else {
+        return Ok(());
+    };
     if existing.is_none() {
         // Refused before the job is recorded; the runner checks again right before submit.
         runner
