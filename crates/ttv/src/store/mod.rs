@@ -804,6 +804,40 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The same random events through the database: what is stored is what the state
+        /// machine says, a saved ticket never changes, and refused events change nothing.
+        #[test]
+        fn the_stored_job_follows_the_state_machine(
+            events in proptest::collection::vec(state::tests::event(), 0..30)
+        ) {
+            let store = Store::in_memory().unwrap();
+            store.create(&new_job("p")).unwrap();
+            let mut machine = Machine::new();
+            let mut history = 1;
+            for e in &events {
+                let before = store.job("p").unwrap();
+                let stored = store.apply("p", e);
+                let expected = machine.apply(e);
+                proptest::prop_assert_eq!(stored.is_ok(), expected.is_ok());
+                let after = store.job("p").unwrap();
+                if stored.is_ok() {
+                    history += 1;
+                } else {
+                    proptest::prop_assert_eq!(after.updated_at, before.updated_at);
+                }
+                if let Some(t) = &before.ticket {
+                    proptest::prop_assert_eq!(after.ticket.as_ref(), Some(t));
+                }
+                proptest::prop_assert_eq!(after.state, machine.state());
+                proptest::prop_assert_eq!(after.submits, machine.submits);
+                proptest::prop_assert_eq!(&after.ticket, &machine.ticket);
+            }
+            proptest::prop_assert_eq!(store.history("p").unwrap().len(), history);
+        }
+    }
+
     #[test]
     fn list_filters_by_state() {
         let store = Store::in_memory().unwrap();

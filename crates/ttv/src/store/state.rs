@@ -284,7 +284,7 @@ impl Machine {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -298,7 +298,7 @@ mod tests {
         }
     }
 
-    fn event() -> impl Strategy<Value = JobEvent> {
+    pub(crate) fn event() -> impl Strategy<Value = JobEvent> {
         prop_oneof![
             Just(JobEvent::BeginSubmit),
             (0u8..4).prop_map(|n| JobEvent::Submitted(ticket(n))),
