@@ -213,6 +213,15 @@ impl JobRunner {
         req: Option<&GenerationRequest>,
         events: EventSink<'_>,
     ) -> Result<Finished> {
+        let key = id.to_owned();
+        let Some(_lock) = blocking(&self.store, move |s| s.lock_job(&key)).await? else {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "job {id} is being run by another ttv process; wait for it to finish (`ttv jobs show {id}`)"
+                ),
+            ));
+        };
         let _permit = self.limits.job_permit(backend.id()).await;
         let started = Instant::now();
         let mut ready: Option<(Output, Option<Money>)> = None;

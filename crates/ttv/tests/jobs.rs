@@ -431,3 +431,26 @@ async fn a_backend_limited_to_one_job_runs_jobs_one_after_another() {
         .collect();
     assert_eq!(order, ["submit", "download", "submit", "download"]);
 }
+
+#[tokio::test]
+async fn a_job_run_elsewhere_is_not_run_twice() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).unwrap();
+    let runner = JobRunner::new(store.clone(), policy());
+    new_job(&runner, &backend, dir.path(), "busy").await;
+    let held = store.lock_job("busy").unwrap().expect("free at first");
+    let err = runner
+        .run(&backend, "busy", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another ttv process"), "{err}");
+    assert!(sim.requests().is_empty());
+    drop(held);
+    runner
+        .run(&backend, "busy", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    assert_eq!(paid(&sim), 1);
+}

@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+use sha2::Digest as _;
 
 use crate::backend::Ticket;
 use crate::capabilities::Resolved;
@@ -543,6 +544,39 @@ impl Store {
         Ok(after)
     }
 
+    /// Claims job `id` for this process until the returned guard is dropped (or the process
+    /// dies: the operating system releases the lock, so a crash never leaves a job stuck).
+    /// `None` when another process (or another claim in this one) holds it. Stores in memory
+    /// lock nothing.
+    pub fn lock_job(&self, id: &str) -> StoreResult<Option<JobLock>> {
+        let Some(dir) = Path::new(&*self.path)
+            .parent()
+            .filter(|_| &*self.path != ":memory:")
+        else {
+            return Ok(Some(JobLock { _file: None }));
+        };
+        let dir = dir.join("locks");
+        let io = |e: std::io::Error| StoreError::Corrupt {
+            id: id.to_owned(),
+            field: "lock file",
+            message: format!("{}: {e}", dir.display()),
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        // Hashed, so any id makes a safe file name.
+        let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(&name[..32]))
+            .map_err(io)?;
+        if try_lock(&file).map_err(io)? {
+            Ok(Some(JobLock { _file: Some(file) }))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Every recorded change of job `id`, oldest first.
     pub fn history(&self, id: &str) -> StoreResult<Vec<HistoryEntry>> {
         let db = self.db();
@@ -583,6 +617,20 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+/// A job claimed by this process; see [`Store::lock_job`].
+#[derive(Debug)]
+pub struct JobLock {
+    _file: Option<std::fs::File>,
+}
+
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
