@@ -1,8 +1,9 @@
 //! `ttv generate`: choose a backend, make the video, verify it, write the sidecar.
 //!
 //! Every run is a job in the job store (`--job-id` names it; running again with the same id
-//! carries that job on instead of paying twice). Ctrl-C cancels the remote job (where the backend can) and exits with 130, leaving nothing
-//! at the output path; a second Ctrl-C exits at once.
+//! carries that job on instead of paying twice). Ctrl-C cancels the remote job (where the
+//! backend can), records it as cancelled and exits with 130, leaving nothing at the output
+//! path; a second Ctrl-C exits at once.
 
 use std::time::Duration;
 

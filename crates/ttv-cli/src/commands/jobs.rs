@@ -65,9 +65,9 @@ async fn list(cli: &Cli, runner: &JobRunner, states: &[String]) -> anyhow::Resul
         println!(
             "{:<20} {:<12} {:<9} {:<20} {:>9}  {}",
             job.id,
-            job.state,
+            job.state.as_str(),
             job.backend,
-            job.created_at.format("%Y-%m-%d %H:%M:%S"),
+            job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             job.estimate.usd.to_string(),
             job.out.display()
         );

@@ -38,7 +38,7 @@ pub async fn run(cli: &Cli, days: Option<u32>) -> anyhow::Result<()> {
         );
     }
     println!("total {total} over {} job(s)", ledger.len());
-    if !cli.quiet && ledger.iter().any(|e| !e.charged) {
+    if !cli.quiet && ledger.iter().any(|e| !e.charged && e.usd_micros != 0) {
         eprintln!("(jobs whose provider did not report a dollar charge count at their estimate)");
     }
     Ok(())
