@@ -20,6 +20,11 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Where the job store lives (default: $TTV_DATA_DIR, else the platform data folder,
+    /// e.g. ~/.local/share/ttv).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -46,11 +51,75 @@ pub enum Command {
     },
     /// Save one frame of a video as an image (for chaining segments or checking output).
     Frame(FrameArgs),
+    /// List, inspect, resume, cancel and settle jobs in the job store.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Sum what jobs cost, by day, backend and model (from the job store's ledger).
+    Spend {
+        /// Only the last N days (UTC), today included.
+        #[arg(long, value_name = "N")]
+        days: Option<u32>,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Serve simulated Runway, MiniMax and fal APIs on 127.0.0.1 (for tests and demos).
     Sim(ttv_sim::cli::SimArgs),
+}
+
+/// `ttv jobs ...`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the jobs, newest first.
+    List {
+        /// Only jobs in this state (created, submitted, running, downloading, done, failed,
+        /// cancelled, unknown); repeatable.
+        #[arg(long, value_name = "STATE")]
+        state: Vec<String>,
+    },
+    /// Show one job with its history.
+    Show {
+        /// The job id.
+        id: String,
+    },
+    /// Carry on jobs after a crash: poll their saved tickets, download, verify. Never
+    /// submits again.
+    Resume {
+        /// The job id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every unfinished job.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Cancel a job (and the provider's job, where the backend can).
+    Cancel {
+        /// The job id.
+        id: String,
+    },
+    /// Settle a job in state `unknown` after checking the provider's task list.
+    Resolve(ResolveArgs),
+}
+
+/// `ttv jobs resolve`
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    clap::ArgGroup::new("how")
+        .required(true)
+        .args(["submitted", "not_submitted", "failed"])
+))]
+pub struct ResolveArgs {
+    /// The job id.
+    pub id: String,
+    /// The provider has the job under this task id: poll it (`ttv jobs resume ID`).
+    #[arg(long, value_name = "TASK_ID")]
+    pub submitted: Option<String>,
+    /// The provider never got it: the next `ttv generate --job-id ID` submits it again.
+    #[arg(long)]
+    pub not_submitted: bool,
+    /// Give the job up.
+    #[arg(long)]
+    pub failed: bool,
 }
 
 /// `ttv config ...`
@@ -122,6 +191,11 @@ pub struct GenerateArgs {
     /// Where to write the video (default: OUTPUT_DIR/ttv-<time>.mp4).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Job id, the idempotency key: running again with the same id carries that job on
+    /// instead of paying for a new one. A fresh id is made (and printed) when absent.
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
 
     /// Validate, choose a backend and estimate the cost, then stop without generating.
     #[arg(long)]

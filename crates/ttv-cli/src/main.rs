@@ -54,6 +54,8 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Backends => commands::backends::run(cli),
         Command::Estimate(args) => commands::estimate::run(cli, args).await,
         Command::Validate(args) => commands::validate::run(cli, args).await,
+        Command::Spend { days } => commands::spend::run(cli, *days).await,
+        Command::Jobs(command) => commands::jobs::run(cli, command).await,
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Probe { video } => commands::media::probe(cli, video).await,
         Command::Frame(args) => commands::media::frame(cli, args).await,

@@ -12,10 +12,17 @@ use ttv::Resolution;
 use ttv::media::frames::{self, Which};
 use ttv::media::image::fit_cover;
 
+/// A job store shared by the tests, outside their output folders and the user's own.
+fn data_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 /// A `ttv` command running in `dir` with a clean environment: no user config, no keys.
 fn ttv(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("ttv").unwrap();
     cmd.current_dir(dir)
+        .env("TTV_DATA_DIR", data_dir())
         .env_remove("TTV_CONFIG")
         .env_remove("TTV_DEFAULT_BACKEND")
         .env_remove("RUNWAYML_API_SECRET")
@@ -428,6 +435,7 @@ fn interrupt_stops_the_render_and_leaves_nothing() {
     let bin: PathBuf = assert_cmd::cargo::cargo_bin("ttv");
     let child = std::process::Command::new(bin)
         .current_dir(dir.path())
+        .env("TTV_DATA_DIR", data_dir())
         .args([
             "generate",
             "-p",

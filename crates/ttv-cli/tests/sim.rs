@@ -23,6 +23,7 @@ async fn generate_with_runway_downloads_and_decodes_the_simulated_video() {
             .unwrap()
             .current_dir(&path)
             .env_remove("TTV_CONFIG")
+            .env("TTV_DATA_DIR", path.join(".ttv"))
             .env_remove("MINIMAX_API_KEY")
             .env_remove("FAL_KEY")
             .env("RUNWAYML_API_SECRET", "sim-cli-key")

@@ -624,7 +624,7 @@ async fn storage_download(call: &Call<'_>, object: &str) -> Reply {
             &format!("No such object: {object}"),
         ));
     };
-    reply(serve_video(call.state, &job, false).await)
+    reply(serve_video(call.state, &job, false, call.headers).await)
 }
 
 /// Percent-decoding of a path segment or a form value (`+` is a space in forms).

@@ -270,11 +270,17 @@ async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         .get("expires")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    reply(serve_video(state, &job, state.expired(expires)).await)
+    reply(serve_video(state, &job, state.expired(expires), call.headers).await)
 }
 
-/// The output video of `job`, with any download fault drawn for its provider applied.
-pub(crate) async fn serve_video(state: &State, job: &crate::state::Job, expired: bool) -> Response {
+/// The output video of `job` (or the range `headers` ask for), with any download fault drawn
+/// for its provider applied.
+pub(crate) async fn serve_video(
+    state: &State,
+    job: &crate::state::Job,
+    expired: bool,
+    headers: &HeaderMap,
+) -> Response {
     let fault = state.fault(job.provider, Endpoint::Download);
     if expired
         || fault
@@ -290,20 +296,22 @@ pub(crate) async fn serve_video(state: &State, job: &crate::state::Job, expired:
         Ok(v) => v,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
-    let full = || ([(header::CONTENT_TYPE, "video/mp4")], video.clone()).into_response();
+    let full = || ranged(&video, headers);
     let Some(rule) = fault else {
         return full();
     };
     match rule.fault {
         FaultKind::TruncatedDownload => {
             let half = video.slice(..video.len() / 2);
-            let body = Body::from_stream(stream::iter([
-                Ok(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated truncated download",
-                )),
-            ]));
+            // A pause before the reset lets the half actually leave the server.
+            let body =
+                Body::from_stream(stream::once(async { Ok(half) }).chain(stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "simulated truncated download",
+                    ))
+                })));
             let mut r = Response::new(body);
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -318,6 +326,40 @@ pub(crate) async fn serve_video(state: &State, job: &crate::state::Job, expired:
         }
         FaultKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         _ => transport_fault(&rule, full).unwrap_or_else(full),
+    }
+}
+
+/// The video, or the part a `Range: bytes=N-` asks for (206), as storage servers answer.
+fn ranged(video: &Bytes, headers: &HeaderMap) -> Response {
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<usize>().ok());
+    let len = video.len();
+    match start {
+        Some(at) if at < len => {
+            let mut r = (
+                StatusCode::PARTIAL_CONTENT,
+                [(header::CONTENT_TYPE, "video/mp4")],
+                video.slice(at..),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {at}-{}/{len}", len - 1)) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        Some(_) => StatusCode::RANGE_NOT_SATISFIABLE.into_response(),
+        None => (
+            [
+                (header::CONTENT_TYPE, "video/mp4"),
+                (header::ACCEPT_RANGES, "bytes"),
+            ],
+            video.clone(),
+        )
+            .into_response(),
     }
 }
 

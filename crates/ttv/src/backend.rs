@@ -317,6 +317,19 @@ pub async fn fetch_verified_into<B: VideoBackend + ?Sized>(
     events: EventSink<'_>,
 ) -> Result<Generated> {
     let bytes = backend.fetch(output, file.path(), events).await?;
+    verify_and_commit(backend, ticket, file, resolved, bytes, events).await
+}
+
+/// Verifies the `bytes` already fetched into `file` are a playable MP4 and renames it into
+/// place.
+pub async fn verify_and_commit<B: VideoBackend + ?Sized>(
+    backend: &B,
+    ticket: &Ticket,
+    file: AtomicFile,
+    resolved: &Resolved,
+    bytes: u64,
+    events: EventSink<'_>,
+) -> Result<Generated> {
     events(Event::Verifying);
     let temp_path = file.path().to_path_buf();
     let (video, sha256) = tokio::task::spawn_blocking(move || probe::verify_file(&temp_path))

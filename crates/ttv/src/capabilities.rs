@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Problem, Result};
 use crate::media::image::ImageFormat;
@@ -199,7 +199,7 @@ pub struct Capabilities {
 }
 
 /// A request made concrete for one backend: every default filled in and checked.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Resolved {
     /// The generation mode.
     pub mode: Mode,

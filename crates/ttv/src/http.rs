@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, HeaderMap, RANGE, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncWriteExt;
@@ -260,6 +260,10 @@ pub fn status_error(status: StatusCode, headers: &HeaderMap, message: &str, call
 /// Streams `url` into the file at `into`, reporting progress. Fails when the server announced
 /// a size and sent a different number of bytes, or on any interruption; the caller deletes
 /// the temporary file. An output URL refused with 403/404/410 has most likely expired.
+///
+/// When `into` already holds the start of the video (an earlier attempt broke off), only the
+/// rest is asked for with `Range`; a server that ignores it sends everything again and the
+/// file is started over.
 pub async fn download(
     client: &reqwest::Client,
     url: &str,
@@ -270,12 +274,20 @@ pub async fn download(
 }
 
 /// [`download`] with a request the caller built (for providers whose downloads need auth
-/// headers).
+/// headers); continues from what `into` already holds, as [`download`] does.
 pub async fn download_request(
     request: RequestBuilder,
     into: &Path,
     events: EventSink<'_>,
 ) -> Result<u64> {
+    let have = tokio::fs::metadata(into)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let mut request = request;
+    if have > 0 {
+        request = request.header(RANGE, format!("bytes={have}-"));
+    }
     let mut response = request
         .send()
         .await
@@ -290,29 +302,59 @@ pub async fn download_request(
             ),
         ));
     }
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        // What we hold does not fit what the server has: start again from nothing.
+        truncate(into).await?;
+        return Err(Error::new(
+            ErrorKind::Transient,
+            "the server refused to continue the download; starting it again",
+        ));
+    }
     if !status.is_success() {
         let headers = response.headers().clone();
         let body = response.bytes().await.unwrap_or_default();
         return Err(status_error(status, &headers, &snippet(&body), Call::Free));
     }
-    let total = response
+    let length = response
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let resumed_at = resumed_from(&response, have);
+    if status == StatusCode::PARTIAL_CONTENT && resumed_at.is_none() {
+        truncate(into).await?;
+        return Err(Error::new(
+            ErrorKind::Transient,
+            "the server continued the download from the wrong place; starting it again",
+        ));
+    }
+    let mut received = resumed_at.unwrap_or(0);
+    let total = length.map(|l| l + received);
     if total.is_some_and(|t| t > MAX_DOWNLOAD_BYTES) {
         return Err(too_big(total.unwrap_or_default()));
     }
-    let mut file = tokio::fs::File::create(into)
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(resumed_at.is_none())
+        .open(into)
         .await
         .map_err(|e| Error::io(format_args!("cannot create {}", into.display()), e))?;
-    let mut received = 0u64;
+    if resumed_at.is_some() {
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(received))
+            .await
+            .map_err(|e| Error::io(format_args!("cannot write {}", into.display()), e))?;
+        tracing::info!(from = received, "continuing a download");
+    }
     events(Event::Downloading { received, total });
     loop {
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(e) => {
+                // Keep what arrived: the next attempt asks only for the rest.
+                let _ = file.flush().await;
                 return Err(Error::new(
                     ErrorKind::Transient,
                     format!(
@@ -344,6 +386,30 @@ pub async fn download_request(
         .await
         .map_err(|e| Error::io(format_args!("cannot write {}", into.display()), e))?;
     Ok(received)
+}
+
+/// The offset a `206 Partial Content` answer continues from, when it continues exactly
+/// where our `have` bytes end.
+fn resumed_from(response: &reqwest::Response, have: u64) -> Option<u64> {
+    if response.status() != StatusCode::PARTIAL_CONTENT || have == 0 {
+        return None;
+    }
+    let range = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    let start = range
+        .trim()
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .parse::<u64>()
+        .ok()?;
+    (start == have).then_some(have)
+}
+
+async fn truncate(path: &Path) -> Result<()> {
+    tokio::fs::File::create(path)
+        .await
+        .map(drop)
+        .map_err(|e| Error::io(format_args!("cannot write {}", path.display()), e))
 }
 
 fn too_big(bytes: u64) -> Error {

@@ -25,17 +25,22 @@
 //! ```
 
 pub mod backend;
+pub mod budget;
 pub mod capabilities;
 pub mod config;
 pub mod cost;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod limits;
 pub mod media;
 pub mod registry;
 pub mod request;
+pub mod retry;
 pub mod router;
 pub mod services;
 pub mod sidecar;
+pub mod store;
 
 pub use backend::{
     Availability, BackendKind, Event, Generated, Output, Status, Ticket, VideoBackend,

@@ -18,6 +18,7 @@ use crate::media::atomic::write_atomically;
 use crate::media::probe::VideoInfo;
 use crate::request::GenerationRequest;
 use crate::router::{Selection, Skipped};
+use crate::store::{HistoryEntry, Job};
 
 /// The sidecar's layout version; bumped when a field changes meaning.
 pub const SCHEMA: u32 = 1;
@@ -41,8 +42,14 @@ pub struct Sidecar {
     pub seed: Option<u64>,
     /// Why this backend was chosen.
     pub selection: SelectionRecord,
-    /// The request as given.
-    pub request: GenerationRequest,
+    /// The job in the job store, when the video was made through one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Every submit attempt and fallback of the job, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<HistoryEntry>,
+    /// The request as given (its JSON description: no secrets, images described).
+    pub request: serde_json::Value,
     /// The settings the backend was asked for.
     pub resolved: Resolved,
     /// The provider's job id and the data needed to find it again.
@@ -108,14 +115,82 @@ impl Sidecar {
         generated: &Generated,
         started_at: DateTime<Utc>,
     ) -> Self {
+        Self::build(
+            serde_json::to_value(req).unwrap_or(serde_json::Value::Null),
+            selection.backend.id(),
+            selection.backend.model(),
+            SelectionRecord {
+                reason: selection.reason.clone(),
+                skipped: selection.skipped.clone(),
+            },
+            &selection.estimate,
+            generated,
+            started_at,
+        )
+    }
+
+    /// Assembles the record of a video made through job `job` of the job store.
+    pub fn from_job(job: &Job, generated: &Generated, started_at: DateTime<Utc>) -> Self {
+        let mut sidecar = Self::build(
+            job.request.clone(),
+            &job.backend,
+            job.model.as_deref(),
+            SelectionRecord {
+                reason: format!("job {}", job.id),
+                skipped: Vec::new(),
+            },
+            &job.estimate,
+            generated,
+            started_at,
+        );
+        sidecar.job_id = Some(job.id.clone());
+        sidecar
+    }
+
+    /// Records the job's submit attempts and fallbacks from its history.
+    pub fn with_history(mut self, history: &[HistoryEntry]) -> Self {
+        const ATTEMPTS: &[&str] = &[
+            "submitted",
+            "submit_not_sent",
+            "submit_ambiguous",
+            "resolve_submitted",
+            "resolve_not_submitted",
+            "fallback",
+        ];
+        self.attempts = history
+            .iter()
+            .filter(|h| ATTEMPTS.contains(&h.event.as_str()))
+            .cloned()
+            .collect();
+        self
+    }
+
+    /// Names the job the video was made by.
+    pub fn with_job_id(mut self, id: impl Into<String>) -> Self {
+        self.job_id = Some(id.into());
+        self
+    }
+
+    fn build(
+        request: serde_json::Value,
+        backend: &str,
+        model: Option<&str>,
+        selection: SelectionRecord,
+        estimate: &CostEstimate,
+        generated: &Generated,
+        started_at: DateTime<Utc>,
+    ) -> Self {
         let finished_at = Utc::now();
-        let seed = req.seed.or_else(|| {
-            generated
-                .ticket
-                .data
-                .get("seed")
-                .and_then(serde_json::Value::as_u64)
-        });
+        let seed = request
+            .get("seed")
+            .and_then(serde_json::Value::as_u64)
+            .or_else(|| {
+                generated
+                    .ticket
+                    .data
+                    .get("seed")
+                    .and_then(serde_json::Value::as_u64)
+            });
         Self {
             schema: SCHEMA,
             ttv_version: env!("CARGO_PKG_VERSION"),
@@ -129,18 +204,17 @@ impl Sidecar {
                 sha256: generated.sha256.clone(),
                 probe: generated.video.clone(),
             },
-            backend: selection.backend.id().to_owned(),
-            model: selection.backend.model().map(str::to_owned),
+            backend: backend.to_owned(),
+            model: model.map(str::to_owned),
             seed,
-            selection: SelectionRecord {
-                reason: selection.reason.clone(),
-                skipped: selection.skipped.clone(),
-            },
-            request: req.clone(),
+            selection,
+            job_id: None,
+            attempts: Vec::new(),
+            request,
             resolved: generated.resolved,
             ticket: generated.ticket.clone(),
             cost: CostRecord {
-                estimate: selection.estimate.clone(),
+                estimate: estimate.clone(),
                 charged: generated.charged.clone(),
             },
             timings: Timings {

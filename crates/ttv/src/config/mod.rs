@@ -33,8 +33,8 @@ use serde_json::Value;
 
 pub use resolve::{RequestDefaults, Settings};
 pub use schema::{
-    AnimaticSection, BudgetSection, Config, FalSection, HunyuanSection, LocalSection,
-    MinimaxSection, RemoteApiSettings, RoutingSection, RunwaySection, StoreSection, VeoSection,
+    AnimaticSection, Config, FalSection, HunyuanSection, LocalSection, MinimaxSection,
+    RemoteApiSettings, RoutingSection, RunwaySection, StoreSection, VeoSection,
 };
 
 /// The environment variable naming a configuration file.

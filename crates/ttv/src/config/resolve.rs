@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use super::schema::Config;
 use super::{DEFAULT_BACKEND_ENV, Env, Finding, SecretSource};
+use crate::budget::Budget;
 use crate::http::ApiKey;
+use crate::limits::{LimitSettings, Limits};
 use crate::registry::{self, RegistrySettings};
 use crate::request::{AspectRatio, ResolutionSpec, VideoDuration};
+use crate::retry::RetryPolicy;
 use crate::router::Preference;
 use crate::services::animatic::AnimaticOptions;
 use crate::services::animatic::camera::CameraMove;
@@ -51,10 +54,12 @@ pub struct Settings {
     pub fallback: Vec<String>,
     /// Whether a content rejection is worth falling back from.
     pub fallback_on_content_rejection: bool,
-    /// Retries of one failed call (`remote_api_settings.max_retries`).
-    pub max_retries: Option<u32>,
-    /// Deadline for one hosted job (`remote_api_settings.timeout`).
-    pub job_timeout: Option<Duration>,
+    /// Retries and deadlines (`remote_api_settings.max_retries`, `timeout`, `call_timeout`).
+    pub retry: RetryPolicy,
+    /// Spending limits (`budget`).
+    pub budget: Budget,
+    /// Jobs in flight and request rates (`limits`).
+    pub limits: LimitSettings,
     /// Where videos go when `--out` is not given.
     pub output_dir: PathBuf,
     /// Where the job store lives (`store.data_dir`), when set.
@@ -211,10 +216,15 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         "remote_api_settings.polling_interval",
         config.remote_api_settings.polling_interval,
     );
-    let job_timeout = check.seconds(
-        "remote_api_settings.timeout",
-        config.remote_api_settings.timeout,
-    );
+    let remote = &config.remote_api_settings;
+    let retry = RetryPolicy {
+        max_retries: remote
+            .max_retries
+            .unwrap_or(RetryPolicy::default().max_retries),
+        job_timeout: check.seconds("remote_api_settings.timeout", remote.timeout),
+        call_timeout: check.seconds("remote_api_settings.call_timeout", remote.call_timeout),
+        ..RetryPolicy::default()
+    };
 
     let mut runway = RunwayOptions {
         api_key: config.runway_ml.api_key.clone(),
@@ -339,11 +349,10 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     if default_backend != "auto" {
         check.backend("default_backend", &default_backend);
     }
-    let mut fallback = Vec::new();
-    if let Some(name) = &config.remote_api_settings.fallback_backend {
-        check.backend("remote_api_settings.fallback_backend", name);
-        fallback.push(name.clone());
-    }
+    let mut fallback = check.names(
+        "remote_api_settings.fallback_backend",
+        config.remote_api_settings.fallback_backend.as_ref(),
+    );
     for (i, name) in config.routing.fallback.iter().enumerate() {
         check.backend(&format!("routing.fallback[{i}]"), name);
         if !fallback.contains(name) {
@@ -353,8 +362,20 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     for (i, name) in config.routing.order.iter().enumerate() {
         check.backend(&format!("routing.order[{i}]"), name);
     }
-    for name in config.budget.per_backend.keys() {
-        check.backend(&format!("budget.per_backend.{name}"), name);
+    for name in config.budget.per_backend_month_usd.keys() {
+        check.backend(&format!("budget.per_backend_month_usd.{name}"), name);
+    }
+    for name in config.limits.backends.keys() {
+        check.backend(&format!("limits.backends.{name}"), name);
+    }
+    if let Err(e) = Limits::new(&config.limits) {
+        let text = e.to_string();
+        match text.split_once(": ") {
+            Some((path, message)) if path.starts_with("limits") => {
+                check.error(path, message.to_owned())
+            }
+            _ => check.error("limits", text),
+        }
     }
     let preference = check.preference(config);
     check.budget(config);
@@ -380,8 +401,9 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         preference,
         fallback,
         fallback_on_content_rejection: config.routing.fallback_on_content_rejection == Some(true),
-        max_retries: config.remote_api_settings.max_retries,
-        job_timeout,
+        retry,
+        budget: config.budget.clone(),
+        limits: config.limits.clone(),
         output_dir: config
             .output_dir
             .clone()
@@ -439,6 +461,34 @@ impl Checks<'_> {
         name.parse()
             .map_err(|allowed| self.error(path, format!("{name:?}; expected {allowed}")))
             .ok()
+    }
+
+    /// Backend names given as one name or a list; each must be known.
+    fn names(&mut self, path: &str, value: Option<&serde_json::Value>) -> Vec<String> {
+        use serde_json::Value;
+        let names: Vec<String> = match value {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::String(name)) => vec![name.clone()],
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(other) => {
+                self.error(
+                    path,
+                    format!("{other}; expected a backend name or a list of backend names"),
+                );
+                return Vec::new();
+            }
+        };
+        for (i, name) in names.iter().enumerate() {
+            let item = match value {
+                Some(Value::Array(_)) => format!("{path}[{i}]"),
+                _ => path.to_owned(),
+            };
+            self.backend(&item, name);
+        }
+        names
     }
 
     fn backend(&mut self, path: &str, name: &str) {
@@ -526,15 +576,15 @@ impl Checks<'_> {
     fn budget(&mut self, config: &Config) {
         let b = &config.budget;
         let limits = [
-            ("budget.per_job".to_owned(), b.per_job),
-            ("budget.per_day".to_owned(), b.per_day),
-            ("budget.per_month".to_owned(), b.per_month),
+            ("budget.per_job_usd".to_owned(), b.per_job_usd),
+            ("budget.per_day_usd".to_owned(), b.per_day_usd),
+            ("budget.per_month_usd".to_owned(), b.per_month_usd),
         ]
         .into_iter()
         .chain(
-            b.per_backend
+            b.per_backend_month_usd
                 .iter()
-                .map(|(name, v)| (format!("budget.per_backend.{name}"), Some(*v))),
+                .map(|(name, v)| (format!("budget.per_backend_month_usd.{name}"), Some(*v))),
         );
         for (path, value) in limits {
             if let Some(v) = value.filter(|v| !v.is_finite() || *v < 0.0) {

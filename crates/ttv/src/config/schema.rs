@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::budget::Budget;
 use crate::http::ApiKey;
+use crate::limits::LimitSettings;
 use crate::request::{AspectRatio, ResolutionSpec, VideoDuration};
 
 /// The whole file.
@@ -85,8 +87,11 @@ pub struct Config {
     pub local: LocalSection,
     /// How `auto` chooses and what comes after a failure.
     pub routing: RoutingSection,
-    /// Spending limits, in US dollars.
-    pub budget: BudgetSection,
+    /// Spending limits, in US dollars (checked before every submit; unknown keys are errors,
+    /// since a misspelt limit would silently not apply).
+    pub budget: Budget,
+    /// Jobs in flight and request rates, overall and per backend.
+    pub limits: LimitSettings,
     /// Where ttv keeps its jobs.
     pub store: StoreSection,
 
@@ -253,12 +258,15 @@ pub struct HunyuanSection {
 pub struct RemoteApiSettings {
     /// Retries of one call that failed in a retryable way.
     pub max_retries: Option<u32>,
-    /// Deadline for one job, in seconds.
+    /// Deadline for one job, in seconds (a job past it is kept, to be resumed).
     pub timeout: Option<f64>,
+    /// Deadline for one request and its answer, in seconds.
+    pub call_timeout: Option<f64>,
     /// Seconds between status polls (each backend has its provider's default).
     pub polling_interval: Option<f64>,
-    /// The backend to try when the chosen one fails in a fallback-worthy way.
-    pub fallback_backend: Option<String>,
+    /// The backend (a name or a list) to try when the chosen one fails in a fallback-worthy
+    /// way.
+    pub fallback_backend: Option<Value>,
 }
 
 /// `animatic`.
@@ -301,20 +309,6 @@ pub struct RoutingSection {
     pub fallback_on_content_rejection: Option<bool>,
 }
 
-/// `budget`, in US dollars.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BudgetSection {
-    /// Most one job may cost.
-    pub per_job: Option<f64>,
-    /// Most spent in one UTC day.
-    pub per_day: Option<f64>,
-    /// Most spent in one UTC month.
-    pub per_month: Option<f64>,
-    /// Most spent per month on a backend, by name.
-    pub per_backend: BTreeMap<String, f64>,
-}
-
 /// `store`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -336,7 +330,8 @@ pub(super) fn keys_at(section: &str) -> Vec<&'static str> {
         "animatic" => fields_of::<AnimaticSection>(),
         "local" => fields_of::<LocalSection>(),
         "routing" => fields_of::<RoutingSection>(),
-        "budget" => fields_of::<BudgetSection>(),
+        "budget" => fields_of::<Budget>(),
+        "limits" => fields_of::<LimitSettings>(),
         "store" => fields_of::<StoreSection>(),
         _ => Vec::new(),
     };

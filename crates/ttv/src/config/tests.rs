@@ -53,8 +53,8 @@ fn the_original_pipeline_file_loads_and_resolves() {
     let s = &loaded.settings;
     assert_eq!(s.default_backend, "runway");
     assert_eq!(s.fallback, ["wan2.1"]);
-    assert_eq!(s.max_retries, Some(3));
-    assert_eq!(s.job_timeout, Some(Duration::from_secs(600)));
+    assert_eq!(s.retry.max_retries, 3);
+    assert_eq!(s.retry.job_timeout, Some(Duration::from_secs(600)));
     assert_eq!(s.output_dir, PathBuf::from("./output"));
     assert_eq!(
         s.defaults,
@@ -282,7 +282,7 @@ fn an_unset_variable_in_a_key_ttv_does_not_use_is_only_a_warning() {
 fn every_wrong_type_is_reported_with_its_key_path() {
     let loaded = from_yaml(
         "total_gpus: two\nsize: huge\nrunway_ml:\n  model: [gen4]\nrouting:\n  order: [runway, 3]\n\
-         budget:\n  per_day: lots\nframe_num: 81\n",
+         budget:\n  per_day_usd: lots\nframe_num: 81\n",
         &env(&[]),
     );
     let mut paths: Vec<_> = loaded.errors().map(|f| f.path.as_str()).collect();
@@ -290,7 +290,7 @@ fn every_wrong_type_is_reported_with_its_key_path() {
     assert_eq!(
         paths,
         [
-            "budget.per_day",
+            "budget.per_day_usd",
             "routing.order[1]",
             "runway_ml.model",
             "size",
@@ -343,7 +343,7 @@ fn values_out_of_range_and_unknown_names_are_errors() {
     let loaded = from_yaml(
         "default_backend: runwya\nframe_num: 80\nt2v_task: t2v-99B\nanimatic:\n  camera: spin\n  fps: 100\n\
          routing:\n  prefer: random\nremote_api_settings:\n  timeout: -1\n  fallback_backend: nope\n\
-         budget:\n  per_backend:\n    runway: -5\ntotal_gpus: 1\nparallel_segments: 2\n",
+         budget:\n  per_backend_month_usd:\n    runway: -5\nlimits:\n  backends:\n    fal: { requests_per_second: 0 }\ntotal_gpus: 1\nparallel_segments: 2\n",
         &env(&[]),
     );
     let e = errors(&loaded);
@@ -356,7 +356,8 @@ fn values_out_of_range_and_unknown_names_are_errors() {
         "error: routing.prefer: \"random\"; expected cheapest, fastest or order",
         "error: remote_api_settings.timeout: -1; expected a positive number of seconds",
         "error: remote_api_settings.fallback_backend: unknown backend \"nope\"",
-        "error: budget.per_backend.runway: -5; expected an amount of US dollars",
+        "error: budget.per_backend_month_usd.runway: -5; expected an amount of US dollars",
+        "error: limits.backends.fal.requests_per_second: 0 is not a positive rate",
         "error: parallel_segments: 2; expected at most total_gpus (1)",
     ];
     for want in expect {

@@ -3,7 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use rand_chacha::rand_core::SeedableRng;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use serde_json::json;
 
 use ttv::media::image::ImageInput;
 use ttv::{Event, Generated, GenerationRequest, Result, VideoBackend};
@@ -91,4 +96,48 @@ pub async fn fails_with<B: VideoBackend>(
     assert!(!dir.path().join("out.mp4").exists());
     assert!(submits(&sim) <= 1, "resubmitted: {:?}", sim.requests());
     (err, sim)
+}
+
+/// The service account of the Google tests (generated here; nothing is real).
+pub const EMAIL: &str = "veo-test@sim-project.iam.gserviceaccount.com";
+
+/// A 2048-bit RSA key from a fixed seed: (PKCS#8 private PEM, SPKI public PEM).
+pub fn test_key() -> &'static (String, String) {
+    static KEY_PAIR: OnceLock<(String, String)> = OnceLock::new();
+    KEY_PAIR.get_or_init(|| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("key generates");
+        let public = rsa::RsaPublicKey::from(&private);
+        (
+            private
+                .to_pkcs8_pem(LineEnding::LF)
+                .expect("pem")
+                .to_string(),
+            public.to_public_key_pem(LineEnding::LF).expect("pem"),
+        )
+    })
+}
+
+/// A simulator that trusts the test key, with `config`'s knobs.
+pub async fn google_sim(config: SimConfig) -> Sim {
+    sim(SimConfig {
+        google_public_key_pem: Some(test_key().1.clone()),
+        ..config
+    })
+    .await
+}
+
+/// Writes a service-account key file whose token_uri points at the simulator.
+pub fn key_file(sim: &Sim, dir: &tempfile::TempDir) -> PathBuf {
+    let path = dir.path().join("sa.json");
+    let key = json!({
+        "type": "service_account",
+        "project_id": "sim-project",
+        "private_key_id": "0123456789abcdef",
+        "private_key": test_key().0,
+        "client_email": EMAIL,
+        "token_uri": sim.token_uri(),
+    });
+    std::fs::write(&path, key.to_string()).expect("key file written");
+    path
 }

@@ -2,9 +2,10 @@
 //! message, status, details}}`, failed operations (`done` with `error: {code, message}`,
 //! gRPC codes), and safety-filtered results (`raiMediaFilteredCount` > 0, no videos).
 //!
-//! `429 RESOURCE_EXHAUSTED` covers both per-minute rate limits and exhausted quota; it is
-//! reported as `QuotaExceeded` (fallback-worthy: another backend may have capacity) with the
-//! server's `Retry-After` kept. The Gemini API answers a bad key with `400 INVALID_ARGUMENT`
+//! `429 RESOURCE_EXHAUSTED` covers both per-minute rate limits and exhausted quota. On a
+//! submit it is reported as `QuotaExceeded` (fallback-worthy: another backend may have
+//! capacity; nothing was bought); on a poll or download, where the job is already paid for,
+//! as `RateLimited`, so the read is retried. Either way the server's `Retry-After` is kept. The Gemini API answers a bad key with `400 INVALID_ARGUMENT`
 //! and reason `API_KEY_INVALID`, which is an `Auth` error here.
 
 use serde_json::Value;
@@ -41,8 +42,12 @@ pub(crate) fn from_reply(reply: &Reply, call: Call) -> Error {
         format!("HTTP {code} {status}: {message}")
     };
     let err = if code == 429 || status == "RESOURCE_EXHAUSTED" {
+        let kind = match call {
+            Call::Paid => ErrorKind::QuotaExceeded,
+            Call::Free => ErrorKind::RateLimited,
+        };
         let mut e = Error::new(
-            ErrorKind::QuotaExceeded,
+            kind,
             format!("{text} (quota or rate limit; check the project's Veo quota and billing)"),
         )
         .with_spend(Spend::No);

@@ -1,0 +1,257 @@
+//! `ttv jobs ...`: list, show, resume, cancel and resolve jobs in the job store.
+
+use anyhow::Context as _;
+use serde_json::json;
+use ttv::jobs::{Finished, JobRunner, Resolution, Resumed};
+use ttv::limits::Limits;
+use ttv::sidecar::Sidecar;
+use ttv::store::{Job, JobState, Store};
+use ttv::{Error, ErrorKind, Event};
+
+use crate::cli::{Cli, JobsCommand, ResolveArgs};
+use crate::output::print_json;
+use crate::progress::Progress;
+use crate::settings::{self, Settings};
+
+/// Opens the job store of these settings.
+pub async fn runner(settings: &Settings) -> anyhow::Result<JobRunner> {
+    let dir = settings.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
+        .await
+        .context("opening the job store")??;
+    Ok(JobRunner::new(store, settings.retry.clone())
+        .with_budget(settings.budget.clone())
+        .with_limits(Limits::new(&settings.limits)?))
+}
+
+/// Runs `ttv jobs ...`.
+pub async fn run(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
+    let settings = settings::load(cli)?;
+    let runner = runner(&settings).await?;
+    match command {
+        JobsCommand::List { state } => list(cli, &runner, state).await,
+        JobsCommand::Show { id } => show(cli, &runner, id).await,
+        JobsCommand::Resume { id, all } => {
+            resume(cli, &settings, &runner, id.as_deref(), *all).await
+        }
+        JobsCommand::Cancel { id } => {
+            let job = runner.job(id).await?;
+            let backend = settings.registry.get("job backend", &job.backend).ok();
+            let job = runner.cancel(backend.as_deref(), id).await?;
+            print_job_line(cli, &job)
+        }
+        JobsCommand::Resolve(args) => resolve(cli, &runner, args).await,
+    }
+}
+
+async fn list(cli: &Cli, runner: &JobRunner, states: &[String]) -> anyhow::Result<()> {
+    let states = states
+        .iter()
+        .map(|s| {
+            s.parse::<JobState>()
+                .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("--state: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = runner.store().clone();
+    let jobs = tokio::task::spawn_blocking(move || store.list(&states)).await??;
+    if cli.json {
+        return print_json(&jobs);
+    }
+    println!(
+        "{:<20} {:<12} {:<9} {:<20} {:>9}  OUTPUT",
+        "JOB", "STATE", "BACKEND", "CREATED", "COST"
+    );
+    for job in &jobs {
+        println!(
+            "{:<20} {:<12} {:<9} {:<20} {:>9}  {}",
+            job.id,
+            job.state.as_str(),
+            job.backend,
+            job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            job.estimate.usd.to_string(),
+            job.out.display()
+        );
+    }
+    Ok(())
+}
+
+async fn show(cli: &Cli, runner: &JobRunner, id: &str) -> anyhow::Result<()> {
+    let job = runner.job(id).await?;
+    let store = runner.store().clone();
+    let key = id.to_owned();
+    let history = tokio::task::spawn_blocking(move || store.history(&key)).await??;
+    if cli.json {
+        let mut value = serde_json::to_value(&job)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("history".into(), serde_json::to_value(&history)?);
+        }
+        return print_json(&value);
+    }
+    println!("job       {}", job.id);
+    println!("state     {}", job.state);
+    println!(
+        "backend   {}{}",
+        job.backend,
+        job.model
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default()
+    );
+    if let Some(t) = &job.ticket {
+        println!("ticket    {}", t.id);
+    }
+    println!("submits   {}", job.submits);
+    println!("estimate  {} ({})", job.estimate, job.estimate.basis);
+    if let Some(c) = &job.charged {
+        println!("charged   {c}");
+    }
+    println!("output    {}", job.out.display());
+    if let Some(e) = &job.error {
+        println!("error     {e}");
+    }
+    println!("history");
+    for h in &history {
+        println!(
+            "  {}  {:<22} {} -> {}{}",
+            h.at.format("%Y-%m-%d %H:%M:%S"),
+            h.event,
+            h.from,
+            h.to,
+            h.detail
+                .as_deref()
+                .map(|d| format!("  {d}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn resume(
+    cli: &Cli,
+    settings: &Settings,
+    runner: &JobRunner,
+    id: Option<&str>,
+    all: bool,
+) -> anyhow::Result<()> {
+    let jobs = match id {
+        Some(id) if !all => vec![runner.job(id).await?],
+        _ => runner.resumable().await?,
+    };
+    let mut results = Vec::new();
+    let mut failed = None;
+    for job in jobs {
+        let started_at = chrono::Utc::now();
+        let outcome = resume_one(cli, settings, runner, &job, started_at).await;
+        let after = runner.job(&job.id).await?;
+        let path = (after.state == JobState::Done).then(|| after.out.clone());
+        if !cli.quiet && !cli.json {
+            match &outcome {
+                Ok(()) => println!("{}", after.out.display()),
+                Err(e) => eprintln!("job {}: {e:#}", job.id),
+            }
+        }
+        results.push(Resumed {
+            id: job.id.clone(),
+            state: after.state,
+            path,
+            error: outcome.as_ref().err().map(|e| format!("{e:#}")),
+        });
+        if let Err(e) = outcome {
+            failed.get_or_insert(e);
+        }
+    }
+    if cli.json {
+        print_json(&json!({ "jobs": results }))?;
+    }
+    match failed {
+        // With one job, its error is the command's; with several, the first.
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn resume_one(
+    cli: &Cli,
+    settings: &Settings,
+    runner: &JobRunner,
+    job: &Job,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let backend = settings.registry.get("job backend", &job.backend)?;
+    let progress = Progress::new(!cli.quiet && !cli.json);
+    let sink = {
+        let progress = progress.clone();
+        move |event: Event| progress.on_event(event)
+    };
+    let finished = runner.run(backend.as_ref(), &job.id, None, &sink).await;
+    progress.clear();
+    match finished? {
+        Finished::Made(generated) => {
+            let after = runner.job(&job.id).await?;
+            let history = {
+                let (store, id) = (runner.store().clone(), job.id.clone());
+                tokio::task::spawn_blocking(move || store.history(&id)).await??
+            };
+            Sidecar::from_job(&after, &generated, started_at)
+                .with_history(&history)
+                .write_beside(&generated.path)
+                .with_context(|| {
+                    format!(
+                        "the video is at {} but its sidecar could not be written",
+                        generated.path.display()
+                    )
+                })?;
+            Ok(())
+        }
+        Finished::AlreadyDone(_) => Ok(()),
+    }
+}
+
+async fn resolve(cli: &Cli, runner: &JobRunner, args: &ResolveArgs) -> anyhow::Result<()> {
+    let how = match (&args.submitted, args.not_submitted, args.failed) {
+        (Some(task), _, _) => Resolution::Submitted {
+            task_id: task.clone(),
+        },
+        (None, true, _) => Resolution::NotSubmitted,
+        _ => Resolution::Failed {
+            reason: "given up by the user (`ttv jobs resolve --failed`)".to_owned(),
+        },
+    };
+    let job = runner.resolve(&args.id, how).await?;
+    print_job_line(cli, &job)
+}
+
+fn print_job_line(cli: &Cli, job: &Job) -> anyhow::Result<()> {
+    if cli.json {
+        return print_json(job);
+    }
+    if !cli.quiet {
+        let next = match job.state {
+            JobState::Submitted => format!("; `ttv jobs resume {}` fetches it", job.id),
+            JobState::Created => format!(
+                "; `ttv generate --job-id {}` with the same arguments submits it",
+                job.id
+            ),
+            _ => String::new(),
+        };
+        println!("job {} is {}{next}", job.id, job.state);
+    }
+    Ok(())
+}
+
+/// Prints a job that was already done before this run, as `generate` prints a new video.
+pub fn report_done(cli: &Cli, job: &Job) -> anyhow::Result<()> {
+    if cli.json {
+        return print_json(&json!({
+            "status": "succeeded",
+            "job_id": job.id,
+            "path": job.out,
+            "already_done": true,
+        }));
+    }
+    println!("{}", job.out.display());
+    if !cli.quiet {
+        eprintln!("job {} was already done; nothing was submitted", job.id);
+    }
+    Ok(())
+}

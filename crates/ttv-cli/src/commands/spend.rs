@@ -1,0 +1,45 @@
+//! `ttv spend`: what jobs cost, summed by day, backend and model.
+
+use serde_json::json;
+use ttv::Money;
+use ttv::budget::summarise;
+
+use crate::cli::Cli;
+use crate::output::print_json;
+use crate::settings;
+
+/// Runs the command.
+pub async fn run(cli: &Cli, days: Option<u32>) -> anyhow::Result<()> {
+    let settings = settings::load(cli)?;
+    let runner = super::jobs::runner(&settings).await?;
+    let store = runner.store().clone();
+    let mut ledger = tokio::task::spawn_blocking(move || store.ledger()).await??;
+    if let Some(days) = days {
+        let first = chrono::Utc::now().date_naive() - chrono::Days::new(u64::from(days.max(1) - 1));
+        ledger.retain(|e| e.at.date_naive() >= first);
+    }
+    let lines = summarise(&ledger);
+    let total = Money::usd_micros(ledger.iter().map(|e| e.usd_micros).sum());
+    if cli.json {
+        return print_json(&json!({ "lines": lines, "total": total, "budget": settings.budget }));
+    }
+    println!(
+        "{:<10}  {:<9} {:<48} {:>4} {:>10}",
+        "DAY", "BACKEND", "MODEL", "JOBS", "USD"
+    );
+    for l in &lines {
+        println!(
+            "{:<10}  {:<9} {:<48} {:>4} {:>10}",
+            l.day.to_string(),
+            l.backend,
+            l.model,
+            l.jobs,
+            l.usd.to_string()
+        );
+    }
+    println!("total {total} over {} job(s)", ledger.len());
+    if !cli.quiet && ledger.iter().any(|e| !e.charged && e.usd_micros != 0) {
+        eprintln!("(jobs whose provider did not report a dollar charge count at their estimate)");
+    }
+    Ok(())
+}

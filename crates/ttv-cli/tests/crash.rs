@@ -1,0 +1,225 @@
+//! A `ttv generate` killed with SIGKILL mid-poll and again mid-download, then carried on by
+//! `ttv jobs resume`: one playable video, one paid submit.
+
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use ttv::store::{JobState, Store};
+use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
+
+const KEY: &str = "sim-crash-key";
+const JOB: &str = "crash-1";
+
+fn ttv_std(dir: &Path, base: &str) -> StdCommand {
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("ttv"));
+    cmd.current_dir(dir)
+        .env_remove("TTV_CONFIG")
+        .env_remove("MINIMAX_API_KEY")
+        .env_remove("FAL_KEY")
+        .env("TTV_DATA_DIR", dir.join("data"))
+        .env("RUNWAYML_API_SECRET", KEY)
+        .env("RUNWAYML_BASE_URL", base)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Waits until the job is in `state` and `also` holds (the child still running), then kills
+/// it with SIGKILL.
+async fn kill_when(child: &mut Child, store: &Store, state: JobState, also: impl Fn() -> bool) {
+    for _ in 0..1500 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("ttv exited ({status}) before the job reached {state}");
+        }
+        if store.get(JOB).unwrap().is_some_and(|j| j.state == state) && also() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the job never reached {state}");
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "data")
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_generate_is_resumed_without_paying_twice() {
+    let mut config = SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, 1.0)
+    };
+    // The first download crawls, so the process can be killed in the middle of it.
+    config.runway.faults.push(FaultRule {
+        delay_ms: Some(40),
+        ..FaultRule::nth(Endpoint::Download, 1, FaultKind::SlowBody)
+    });
+    let sim = Sim::start(config).await.unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let store = Store::open_in(&dir.join("data")).unwrap();
+
+    // 1. Killed while polling: the ticket is already saved.
+    let mut child = ttv_std(dir, &base)
+        .args(["generate", "--backend", "runway", "-p", "a ferry at dawn"])
+        .args(["-d", "2", "--out", "ferry.mp4", "--job-id", JOB])
+        .spawn()
+        .unwrap();
+    kill_when(&mut child, &store, JobState::Running, || true).await;
+    let job = store.job(JOB).unwrap();
+    assert!(job.ticket.is_some(), "the ticket is saved before polling");
+    assert_eq!(sim.paid_submits(Provider::Runway), 1);
+
+    // Let the simulated task finish so the resume's first poll finds it done.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // 2. Resumed, and killed again in the middle of the (slow) download.
+    let mut child = ttv_std(dir, &base)
+        .args(["jobs", "resume", JOB])
+        .spawn()
+        .unwrap();
+    let partial_bytes = || {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    kill_when(&mut child, &store, JobState::Downloading, || {
+        partial_bytes() > 0
+    })
+    .await;
+    assert!(partial_bytes() > 0, "killed with part of the video on disk");
+    assert!(
+        !dir.join("ferry.mp4").exists(),
+        "nothing at the output path yet"
+    );
+
+    // 3. Resumed to the end.
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.to_owned();
+        let base = base.clone();
+        move || {
+            ttv_std(&dir, &base)
+                .args(["--json", "jobs", "resume", "--all"])
+                .stderr(Stdio::piped())
+                .stdout(Stdio::piped())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["jobs"][0]["id"], JOB);
+    assert_eq!(report["jobs"][0]["state"], "done");
+
+    // One playable video, checked with ttv's own probe, and its sidecar; no temp files left.
+    let probe = ttv_std(dir, &base)
+        .args(["--json", "probe", "ferry.mp4"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(probe.status.success());
+    let info: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(info["frames"], 16, "{info}");
+    assert_eq!(files_in(dir), ["ferry.mp4", "ferry.mp4.json"]);
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ferry.mp4.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["job_id"], JOB);
+    let attempts = sidecar["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(
+        (
+            attempts[0]["event"].as_str(),
+            attempts[0]["backend"].as_str()
+        ),
+        (Some("submitted"), Some("runway"))
+    );
+
+    // Exactly one paid submit, and the whole life of the job in the store.
+    assert_eq!(sim.paid_submits(Provider::Runway), 1);
+    let job = store.job(JOB).unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Done, 1));
+    let downloads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Download))
+        .count();
+    assert_eq!(downloads, 2, "one killed download, one complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_the_remote_job_and_records_it() {
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, 30.0)
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let store = Store::open_in(&dir.join("data")).unwrap();
+    let child = ttv_std(dir, &base)
+        .args(["generate", "--backend", "runway", "-p", "a slow sunset"])
+        .args(["-d", "2", "--out", "sunset.mp4", "--job-id", JOB])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if store
+            .get(JOB)
+            .unwrap()
+            .is_some_and(|j| j.state == JobState::Running)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.job(JOB).unwrap().state, JobState::Running);
+    let interrupted = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("was cancelled"), "{stderr}");
+    assert_eq!(store.job(JOB).unwrap().state, JobState::Cancelled);
+    let cancels = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Cancel))
+        .count();
+    assert_eq!(cancels, 1);
+    assert_eq!(files_in(dir), Vec::<String>::new());
+}

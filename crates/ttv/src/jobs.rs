@@ -1,0 +1,619 @@
+//! Runs jobs through the [`Store`]: submit once, poll, fetch to a verified file, and carry
+//! on after a crash from whatever the store says.
+//!
+//! The ticket is written the moment `submit` returns. A job found with a ticket is polled,
+//! never submitted again; a job whose submit may have reached the provider (timeout after
+//! sending, 500/502/504, a crash while sending) goes to `unknown` until a person settles it
+//! with [`JobRunner::resolve`]. Reads (polls, downloads) are retried by the [`RetryPolicy`];
+//! the submit only when the provider provably never got it.
+//!
+//! This module does not choose backends or print anything; callers hand it the backend named
+//! in the job and a sink for progress events.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::backend::{
+    Event, EventSink, Generated, Output, Status, Ticket, VideoBackend, verify_and_commit,
+};
+use crate::budget::Budget;
+use crate::cost::Money;
+use crate::error::{Error, ErrorKind, Result, Spend};
+use crate::limits::Limits;
+use crate::media::atomic::AtomicFile;
+use crate::request::GenerationRequest;
+use crate::retry::{RetryPolicy, submit_may_repeat};
+use crate::store::{Job, JobEvent, JobState, NewJob, Store, StoreError};
+
+/// How a person settles a job in state `unknown`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The provider has the job under this id (from its dashboard or task list).
+    Submitted {
+        /// The provider's job id.
+        task_id: String,
+    },
+    /// The provider never got it: the job may be submitted again.
+    NotSubmitted,
+    /// Give the job up.
+    Failed {
+        /// Why, for the record.
+        reason: String,
+    },
+}
+
+/// The end of [`JobRunner::run`].
+#[derive(Debug)]
+pub enum Finished {
+    /// The video was made (or fetched) by this run.
+    Made(Box<Generated>),
+    /// The job was already done before this run.
+    AlreadyDone(Box<Job>),
+}
+
+/// What became of one job in [`JobRunner::resume_all`].
+#[derive(Debug, Serialize)]
+pub struct Resumed {
+    /// The job.
+    pub id: String,
+    /// Its state afterwards.
+    pub state: JobState,
+    /// The video, when done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The error, when not done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Drives jobs with a store and a retry policy.
+#[derive(Debug, Clone)]
+pub struct JobRunner {
+    store: Store,
+    policy: RetryPolicy,
+    budget: Budget,
+    limits: Limits,
+}
+
+/// Runs a store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> std::result::Result<T, StoreError> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("the job store task failed: {e}")))?
+        .map_err(Error::from)
+}
+
+/// A fresh job id: `j-` and 16 hex digits.
+pub fn new_job_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("j-{}", &hex[..16])
+}
+
+/// Checks a job id given by a user: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+pub fn check_job_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(vec![crate::error::Problem::new(
+            "job_id",
+            format!("{id:?}"),
+            "1 to 64 letters, digits, '.', '_' or '-'",
+        )]))
+    }
+}
+
+impl JobRunner {
+    /// A runner over `store`.
+    pub fn new(store: Store, policy: RetryPolicy) -> Self {
+        Self {
+            store,
+            policy,
+            budget: Budget::default(),
+            limits: Limits::none(),
+        }
+    }
+
+    /// Runs jobs within `limits`: a place per job, a token per provider request.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Checks `budget` against the ledger before every submit.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Refuses a job on `backend` estimated at `usd_micros` when it would go over the budget.
+    /// `except` leaves one job out of the ledger (the job being checked).
+    pub async fn check_budget(&self, backend: &str, usd_micros: i64, except: &str) -> Result<()> {
+        if !self.budget.is_limited() {
+            return Ok(());
+        }
+        let mut ledger = blocking(&self.store, |s| s.ledger()).await?;
+        ledger.retain(|e| e.job_id != except);
+        self.budget
+            .check(backend, usd_micros, &ledger, Utc::now())
+            .map_err(|e| e.with_backend(backend.to_owned()))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records a new job (state `created`).
+    pub async fn create(&self, job: NewJob) -> Result<Job> {
+        blocking(&self.store, move |s| s.create(&job)).await
+    }
+
+    /// The job called `id`.
+    pub async fn job(&self, id: &str) -> Result<Job> {
+        let id = id.to_owned();
+        blocking(&self.store, move |s| s.job(&id)).await
+    }
+
+    /// The job called `id`, if there is one.
+    pub async fn find(&self, id: &str) -> Result<Option<Job>> {
+        let id = id.to_owned();
+        blocking(&self.store, move |s| s.get(&id)).await
+    }
+
+    async fn apply(&self, id: &str, event: JobEvent) -> Result<Job> {
+        let id = id.to_owned();
+        blocking(&self.store, move |s| s.apply(&id, &event)).await
+    }
+
+    /// Takes job `id` from wherever it is to done. `req` is needed only when the job still
+    /// has to be submitted (`created`); a job with a ticket is polled, never resubmitted.
+    pub async fn run(
+        &self,
+        backend: &dyn VideoBackend,
+        id: &str,
+        req: Option<&GenerationRequest>,
+        events: EventSink<'_>,
+    ) -> Result<Finished> {
+        let Some(limit) = self.policy.job_timeout else {
+            return self.run_unbounded(backend, id, req, events).await;
+        };
+        match tokio::time::timeout(limit, self.run_unbounded(backend, id, req, events)).await {
+            Ok(result) => result,
+            Err(_) => {
+                let state = self.job(id).await?.state;
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "job {id} took longer than {} s and is kept as {state}: `ttv jobs resume {id}` carries on",
+                        limit.as_secs_f64()
+                    ),
+                )
+                .with_backend(backend.id()))
+            }
+        }
+    }
+
+    async fn run_unbounded(
+        &self,
+        backend: &dyn VideoBackend,
+        id: &str,
+        req: Option<&GenerationRequest>,
+        events: EventSink<'_>,
+    ) -> Result<Finished> {
+        let key = id.to_owned();
+        let Some(_lock) = blocking(&self.store, move |s| s.lock_job(&key)).await? else {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "job {id} is being run by another ttv process; wait for it to finish (`ttv jobs show {id}`)"
+                ),
+            ));
+        };
+        let _permit = self.limits.job_permit(backend.id()).await;
+        let started = Instant::now();
+        let mut ready: Option<(Output, Option<Money>)> = None;
+        let mut generation_secs = 0.0;
+        loop {
+            let job = self.job(id).await?;
+            match job.state {
+                JobState::Created => {
+                    let Some(req) = req else {
+                        return Err(Error::new(
+                            ErrorKind::InvalidRequest,
+                            format!(
+                                "job {id} was never submitted; run `ttv generate --job-id {id}` with its arguments to submit it"
+                            ),
+                        ));
+                    };
+                    self.submit(backend, &job, req, events).await?;
+                }
+                JobState::Submitting => {
+                    // Only a process that stopped while sending leaves a job here.
+                    self.apply(id, JobEvent::Interrupted).await?;
+                }
+                JobState::Unknown => return Err(unknown_error(&job)),
+                JobState::Submitted | JobState::Running => {
+                    let ticket = ticket_of(&job)?;
+                    match self.poll(backend, ticket).await {
+                        Ok(Status::Queued { position }) => {
+                            events(Event::Queued { position });
+                            self.mark_running(&job).await?;
+                        }
+                        Ok(Status::Running { progress }) => {
+                            events(Event::Running { progress });
+                            self.mark_running(&job).await?;
+                        }
+                        Ok(Status::Succeeded { output, cost }) => {
+                            generation_secs = started.elapsed().as_secs_f64();
+                            self.apply(
+                                id,
+                                JobEvent::Downloading {
+                                    charged: cost.clone(),
+                                },
+                            )
+                            .await?;
+                            ready = Some((output, cost));
+                            continue;
+                        }
+                        Ok(Status::Failed(err)) => {
+                            let err = err.with_backend(backend.id());
+                            self.apply(id, JobEvent::Failed(err.to_string())).await?;
+                            return Err(err);
+                        }
+                        Ok(Status::Cancelled) => {
+                            self.apply(id, JobEvent::Cancelled).await?;
+                            return Err(Error::new(
+                                ErrorKind::Cancelled,
+                                format!("job {id} was cancelled at the provider"),
+                            ));
+                        }
+                        Err(err) => return Err(self.poll_failed(&job, err).await),
+                    }
+                    tokio::time::sleep(backend.poll_interval()).await;
+                }
+                JobState::Downloading => {
+                    let ticket = ticket_of(&job)?.clone();
+                    let fetch_started = Instant::now();
+                    let made = self
+                        .download(backend, &job, &ticket, ready.take(), events)
+                        .await;
+                    let (mut generated, charged) = match made {
+                        Ok(v) => v,
+                        Err(err) => {
+                            if err.kind() == ErrorKind::InvalidOutput {
+                                self.apply(id, JobEvent::Failed(err.to_string())).await?;
+                            }
+                            return Err(err);
+                        }
+                    };
+                    let done = self.apply(id, JobEvent::Done).await?;
+                    generated.charged = charged.or(done.charged);
+                    generated.generation_secs = generation_secs;
+                    generated.fetch_secs = fetch_started.elapsed().as_secs_f64();
+                    return Ok(Finished::Made(Box::new(generated)));
+                }
+                JobState::Done => return Ok(Finished::AlreadyDone(Box::new(job))),
+                JobState::Failed => {
+                    return Err(Error::new(
+                        ErrorKind::JobFailed,
+                        format!(
+                            "job {id} failed: {}",
+                            job.error.as_deref().unwrap_or("no reason recorded")
+                        ),
+                    )
+                    .with_backend(job.backend.clone()));
+                }
+                JobState::Cancelled => {
+                    return Err(Error::new(
+                        ErrorKind::Cancelled,
+                        format!("job {id} was cancelled"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// [`JobRunner::run`] on `backends` in order (the job's own backend first): when a submit
+    /// fails with a fallback-worthy error (unavailable, quota or balance exhausted,
+    /// unsupported, auth; content rejection when `on_content_rejection`) that provably spent
+    /// nothing, the job moves to the next backend that can do the request. Every attempt is
+    /// in the job's history. Returns the backend that finished the job.
+    pub async fn run_with_fallback(
+        &self,
+        backends: &[Arc<dyn VideoBackend>],
+        id: &str,
+        req: &GenerationRequest,
+        on_content_rejection: bool,
+        events: EventSink<'_>,
+    ) -> Result<(Finished, Arc<dyn VideoBackend>)> {
+        let mut last_err = None;
+        for (i, backend) in backends.iter().enumerate() {
+            if i > 0 {
+                let priced = backend
+                    .validate(req)
+                    .and_then(|r| Ok((r, backend.estimate_cost(req)?)));
+                let (resolved, estimate) = match priced {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::info!(job = id, backend = backend.id(), error = %e, "fallback cannot do the request");
+                        continue;
+                    }
+                };
+                let (key, name, model) = (
+                    id.to_owned(),
+                    backend.id().to_owned(),
+                    backend.model().map(str::to_owned),
+                );
+                blocking(&self.store, move |s| {
+                    s.rebind(&key, &name, model.as_deref(), &resolved, &estimate)
+                })
+                .await?;
+            }
+            match self.run(backend.as_ref(), id, Some(req), events).await {
+                Ok(finished) => return Ok((finished, backend.clone())),
+                Err(err) => {
+                    let state = self.job(id).await?.state;
+                    let worthy = err.is_fallback_worthy()
+                        || (on_content_rejection && err.kind() == ErrorKind::ContentRejected);
+                    if state != JobState::Created || !worthy || err.spend() != Spend::No {
+                        return Err(err);
+                    }
+                    tracing::warn!(job = id, backend = backend.id(), error = %err, "falling back");
+                    last_err = Some(err);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("job {id}: no backend to run it on"),
+            )
+        }))
+    }
+
+    async fn submit(
+        &self,
+        backend: &dyn VideoBackend,
+        job: &Job,
+        req: &GenerationRequest,
+        events: EventSink<'_>,
+    ) -> Result<()> {
+        // An unwritable destination must fail now, not after a paid job has finished.
+        drop(AtomicFile::new(&job.out)?);
+        let id = job.id.as_str();
+        if let Err(err) = self
+            .check_budget(&job.backend, job.estimate.usd.micros, id)
+            .await
+        {
+            self.apply(id, JobEvent::Failed(err.to_string())).await?;
+            return Err(err);
+        }
+        self.apply(id, JobEvent::BeginSubmit).await?;
+        let submitted = self
+            .policy
+            .run("submit", submit_may_repeat, || async {
+                self.limits.request(backend.id()).await;
+                backend.submit(req, &job.resolved).await
+            })
+            .await;
+        match submitted {
+            Ok(ticket) => {
+                // Saved before anything else happens: from here on the job is only polled.
+                self.apply(id, JobEvent::Submitted(ticket.clone())).await?;
+                events(Event::Submitted(ticket));
+                Ok(())
+            }
+            Err(err) if err.spend() == Spend::No => {
+                self.apply(id, JobEvent::SubmitNotSent(err.to_string()))
+                    .await?;
+                Err(err)
+            }
+            Err(err) => {
+                let after = self
+                    .apply(id, JobEvent::SubmitAmbiguous(err.to_string()))
+                    .await?;
+                Err(unknown_error(&after).with_spend(Spend::Maybe))
+            }
+        }
+    }
+
+    async fn poll(&self, backend: &dyn VideoBackend, ticket: &Ticket) -> Result<Status> {
+        self.policy
+            .run(
+                "poll",
+                |_| true,
+                || async {
+                    self.limits.request(backend.id()).await;
+                    backend.poll(ticket).await
+                },
+            )
+            .await
+    }
+
+    async fn mark_running(&self, job: &Job) -> Result<()> {
+        if job.state != JobState::Running {
+            self.apply(&job.id, JobEvent::Running).await?;
+        }
+        Ok(())
+    }
+
+    /// A poll that failed after its retries: a job the provider does not know is failed;
+    /// anything else leaves the job as it is, to be resumed.
+    async fn poll_failed(&self, job: &Job, err: Error) -> Error {
+        if err.kind() == ErrorKind::JobFailed {
+            if let Err(e) = self.apply(&job.id, JobEvent::Failed(err.to_string())).await {
+                return e;
+            }
+            return err;
+        }
+        let message = format!(
+            "{}; job {} is kept as {}: `ttv jobs resume {}` carries on",
+            err.message(),
+            job.id,
+            job.state,
+            job.id
+        );
+        let mut out = Error::new(err.kind(), message);
+        if let Some(b) = err.backend() {
+            out = out.with_backend(b.to_owned());
+        }
+        out
+    }
+
+    async fn download(
+        &self,
+        backend: &dyn VideoBackend,
+        job: &Job,
+        ticket: &Ticket,
+        mut ready: Option<(Output, Option<Money>)>,
+        events: EventSink<'_>,
+    ) -> Result<(Generated, Option<Money>)> {
+        remove_stale_parts(&job.out).await;
+        let file = AtomicFile::new(&job.out)?;
+        let mut retry = 0;
+        loop {
+            // After a crash or a failed download, ask again: output URLs expire.
+            let (output, charged) = match ready.take() {
+                Some(r) => r,
+                None => match self.poll(backend, ticket).await? {
+                    Status::Succeeded { output, cost } => (output, cost),
+                    other => {
+                        return Err(Error::new(
+                            ErrorKind::JobFailed,
+                            format!(
+                                "job {} was ready to download, but the provider now reports {other:?}",
+                                job.id
+                            ),
+                        )
+                        .with_backend(backend.id()));
+                    }
+                },
+            };
+            // One temporary file across attempts, so a broken-off download continues.
+            self.limits.request(backend.id()).await;
+            match backend.fetch(&output, file.path(), events).await {
+                Ok(bytes) => {
+                    return verify_and_commit(backend, ticket, file, &job.resolved, bytes, events)
+                        .await
+                        .map(|g| (g, charged));
+                }
+                Err(err) if err.is_retryable() && retry < self.policy.max_retries => {
+                    let wait = self.policy.delay(retry, err.retry_after());
+                    tracing::info!(job = %job.id, error = %err, "download failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Cancels job `id`: stops the remote job where the backend can and records it as
+    /// cancelled. A job caught while its paid request was being sent goes to `unknown`.
+    pub async fn cancel(&self, backend: Option<&dyn VideoBackend>, id: &str) -> Result<Job> {
+        let job = self.job(id).await?;
+        match job.state {
+            JobState::Submitting => return self.apply(id, JobEvent::Interrupted).await,
+            s if s.has_remote_job() => {
+                if let (Some(backend), Some(ticket)) = (backend, &job.ticket)
+                    && let Err(e) = {
+                        self.limits.request(backend.id()).await;
+                        backend.cancel(ticket).await
+                    }
+                {
+                    tracing::warn!(job = id, error = %e, "the provider did not confirm the cancel");
+                }
+            }
+            _ => {}
+        }
+        self.apply(id, JobEvent::Cancelled).await
+    }
+
+    /// Settles a job in state `unknown`.
+    pub async fn resolve(&self, id: &str, how: Resolution) -> Result<Job> {
+        let job = self.job(id).await?;
+        let event = match how {
+            Resolution::Submitted { task_id } => JobEvent::ResolveSubmitted(Ticket {
+                backend: job.backend.clone(),
+                id: task_id,
+                model: job.model.clone(),
+                data: serde_json::Value::Null,
+                submitted_at: Utc::now(),
+            }),
+            Resolution::NotSubmitted => JobEvent::ResolveNotSubmitted,
+            Resolution::Failed { reason } => JobEvent::ResolveFailed(reason),
+        };
+        self.apply(id, event).await
+    }
+
+    /// The jobs a resume would carry on: those with a remote job, and those caught mid-submit.
+    pub async fn resumable(&self) -> Result<Vec<Job>> {
+        blocking(&self.store, |s| {
+            s.list(&[
+                JobState::Submitting,
+                JobState::Submitted,
+                JobState::Running,
+                JobState::Downloading,
+            ])
+        })
+        .await
+    }
+}
+
+/// Deletes the temporary files a killed download of `out` left beside it
+/// (`.NAME.XXXXXX.part`, see [`AtomicFile`]). Only this job's output name is touched.
+async fn remove_stale_parts(out: &std::path::Path) {
+    let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(mut entries) = tokio::fs::read_dir(parent).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".part") {
+            match tokio::fs::remove_file(entry.path()).await {
+                Ok(()) => tracing::info!(file, "removed a partial download left by a crash"),
+                Err(e) => tracing::warn!(file, error = %e, "cannot remove a partial download"),
+            }
+        }
+    }
+}
+
+fn ticket_of(job: &Job) -> Result<&Ticket> {
+    job.ticket.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Io,
+            format!("job {} is {} but has no ticket saved", job.id, job.state),
+        )
+    })
+}
+
+fn unknown_error(job: &Job) -> Error {
+    let id = &job.id;
+    Error::new(
+        ErrorKind::JobFailed,
+        format!(
+            "job {id}: the provider may or may not have accepted the paid request ({}), so it was not sent again. \
+             Check the provider's task list, then settle it: `ttv jobs resolve {id} --submitted TASK_ID`, \
+             `ttv jobs resolve {id} --not-submitted` (it will be submitted again), or `ttv jobs resolve {id} --failed`",
+            job.error.as_deref().unwrap_or("no reason recorded")
+        ),
+    )
+    .with_backend(job.backend.clone())
+    .with_spend(Spend::Maybe)
+}

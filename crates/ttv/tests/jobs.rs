@@ -1,0 +1,457 @@
+//! The job runner with the store against the simulator: one paid submit per job, resume
+//! after a crash polls the saved ticket, and ambiguous submits wait for a person.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ttv::backend::no_events;
+use ttv::jobs::{Finished, JobRunner, Resolution};
+use ttv::retry::RetryPolicy;
+use ttv::services::runway::{Runway, RunwayOptions};
+use ttv::store::{JobState, NewJob, Store};
+use ttv::{ErrorKind, GenerationRequest, Spend, VideoBackend, VideoDuration};
+use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
+
+use common::{KEY, sim};
+
+fn runway(sim: &Sim) -> Runway {
+    Runway::new(RunwayOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Runway),
+        model: "gen4.5".to_owned(),
+        poll_interval: Duration::from_millis(50),
+    })
+    .unwrap()
+}
+
+fn request() -> GenerationRequest {
+    GenerationRequest {
+        duration: Some(VideoDuration::from_secs(2)),
+        ..GenerationRequest::text("a lighthouse at dusk")
+    }
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(10),
+        ..RetryPolicy::default()
+    }
+}
+
+async fn new_job(runner: &JobRunner, backend: &dyn VideoBackend, dir: &Path, id: &str) {
+    let req = request();
+    runner
+        .create(NewJob {
+            id: id.to_owned(),
+            backend: backend.id().to_owned(),
+            model: backend.model().map(str::to_owned),
+            request: serde_json::to_value(&req).unwrap(),
+            resolved: backend.validate(&req).unwrap(),
+            estimate: backend.estimate_cost(&req).unwrap(),
+            out: dir.join(format!("{id}.mp4")),
+        })
+        .await
+        .unwrap();
+}
+
+fn paid(sim: &Sim) -> usize {
+    sim.paid_submits(Provider::Runway)
+}
+
+#[tokio::test]
+async fn a_job_runs_to_done_with_one_paid_submit_and_its_ticket_saved() {
+    let sim = sim(SimConfig::default().with_timings(0.1, 0.2)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "j1").await;
+
+    let made = runner
+        .run(&backend, "j1", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let Finished::Made(generated) = made else {
+        panic!("expected a new video")
+    };
+    assert!(generated.video.frames > 0);
+    let job = runner.job("j1").await.unwrap();
+    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.submits, 1);
+    assert_eq!(job.ticket.unwrap().id, generated.ticket.id);
+    assert_eq!(paid(&sim), 1);
+
+    // Running it again is a no-op that reports the finished job.
+    let again = runner
+        .run(&backend, "j1", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    assert!(matches!(again, Finished::AlreadyDone(_)));
+    assert_eq!(paid(&sim), 1);
+
+    let store_bytes = std::fs::read(dir.path().join(ttv::store::FILE_NAME)).unwrap();
+    let wal = std::fs::read(dir.path().join(format!("{}-wal", ttv::store::FILE_NAME)))
+        .unwrap_or_default();
+    for bytes in [store_bytes, wal] {
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "the API key must never reach the store"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_stopped_mid_poll_resumes_from_the_saved_ticket() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 2.0)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "j2").await;
+
+    let stopped = tokio::time::timeout(
+        Duration::from_millis(500),
+        runner.run(&backend, "j2", Some(&request()), &no_events),
+    )
+    .await;
+    assert!(stopped.is_err(), "the job should still be running");
+    let job = runner.job("j2").await.unwrap();
+    assert_eq!(job.state, JobState::Running);
+
+    // A new runner (another process after a crash) with no request at hand.
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let resumable: Vec<_> = runner
+        .resumable()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(resumable, ["j2"]);
+    runner.run(&backend, "j2", None, &no_events).await.unwrap();
+    assert_eq!(runner.job("j2").await.unwrap().state, JobState::Done);
+    assert!(dir.path().join("j2.mp4").is_file());
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test]
+async fn an_ambiguous_submit_goes_to_unknown_and_is_not_repeated() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Submit, 1, FaultKind::ServerError),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "j3").await;
+
+    let err = runner
+        .run(&backend, "j3", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.spend(), Spend::Maybe);
+    assert!(err.to_string().contains("ttv jobs resolve j3"), "{err}");
+    let job = runner.job("j3").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Unknown, 1));
+    assert_eq!(
+        paid(&sim),
+        1,
+        "the simulator created the task before failing"
+    );
+
+    // Running it again does not submit again.
+    let again = runner
+        .run(&backend, "j3", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(again.spend(), Spend::Maybe);
+    assert_eq!(sim.requests().len(), 1);
+
+    // The person decides it never arrived: it is submitted once more and finishes.
+    runner
+        .resolve("j3", Resolution::NotSubmitted)
+        .await
+        .unwrap();
+    runner
+        .run(&backend, "j3", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let job = runner.job("j3").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Done, 2));
+}
+
+#[tokio::test]
+async fn resolving_with_the_providers_task_id_polls_that_task() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Submit, 2, FaultKind::ConnectionReset),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    // A first, healthy job gives us a real task id to point the second one at.
+    new_job(&runner, &backend, dir.path(), "a").await;
+    runner
+        .run(&backend, "a", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let task = runner.job("a").await.unwrap().ticket.unwrap().id;
+
+    new_job(&runner, &backend, dir.path(), "b").await;
+    let err = runner
+        .run(&backend, "b", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.spend(), Spend::Maybe);
+    runner
+        .resolve(
+            "b",
+            Resolution::Submitted {
+                task_id: task.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    runner.run(&backend, "b", None, &no_events).await.unwrap();
+    let job = runner.job("b").await.unwrap();
+    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.ticket.unwrap().id, task);
+    assert_eq!(paid(&sim), 2);
+}
+
+#[tokio::test]
+async fn a_rate_limited_submit_is_retried_because_nothing_was_bought() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Submit, 1, FaultKind::RateLimited).with_retry_after(0),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "r").await;
+    runner
+        .run(&backend, "r", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let job = runner.job("r").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Done, 1));
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test]
+async fn a_failed_task_and_a_cancel_are_recorded() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::always(Endpoint::Poll, FaultKind::TaskFailure),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "f").await;
+    let err = runner
+        .run(&backend, "f", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::JobFailed);
+    assert_eq!(runner.job("f").await.unwrap().state, JobState::Failed);
+
+    new_job(&runner, &backend, dir.path(), "c").await;
+    let job = runner.cancel(Some(&backend), "c").await.unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    assert!(!dir.path().join("c.mp4").exists());
+}
+
+fn fal(sim: &Sim) -> ttv::services::fal::Fal {
+    ttv::services::fal::Fal::new(ttv::services::fal::FalOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Fal),
+        model: "fal-ai/kling-video/v2.5-turbo/pro/text-to-video".to_owned(),
+        poll_interval: Duration::from_millis(50),
+        ..ttv::services::fal::FalOptions::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_empty_balance_falls_back_to_the_next_backend_and_both_attempts_are_recorded() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::always(Endpoint::Submit, FaultKind::InsufficientBalance),
+    ))
+    .await;
+    let backends: Vec<std::sync::Arc<dyn VideoBackend>> = vec![
+        std::sync::Arc::new(runway(&sim)),
+        std::sync::Arc::new(fal(&sim)),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, backends[0].as_ref(), dir.path(), "fb").await;
+    let req = GenerationRequest {
+        duration: Some(VideoDuration::from_secs(5)),
+        ..request()
+    };
+    let (_, used) = runner
+        .run_with_fallback(&backends, "fb", &req, false, &no_events)
+        .await
+        .unwrap();
+    assert_eq!(used.id(), "fal");
+    let job = runner.job("fb").await.unwrap();
+    assert_eq!((job.state, job.backend.as_str()), (JobState::Done, "fal"));
+    assert_eq!(sim.paid_submits(Provider::Runway), 0);
+    assert_eq!(sim.paid_submits(Provider::Fal), 1);
+    let history: Vec<_> = runner
+        .store()
+        .history("fb")
+        .unwrap()
+        .into_iter()
+        .map(|h| format!("{}@{}", h.event, h.backend))
+        .collect();
+    assert_eq!(
+        &history[..5],
+        [
+            "created@runway",
+            "begin_submit@runway",
+            "submit_not_sent@runway",
+            "fallback@fal",
+            "begin_submit@fal"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_job_over_budget_is_refused_before_anything_is_sent() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy()).with_budget(
+        ttv::budget::Budget {
+            per_job_usd: Some(0.01),
+            ..Default::default()
+        },
+    );
+    new_job(&runner, &backend, dir.path(), "big").await;
+    let err = runner
+        .run(&backend, "big", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::QuotaExceeded);
+    assert!(err.to_string().contains("per-job budget of $0.01"), "{err}");
+    assert!(sim.requests().is_empty());
+    assert_eq!(runner.job("big").await.unwrap().state, JobState::Failed);
+}
+
+#[tokio::test]
+async fn a_broken_off_download_continues_with_a_range_request() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
+        Provider::Runway,
+        FaultRule::nth(Endpoint::Download, 1, FaultKind::TruncatedDownload),
+    ))
+    .await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    new_job(&runner, &backend, dir.path(), "rg").await;
+    let made = runner
+        .run(&backend, "rg", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    let Finished::Made(generated) = made else {
+        panic!("expected a new video")
+    };
+    let downloads: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Download))
+        .collect();
+    assert_eq!(downloads.len(), 2);
+    assert_eq!(downloads[0].headers.get("range"), None);
+    // The simulator sent half the video before dropping the connection.
+    let half = generated.bytes / 2;
+    assert_eq!(downloads[1].headers["range"], format!("bytes={half}-"));
+    assert_eq!(downloads[1].status, 206);
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test]
+async fn a_job_past_its_deadline_is_kept_with_its_ticket_for_resume() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 30.0)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(
+        Store::open_in(dir.path()).unwrap(),
+        RetryPolicy {
+            job_timeout: Some(Duration::from_millis(300)),
+            ..policy()
+        },
+    );
+    new_job(&runner, &backend, dir.path(), "slow").await;
+    let err = runner
+        .run(&backend, "slow", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.to_string().contains("ttv jobs resume slow"), "{err}");
+    let job = runner.job("slow").await.unwrap();
+    assert_eq!(job.state, JobState::Running);
+    assert!(job.ticket.is_some());
+    assert_eq!(paid(&sim), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_limited_to_one_job_runs_jobs_one_after_another() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.2)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ttv::limits::Limits::new(
+        &serde_json::from_value(serde_json::json!({ "backends": { "runway": { "max_jobs": 1 } } }))
+            .unwrap(),
+    )
+    .unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy()).with_limits(limits);
+    new_job(&runner, &backend, dir.path(), "one").await;
+    new_job(&runner, &backend, dir.path(), "two").await;
+    let req = request();
+    let (a, b) = tokio::join!(
+        runner.run(&backend, "one", Some(&req), &no_events),
+        runner.run(&backend, "two", Some(&req), &no_events),
+    );
+    a.unwrap();
+    b.unwrap();
+    let order: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r.endpoint {
+            Some(Endpoint::Submit) => Some("submit"),
+            Some(Endpoint::Download) => Some("download"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["submit", "download", "submit", "download"]);
+}
+
+#[tokio::test]
+async fn a_job_run_elsewhere_is_not_run_twice() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).unwrap();
+    let runner = JobRunner::new(store.clone(), policy());
+    new_job(&runner, &backend, dir.path(), "busy").await;
+    let held = store.lock_job("busy").unwrap().expect("free at first");
+    let err = runner
+        .run(&backend, "busy", Some(&request()), &no_events)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another ttv process"), "{err}");
+    assert!(sim.requests().is_empty());
+    drop(held);
+    runner
+        .run(&backend, "busy", Some(&request()), &no_events)
+        .await
+        .unwrap();
+    assert_eq!(paid(&sim), 1);
+}
