@@ -20,8 +20,8 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
-    /// Where the job store lives (default: $TTV_DATA_DIR, else the platform data folder,
-    /// e.g. ~/.local/share/ttv).
+    /// Where the job store lives (default: $TTV_DATA_DIR, else the configuration's
+    /// store.data_dir, else the platform data folder, e.g. ~/.local/share/ttv).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
