@@ -557,17 +557,16 @@ fn not_configured() -> Error {
     Error::new(ErrorKind::Auth, MISSING).with_backend(NAME)
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (object names keep no `/`).
+/// Everything but RFC 3986 unreserved characters is escaped (object names keep no `/`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A path segment for the Cloud Storage JSON API.
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 #[async_trait]
