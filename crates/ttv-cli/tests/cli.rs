@@ -513,6 +513,7 @@ fn config_check_reads_the_original_pipeline_file_and_masks_secrets() {
     assert_eq!(v["config"]["runway_ml"]["api_key"], "***");
     assert_eq!(v["config"]["runway_ml"]["model"], "gen4_turbo");
     assert_eq!(v["default_backend"], "runway");
+    assert!(v["data_dir"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
     assert!(!String::from_utf8_lossy(&json.stdout).contains("very-secret"));
 }
 

@@ -13,6 +13,7 @@ use crate::{exit, settings};
 pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     let loaded = settings::read(cli);
     let registry = Registry::new(&loaded.settings.registry);
+    let data_dir = settings::data_dir(cli.data_dir.as_deref(), loaded.settings.data_dir.as_deref());
     let code = if loaded.has_errors() {
         exit::BAD_INPUT
     } else {
@@ -37,6 +38,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
             "file": loaded.source,
             "config": loaded.config.to_value(),
             "default_backend": loaded.settings.default_backend,
+            "data_dir": data_dir,
             "secrets": loaded.secrets,
             "backends": backends,
             "problems": loaded.findings,
@@ -64,6 +66,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     }
     println!();
     println!("default backend: {}", loaded.settings.default_backend);
+    println!("job store: {}", data_dir.display());
     println!("secrets:");
     if loaded.secrets.is_empty() {
         println!("  (none set)");
