@@ -9,6 +9,7 @@ use std::time::Duration;
 use ttv::backend::no_events;
 use ttv::jobs::{Finished, JobRunner, Resolution};
 use ttv::retry::RetryPolicy;
+use ttv::services::minimax::{Minimax, MinimaxOptions};
 use ttv::services::runway::{Runway, RunwayOptions};
 use ttv::store::{JobState, NewJob, Store};
 use ttv::{ErrorKind, GenerationRequest, Spend, VideoBackend, VideoDuration};
@@ -21,6 +22,16 @@ fn runway(sim: &Sim) -> Runway {
         api_key: Some(ttv::http::ApiKey::new(KEY)),
         base_url: sim.base_url(Provider::Runway),
         model: "gen4.5".to_owned(),
+        poll_interval: Duration::from_millis(50),
+    })
+    .unwrap()
+}
+
+fn minimax(sim: &Sim) -> Minimax {
+    Minimax::new(MinimaxOptions {
+        api_key: Some(ttv::http::ApiKey::new(KEY)),
+        base_url: sim.base_url(Provider::Minimax),
+        model: "MiniMax-Hailuo-02".to_owned(),
         poll_interval: Duration::from_millis(50),
     })
     .unwrap()
@@ -41,15 +52,24 @@ fn policy() -> RetryPolicy {
 }
 
 async fn new_job(runner: &JobRunner, backend: &dyn VideoBackend, dir: &Path, id: &str) {
-    let req = request();
+    new_job_for(runner, backend, dir, id, &request()).await;
+}
+
+async fn new_job_for(
+    runner: &JobRunner,
+    backend: &dyn VideoBackend,
+    dir: &Path,
+    id: &str,
+    req: &GenerationRequest,
+) {
     runner
         .create(NewJob {
             id: id.to_owned(),
             backend: backend.id().to_owned(),
             model: backend.model().map(str::to_owned),
-            request: serde_json::to_value(&req).unwrap(),
-            resolved: backend.validate(&req).unwrap(),
-            estimate: backend.estimate_cost(&req).unwrap(),
+            request: serde_json::to_value(req).unwrap(),
+            resolved: backend.validate(req).unwrap(),
+            estimate: backend.estimate_cost(req).unwrap(),
             out: dir.join(format!("{id}.mp4")),
         })
         .await
@@ -183,28 +203,43 @@ async fn an_ambiguous_submit_goes_to_unknown_and_is_not_repeated() {
 
 #[tokio::test]
 async fn resolving_with_the_providers_task_id_polls_that_task() {
+    // The ticket made from a bare task id must be enough to poll and fetch, on every
+    // provider whose task ids a person can read off its dashboard.
+    for provider in [Provider::Runway, Provider::Fal, Provider::Minimax] {
+        resolve_with_task_id(provider).await;
+    }
+}
+
+async fn resolve_with_task_id(provider: Provider) {
     let sim = sim(SimConfig::default().with_timings(0.0, 0.1).with_fault(
-        Provider::Runway,
+        provider,
         FaultRule::nth(Endpoint::Submit, 2, FaultKind::ConnectionReset),
     ))
     .await;
-    let backend = runway(&sim);
+    let backend: Box<dyn VideoBackend> = match provider {
+        Provider::Runway => Box::new(runway(&sim)),
+        Provider::Fal => Box::new(fal(&sim)),
+        _ => Box::new(minimax(&sim)),
+    };
+    let backend = backend.as_ref();
+    // Each provider's default duration, so every model can take it.
+    let req = GenerationRequest::text("a lighthouse at dusk");
     let dir = tempfile::tempdir().unwrap();
     let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
     // A first, healthy job gives us a real task id to point the second one at.
-    new_job(&runner, &backend, dir.path(), "a").await;
+    new_job_for(&runner, backend, dir.path(), "a", &req).await;
     runner
-        .run(&backend, "a", Some(&request()), &no_events)
+        .run(backend, "a", Some(&req), &no_events)
         .await
         .unwrap();
     let task = runner.job("a").await.unwrap().ticket.unwrap().id;
 
-    new_job(&runner, &backend, dir.path(), "b").await;
+    new_job_for(&runner, backend, dir.path(), "b", &req).await;
     let err = runner
-        .run(&backend, "b", Some(&request()), &no_events)
+        .run(backend, "b", Some(&req), &no_events)
         .await
         .unwrap_err();
-    assert_eq!(err.spend(), Spend::Maybe);
+    assert_eq!(err.spend(), Spend::Maybe, "{provider}");
     runner
         .resolve(
             "b",
@@ -214,11 +249,14 @@ async fn resolving_with_the_providers_task_id_polls_that_task() {
         )
         .await
         .unwrap();
-    runner.run(&backend, "b", None, &no_events).await.unwrap();
+    runner
+        .run(backend, "b", None, &no_events)
+        .await
+        .unwrap_or_else(|e| panic!("{provider}: {e}"));
     let job = runner.job("b").await.unwrap();
-    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.state, JobState::Done, "{provider}");
     assert_eq!(job.ticket.unwrap().id, task);
-    assert_eq!(paid(&sim), 2);
+    assert_eq!(sim.paid_submits(provider), 2, "{provider}");
 }
 
 #[tokio::test]
