@@ -1,53 +1,82 @@
 //! `ttv generate --backend runway` end to end against an in-process simulator: the real
 //! binary, the Runway protocol over HTTP, and the downloaded video decoded frame by frame.
 
+use std::path::Path;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use ttv::media::frames;
 use ttv_sim::{Provider, Sim, SimConfig};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generate_with_runway_downloads_and_decodes_the_simulated_video() {
-    let sim = Sim::start(SimConfig {
-        api_key: Some("sim-cli-key".into()),
+/// A simulator that accepts only the test key, serving small videos at once.
+async fn start_sim() -> Sim {
+    Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
         video_max_side: 320,
         ..SimConfig::default().with_timings(0.0, 0.0)
     })
     .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let base = sim.base_url(Provider::Runway);
-    let path = dir.path().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::cargo_bin("ttv")
-            .unwrap()
-            .current_dir(&path)
-            .env_remove("TTV_CONFIG")
-            .env("TTV_DATA_DIR", path.join(".ttv"))
-            .env_remove("MINIMAX_API_KEY")
-            .env_remove("FAL_KEY")
-            .env("RUNWAYML_API_SECRET", "sim-cli-key")
-            .env("RUNWAYML_BASE_URL", base)
-            .args([
-                "generate",
-                "--backend",
-                "runway",
-                "-p",
-                "a kite over the sea",
-            ])
-            .args(["-d", "2", "--out", "kite.mp4"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Runs `ttv generate ARGS --out kite.mp4` in `dir` with no configuration or key but `env`,
+/// the job store inside `dir`, and returns the video's bytes.
+async fn generate(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Vec<u8> {
+    let mut cmd = Command::cargo_bin("ttv").unwrap();
+    cmd.current_dir(dir)
+        .env("TTV_DATA_DIR", dir.join(".ttv"))
+        .env("NO_COLOR", "1")
+        .env_remove("TTV_CONFIG")
+        .env_remove("TTV_DEFAULT_BACKEND");
+    for var in [
+        "RUNWAYML_API_SECRET",
+        "RUNWAYML_BASE_URL",
+        "MINIMAX_API_KEY",
+        "MINIMAX_API_HOST",
+        "FAL_KEY",
+        "FAL_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_CLOUD_PROJECT",
+        "GOOGLE_GEMINI_BASE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.arg("generate").args(args).args(["--out", "kite.mp4"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::read(dir.join("kite.mp4")).unwrap()
+}
 
-    let bytes = std::fs::read(dir.path().join("kite.mp4")).unwrap();
+const KEY: &str = "sim-cli-key";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_runway_downloads_and_decodes_the_simulated_video() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("RUNWAYML_API_SECRET", KEY.to_owned()),
+        ("RUNWAYML_BASE_URL", sim.base_url(Provider::Runway)),
+    ];
+    let args = [
+        "--backend",
+        "runway",
+        "-p",
+        "a kite over the sea",
+        "-d",
+        "2",
+    ];
+    let bytes = generate(dir.path(), &env, &args).await;
     let mut count = 0;
     frames::for_each_frame(&bytes, |_, f| {
         assert_eq!(f.dimensions(), (320, 180));
@@ -70,39 +99,14 @@ async fn generate_with_runway_downloads_and_decodes_the_simulated_video() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_with_veo_on_the_gemini_api_downloads_the_simulated_video() {
-    let sim = Sim::start(SimConfig {
-        api_key: Some("sim-cli-key".into()),
-        video_max_side: 320,
-        ..SimConfig::default().with_timings(0.0, 0.0)
-    })
-    .await
-    .unwrap();
+    let sim = start_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let base = sim.base_url(Provider::Gemini);
-    let path = dir.path().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::cargo_bin("ttv")
-            .unwrap()
-            .current_dir(&path)
-            .env_remove("TTV_CONFIG")
-            .env_remove("GOOGLE_API_KEY")
-            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-            .env_remove("GOOGLE_CLOUD_PROJECT")
-            .env("GEMINI_API_KEY", "sim-cli-key")
-            .env("GOOGLE_GEMINI_BASE_URL", base)
-            .args(["generate", "--backend", "veo3", "-p", "a kite over the sea"])
-            .args(["-d", "4", "--out", "kite.mp4"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(dir.path().join("kite.mp4")).unwrap();
+    let env = [
+        ("GEMINI_API_KEY", KEY.to_owned()),
+        ("GOOGLE_GEMINI_BASE_URL", sim.base_url(Provider::Gemini)),
+    ];
+    let args = ["--backend", "veo3", "-p", "a kite over the sea", "-d", "4"];
+    let bytes = generate(dir.path(), &env, &args).await;
     let mut count = 0;
     frames::for_each_frame(&bytes, |_, _| {
         count += 1;
