@@ -35,14 +35,6 @@ impl ApiKey {
         Self(key.into())
     }
 
-    /// The key from environment variable `var`, when set and not blank.
-    pub fn from_env(var: &str) -> Option<Self> {
-        std::env::var(var)
-            .ok()
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| Self(k.trim().to_owned()))
-    }
-
     /// The key itself.
     pub fn expose(&self) -> &str {
         &self.0

@@ -68,16 +68,6 @@ impl Default for FalOptions {
     }
 }
 
-impl FalOptions {
-    /// Defaults with the key from `FAL_KEY`.
-    pub fn from_env() -> Self {
-        Self {
-            api_key: ApiKey::from_env(KEY_ENV),
-            ..Self::default()
-        }
-    }
-}
-
 const GENERIC: Model = Model {
     id: "",
     style: Style::Generic,

@@ -70,20 +70,6 @@ impl Default for MinimaxOptions {
     }
 }
 
-impl MinimaxOptions {
-    /// Defaults with the key from `MINIMAX_API_KEY` and the host from `MINIMAX_API_HOST`.
-    pub fn from_env() -> Self {
-        Self {
-            api_key: ApiKey::from_env(KEY_ENV),
-            base_url: std::env::var(HOST_ENV)
-                .ok()
-                .filter(|u| !u.trim().is_empty())
-                .unwrap_or_else(|| INTERNATIONAL_BASE_URL.to_owned()),
-            ..Self::default()
-        }
-    }
-}
-
 /// The MiniMax backend for one model.
 #[derive(Debug)]
 pub struct Minimax {

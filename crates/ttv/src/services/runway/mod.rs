@@ -65,21 +65,6 @@ impl Default for RunwayOptions {
     }
 }
 
-impl RunwayOptions {
-    /// Defaults with the key from `RUNWAYML_API_SECRET` and the base URL from
-    /// `RUNWAYML_BASE_URL` when set.
-    pub fn from_env() -> Self {
-        Self {
-            api_key: ApiKey::from_env(KEY_ENV),
-            base_url: std::env::var(BASE_URL_ENV)
-                .ok()
-                .filter(|u| !u.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            ..Self::default()
-        }
-    }
-}
-
 /// The Runway backend for one model.
 #[derive(Debug)]
 pub struct Runway {

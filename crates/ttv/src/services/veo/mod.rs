@@ -147,31 +147,6 @@ impl Default for VeoOptions {
     }
 }
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
-}
-
-impl VeoOptions {
-    /// Defaults with the key from `GEMINI_API_KEY` (else `GOOGLE_API_KEY`), the key file from
-    /// `GOOGLE_APPLICATION_CREDENTIALS`, the project from `GOOGLE_CLOUD_PROJECT`, the region
-    /// from `GOOGLE_CLOUD_LOCATION`, and base URLs from `GOOGLE_GEMINI_BASE_URL`,
-    /// `GOOGLE_VERTEX_BASE_URL` and `STORAGE_EMULATOR_HOST` when set.
-    pub fn from_env() -> Self {
-        let [gemini, vertex, storage] = BASE_URL_ENVS.map(env);
-        let defaults = Self::default();
-        Self {
-            api_key: KEY_ENVS.iter().find_map(|v| ApiKey::from_env(v)),
-            credentials_path: env(CREDENTIALS_ENV).map(PathBuf::from),
-            project_id: env(PROJECT_ENV),
-            region: env(REGION_ENV).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
-            base_url: gemini.unwrap_or(defaults.base_url.clone()),
-            vertex_base_url: vertex,
-            storage_base_url: storage.unwrap_or(defaults.storage_base_url.clone()),
-            ..defaults
-        }
-    }
-}
-
 /// Which of Google's two APIs a backend talks to.
 #[derive(Debug)]
 enum Surface {
