@@ -1,8 +1,10 @@
 //! End-to-end tests of the `ttv` binary as a user runs it: real processes, real files, and
 //! the videos decoded back frame by frame.
 
+mod common;
+
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
@@ -18,25 +20,10 @@ fn data_dir() -> &'static Path {
     DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
-/// A `ttv` command running in `dir` with a clean environment: no user config, no keys.
+/// A `ttv` command running in `dir` with a clean environment and the shared job store.
 fn ttv(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("ttv").unwrap();
-    cmd.current_dir(dir)
-        .env("TTV_DATA_DIR", data_dir())
-        .env_remove("TTV_CONFIG")
-        .env_remove("TTV_DEFAULT_BACKEND")
-        .env_remove("RUNWAYML_API_SECRET")
-        .env_remove("RUNWAYML_BASE_URL")
-        .env_remove("MINIMAX_API_HOST")
-        .env_remove("GEMINI_API_KEY")
-        .env_remove("GOOGLE_API_KEY")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("MINIMAX_API_KEY")
-        .env_remove("FAL_KEY")
-        .env_remove("FAL_API_KEY")
-        .env_remove("OPENAI_API_KEY")
-        .env("NO_COLOR", "1");
+    let mut cmd = common::ttv(dir);
+    cmd.env("TTV_DATA_DIR", data_dir());
     cmd
 }
 
@@ -432,9 +419,7 @@ fn validate_lists_problems_and_estimate_prices_the_request() {
 #[test]
 fn interrupt_stops_the_render_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let bin: PathBuf = assert_cmd::cargo::cargo_bin("ttv");
-    let child = std::process::Command::new(bin)
-        .current_dir(dir.path())
+    let child = common::ttv_std(dir.path())
         .env("TTV_DATA_DIR", data_dir())
         .args([
             "generate",

@@ -3,6 +3,8 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::Duration;
@@ -15,12 +17,8 @@ const KEY: &str = "sim-crash-key";
 const JOB: &str = "crash-1";
 
 fn ttv_std(dir: &Path, base: &str) -> StdCommand {
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("ttv"));
-    cmd.current_dir(dir)
-        .env_remove("TTV_CONFIG")
-        .env_remove("MINIMAX_API_KEY")
-        .env_remove("FAL_KEY")
-        .env("TTV_DATA_DIR", dir.join("data"))
+    let mut cmd = common::ttv_std(dir);
+    cmd.env("TTV_DATA_DIR", dir.join("data"))
         .env("RUNWAYML_API_SECRET", KEY)
         .env("RUNWAYML_BASE_URL", base)
         .env("NO_COLOR", "1")

@@ -1,22 +1,18 @@
 //! `ttv generate --job-id` and `ttv jobs ...` against the simulator: an ambiguous submit is
 //! not repeated, `resolve` settles it, re-running a done job pays nothing, and `spend` sums it.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
 
 const KEY: &str = "sim-jobs-key";
 
 fn ttv(dir: &Path, base: &str, args: &[&str]) -> Output {
-    Command::cargo_bin("ttv")
-        .unwrap()
-        .current_dir(dir)
-        .env_remove("TTV_CONFIG")
-        .env_remove("MINIMAX_API_KEY")
-        .env_remove("FAL_KEY")
+    common::ttv(dir)
         .env("TTV_DATA_DIR", dir.join("data"))
         .env("RUNWAYML_API_SECRET", KEY)
         .env("RUNWAYML_BASE_URL", base)

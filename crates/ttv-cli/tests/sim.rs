@@ -1,9 +1,10 @@
 //! `ttv generate --backend runway` end to end against an in-process simulator: the real
 //! binary, the Runway protocol over HTTP, and the downloaded video decoded frame by frame.
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use ttv::media::frames;
 use ttv_sim::{Provider, Sim, SimConfig};
@@ -22,27 +23,8 @@ async fn start_sim() -> Sim {
 /// Runs `ttv generate ARGS --out kite.mp4` in `dir` with no configuration or key but `env`,
 /// the job store inside `dir`, and returns the video's bytes.
 async fn generate(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Vec<u8> {
-    let mut cmd = Command::cargo_bin("ttv").unwrap();
-    cmd.current_dir(dir)
-        .env("TTV_DATA_DIR", dir.join(".ttv"))
-        .env("NO_COLOR", "1")
-        .env_remove("TTV_CONFIG")
-        .env_remove("TTV_DEFAULT_BACKEND");
-    for var in [
-        "RUNWAYML_API_SECRET",
-        "RUNWAYML_BASE_URL",
-        "MINIMAX_API_KEY",
-        "MINIMAX_API_HOST",
-        "FAL_KEY",
-        "FAL_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "GOOGLE_APPLICATION_CREDENTIALS",
-        "GOOGLE_CLOUD_PROJECT",
-        "GOOGLE_GEMINI_BASE_URL",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::ttv(dir);
+    cmd.env("TTV_DATA_DIR", dir.join(".ttv"));
     for (k, v) in env {
         cmd.env(k, v);
     }

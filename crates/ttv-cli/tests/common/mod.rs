@@ -1,0 +1,45 @@
+//! The one way CLI tests start `ttv`: in a folder of the test's, with an environment cleared
+//! of everything but what a process needs to run, so no developer's key, configuration or job
+//! store can leak into a test (or a test reach a real provider).
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// Variables kept from the test runner's environment: enough to find programs and temp space.
+const KEPT: &[&str] = &[
+    "PATH",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "RUST_BACKTRACE",
+    "TTV_LOG",
+];
+
+fn clean(cmd: &mut std::process::Command, dir: &Path) {
+    cmd.env_clear();
+    for var in KEPT {
+        if let Some(value) = std::env::var_os(var) {
+            cmd.env(var, value);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("HOME", dir)
+        .env("TTV_DATA_DIR", dir.join(".ttv-data"))
+        .env("NO_COLOR", "1");
+}
+
+/// `ttv` (assert_cmd) running in `dir`: no configuration, no keys, the job store in
+/// `dir/.ttv-data` (override with `.env("TTV_DATA_DIR", ...)`), `HOME` set to `dir`.
+pub fn ttv(dir: &Path) -> assert_cmd::Command {
+    let mut std_cmd = ttv_std(dir);
+    std_cmd.stdin(std::process::Stdio::null());
+    assert_cmd::Command::from_std(std_cmd)
+}
+
+/// The same as [`ttv`], as a plain `std::process::Command` (for spawning and signalling).
+pub fn ttv_std(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ttv"));
+    clean(&mut cmd, dir);
+    cmd
+}
