@@ -2,11 +2,13 @@
 //! speaks the shared vocabulary of [`crate::request`] and [`crate::error`].
 
 pub mod animatic;
+pub mod bucket;
 pub mod fal;
 mod hosted;
 pub mod hunyuan;
 pub mod local;
 pub mod minimax;
 pub mod runway;
+pub mod seedance;
 pub mod veo;
 pub mod wan;
