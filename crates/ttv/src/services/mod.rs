@@ -1,11 +1,13 @@
 //! One folder per backend. Provider quirks stay inside their folder; everything outside
 //! speaks the shared vocabulary of [`crate::request`] and [`crate::error`].
 
+pub mod alibaba;
 pub mod animatic;
 pub mod bucket;
 pub mod fal;
 mod hosted;
 pub mod hunyuan;
+pub mod kling;
 pub mod local;
 pub mod minimax;
 pub mod runway;
