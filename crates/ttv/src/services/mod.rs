@@ -11,6 +11,7 @@ pub mod kling;
 pub mod local;
 pub mod luma;
 pub mod minimax;
+pub mod replicate;
 pub mod runway;
 pub mod seedance;
 pub mod veo;
