@@ -5,12 +5,15 @@
 //! in the ticket and preferred. Without them the URLs are built from `owner/alias` only, as
 //! the fal client does. Status (`?logs=1`) is `IN_QUEUE (queue_position) | IN_PROGRESS (logs)
 //! | COMPLETED (error?)`; the result's `video.url` is the output. Cancel is `PUT cancel_url`.
-//! Images go inline as data URIs. The request's `extra` map is merged into the model input.
+//! Images go inline as data URIs up to 5 MB of URI, and through fal's storage (see
+//! [`storage`]) above that, as a `v3.fal.media` URL. The request's `extra` map is merged into
+//! the model input.
 //!
 //! The fal client polls every 0.1 s; this backend defaults to 1 s, which is plenty for video.
 
 mod error;
 pub mod models;
+mod storage;
 
 use std::path::Path;
 use std::time::Duration;
@@ -39,6 +42,8 @@ pub const NAME: &str = "fal";
 pub const DEFAULT_BASE_URL: &str = "https://queue.fal.run";
 /// Environment variable holding the key.
 pub const KEY_ENV: &str = "FAL_KEY";
+/// fal's REST API, where storage tokens come from (the fal client's `REST_URL`).
+pub const DEFAULT_STORAGE_URL: &str = "https://rest.alpha.fal.ai";
 
 /// Options from configuration.
 #[derive(Debug, Clone)]
@@ -54,6 +59,8 @@ pub struct FalOptions {
     /// Input fields sent with every request, over ttv's own mapping (config
     /// `fal.default_input`); a request's `extra` map wins over them.
     pub default_input: serde_json::Map<String, serde_json::Value>,
+    /// fal's REST API, for storage uploads of large images.
+    pub storage_url: String,
 }
 
 impl Default for FalOptions {
@@ -64,6 +71,7 @@ impl Default for FalOptions {
             model: models::DEFAULT_MODEL.to_owned(),
             poll_interval: Duration::from_secs(1),
             default_input: serde_json::Map::new(),
+            storage_url: DEFAULT_STORAGE_URL.to_owned(),
         }
     }
 }
@@ -163,7 +171,10 @@ impl Fal {
             },
             default_fps: 24,
             max_prompt_chars: 2500,
-            images: ImageLimits::default(),
+            images: ImageLimits {
+                max_bytes: storage::UPLOAD_MAX,
+                ..ImageLimits::default()
+            },
             audio: matches!(style, Style::Veo | Style::Generic),
             seed: matches!(style, Style::Wan | Style::Veo | Style::Generic),
             negative_prompt: style != Style::Hailuo,
@@ -207,17 +218,23 @@ impl Fal {
     }
 
     /// The model input for `req`.
-    fn input(&self, req: &GenerationRequest, resolved: &Resolved) -> Map<String, Value> {
+    fn input(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        images: [Option<String>; 2],
+    ) -> Map<String, Value> {
         let style = self.model.style;
         let mut input = Map::new();
         if !req.prompt.trim().is_empty() || style != Style::Generic {
             input.insert("prompt".into(), json!(req.prompt));
         }
-        if let Some(image) = &req.image {
-            input.insert("image_url".into(), json!(image.data_uri()));
+        let [first, last] = images;
+        if let Some(url) = first {
+            input.insert("image_url".into(), json!(url));
         }
-        if let Some(last) = &req.last_frame {
-            input.insert("end_image_url".into(), json!(last.data_uri()));
+        if let Some(url) = last {
+            input.insert("end_image_url".into(), json!(url));
         }
         let secs = resolved.duration.whole_secs().unwrap_or(5);
         let aspect = resolved
@@ -300,6 +317,18 @@ impl VideoBackend for Fal {
         hosted::availability(self.options.api_key.as_ref(), KEY_ENV, "fal.api_key")
     }
 
+    fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {
+        hosted::resolve_with(&self.caps, req, NAME, |_, problems| {
+            hosted::check_image_delivery(
+                req,
+                storage::INLINE_MAX,
+                Some(storage::UPLOAD_MAX),
+                NAME,
+                problems,
+            );
+        })
+    }
+
     fn estimate_cost(&self, req: &GenerationRequest) -> Result<CostEstimate> {
         let r = self.validate(req)?;
         let Some((base, base_secs, per_extra)) = self.model.price else {
@@ -342,18 +371,23 @@ impl VideoBackend for Fal {
 
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
         let url = format!("{}/{}", self.base(), self.options.model.trim_matches('/'));
-        let request = self.client.post(url).json(&self.input(req, resolved));
+        let (images, sent) = self.images(req).await?;
+        let request = self.client.post(url).json(&self.input(req, resolved, images));
         let reply = self.send(request, Call::Paid).await?;
         let s: Submitted = reply.json(Call::Paid).map_err(|e| e.with_backend(NAME))?;
         Ok(Ticket {
             backend: NAME.to_owned(),
             id: s.request_id,
             model: Some(self.options.model.clone()),
-            data: json!({
-                "status_url": s.status_url,
-                "response_url": s.response_url,
-                "cancel_url": s.cancel_url,
-            }),
+            data: {
+                let mut data = json!({
+                    "status_url": s.status_url,
+                    "response_url": s.response_url,
+                    "cancel_url": s.cancel_url,
+                });
+                crate::media::delivery::record(&mut data, &sent);
+                data
+            },
             submitted_at: chrono::Utc::now(),
         })
     }
