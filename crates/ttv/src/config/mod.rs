@@ -21,6 +21,7 @@
 //! `Display` and serialisation print `***`, and no finding quotes a secret's value.
 
 mod expand;
+mod providers;
 mod resolve;
 mod schema;
 
@@ -31,10 +32,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use providers::UPLOAD_STORE_ENV;
 pub use resolve::{RequestDefaults, Settings};
 pub use schema::{
-    AnimaticSection, Config, FalSection, HunyuanSection, LocalSection, MinimaxSection,
-    RemoteApiSettings, RoutingSection, RunwaySection, StoreSection, VeoSection,
+    AlibabaSection, AnimaticSection, Config, FalSection, HunyuanSection, KlingSection,
+    LocalSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection,
+    RoutingSection, RunwaySection, SeedanceSection, StoreSection, UploadsSection, VeoSection,
 };
 
 /// The environment variable naming a configuration file.
