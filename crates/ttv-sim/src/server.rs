@@ -65,7 +65,11 @@ impl Reply {
 }
 
 pub(crate) fn router(state: Arc<State>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    // Bodies up to 256 MiB reach the protocols, which enforce each provider's own limits.
+    Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+        .with_state(state)
 }
 
 async fn handle(

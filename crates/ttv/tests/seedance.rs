@@ -101,7 +101,7 @@ async fn a_single_image_has_no_role_and_bad_requests_are_refused_before_spending
     let err = seedance.validate(&bad).unwrap_err();
     let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["negative_prompt", "duration"], "{err}");
-    assert_eq!(err.problems()[1].allowed, "4s to 12s");
+    assert_eq!(err.problems()[1].allowed, "4s to 12s in steps of 1s");
     assert!(sim.requests().is_empty());
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use ttv::media::delivery::How;
 use ttv::services::fal::{Fal, FalOptions};
 use ttv::services::runway::{Runway, RunwayOptions};
-use ttv::{GenerationRequest, VideoBackend};
+use ttv::GenerationRequest;
 use ttv_sim::{Provider, Sim};
 
 use common::{KEY, generate, quick, sim};
