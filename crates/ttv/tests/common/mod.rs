@@ -4,10 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-use rand_chacha::rand_core::SeedableRng;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::json;
 
 use ttv::media::image::ImageInput;
@@ -101,21 +99,9 @@ pub async fn fails_with<B: VideoBackend>(
 /// The service account of the Google tests (generated here; nothing is real).
 pub const EMAIL: &str = "veo-test@sim-project.iam.gserviceaccount.com";
 
-/// A 2048-bit RSA key from a fixed seed: (PKCS#8 private PEM, SPKI public PEM).
+/// The simulator's test service-account key: (PKCS#8 private PEM, SPKI public PEM).
 pub fn test_key() -> &'static (String, String) {
-    static KEY_PAIR: OnceLock<(String, String)> = OnceLock::new();
-    KEY_PAIR.get_or_init(|| {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("key generates");
-        let public = rsa::RsaPublicKey::from(&private);
-        (
-            private
-                .to_pkcs8_pem(LineEnding::LF)
-                .expect("pem")
-                .to_string(),
-            public.to_public_key_pem(LineEnding::LF).expect("pem"),
-        )
-    })
+    ttv_sim::test_service_account_key()
 }
 
 /// A simulator that trusts the test key, with `config`'s knobs.

@@ -3,7 +3,8 @@
 //! Submit is `POST /v1/image_to_video` or `/v1/text_to_video` with `Authorization: Bearer`
 //! and `X-Runway-Version: 2024-11-06`; the answer is `{id}`. `GET /v1/tasks/{id}` reports
 //! `PENDING | THROTTLED | RUNNING (progress) | SUCCEEDED (output URLs) | FAILED (failure,
-//! failureCode) | CANCELLED`; `DELETE /v1/tasks/{id}` cancels or deletes. Images go inline as
+//! failureCode) | CANCELLED`; `DELETE /v1/tasks/{id}` cancels a pending, throttled or running
+//! task and deletes any other (a deleted task answers 404 from then on). Images go inline as
 //! data URIs in `promptImage: [{uri, position: first|last}]`. Output URLs expire (24–48 h).
 //!
 //! The SDK polls every 6 s ± 1.5 s; so does this backend unless told otherwise.
