@@ -31,10 +31,22 @@ fn env(sim: &Sim, provider: Provider) -> Vec<(&'static str, String)> {
             ("KLINGAI_SECRET_KEY", "sim-secret".into()),
             ("KLINGAI_BASE_URL", sim.base_url(provider)),
         ],
-        Provider::Luma => vec![("LUMA_AGENTS_API_KEY", KEY.into()), ("LUMA_BASE_URL", sim.api_base(provider))],
-        Provider::Replicate => vec![("REPLICATE_API_TOKEN", KEY.into()), ("REPLICATE_BASE_URL", sim.base_url(provider))],
-        Provider::Seedance => vec![("ARK_API_KEY", KEY.into()), ("ARK_BASE_URL", sim.api_base(provider))],
-        Provider::Dashscope => vec![("DASHSCOPE_API_KEY", KEY.into()), ("DASHSCOPE_HTTP_BASE_URL", sim.api_base(provider))],
+        Provider::Luma => vec![
+            ("LUMA_AGENTS_API_KEY", KEY.into()),
+            ("LUMA_BASE_URL", sim.api_base(provider)),
+        ],
+        Provider::Replicate => vec![
+            ("REPLICATE_API_TOKEN", KEY.into()),
+            ("REPLICATE_BASE_URL", sim.base_url(provider)),
+        ],
+        Provider::Seedance => vec![
+            ("ARK_API_KEY", KEY.into()),
+            ("ARK_BASE_URL", sim.api_base(provider)),
+        ],
+        Provider::Dashscope => vec![
+            ("DASHSCOPE_API_KEY", KEY.into()),
+            ("DASHSCOPE_HTTP_BASE_URL", sim.api_base(provider)),
+        ],
         _ => Vec::new(),
     }
 }
@@ -46,15 +58,34 @@ async fn ttv(dir: &Path, env: &[(&str, String)], args: &[&str]) -> String {
         cmd.env(k, v);
     }
     cmd.args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `ttv generate -b NAME` into `clip.mp4`; returns the frame count and the sidecar.
-async fn generate(sim: &Sim, provider: Provider, name: &str, extra: &[&str]) -> (usize, Value, tempfile::TempDir) {
+async fn generate(
+    sim: &Sim,
+    provider: Provider,
+    name: &str,
+    extra: &[&str],
+) -> (usize, Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["generate", "-b", name, "-p", "a kite over the sea", "--out", "clip.mp4"];
+    let mut args = vec![
+        "generate",
+        "-b",
+        name,
+        "-p",
+        "a kite over the sea",
+        "--out",
+        "clip.mp4",
+    ];
     args.extend_from_slice(extra);
     ttv(dir.path(), &env(sim, provider), &args).await;
     let bytes = std::fs::read(dir.path().join("clip.mp4")).unwrap();
@@ -64,7 +95,8 @@ async fn generate(sim: &Sim, provider: Provider, name: &str, extra: &[&str]) -> 
         Ok(())
     })
     .unwrap();
-    let sidecar = serde_json::from_slice(&std::fs::read(dir.path().join("clip.mp4.json")).unwrap()).unwrap();
+    let sidecar =
+        serde_json::from_slice(&std::fs::read(dir.path().join("clip.mp4.json")).unwrap()).unwrap();
     assert_eq!(sim.paid_submits(provider), 1, "exactly one paid submit");
     (count, sidecar, dir)
 }
@@ -102,18 +134,30 @@ async fn generate_with_replicate_uploads_a_large_keyframe_and_records_it_in_the_
     let keyframe = dir.path().join("key.png");
     img.save(&keyframe).unwrap();
     let path = keyframe.to_string_lossy().into_owned();
-    let (frames, sidecar, _out) = generate(&sim, Provider::Replicate, "replicate", &["-d", "5", "-i", &path]).await;
+    let (frames, sidecar, _out) = generate(
+        &sim,
+        Provider::Replicate,
+        "replicate",
+        &["-d", "5", "-i", &path],
+    )
+    .await;
     assert_eq!(frames, 40);
     assert_eq!(sidecar["inputs"][0]["field"], "image");
     assert_eq!(sidecar["inputs"][0]["how"], "upload");
     assert_eq!(sidecar["inputs"][0]["via"], "replicate_files");
-    assert!(sidecar["inputs"][0]["reference"].as_str().unwrap().contains("/replicate/v1/files/"));
+    assert!(
+        sidecar["inputs"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .contains("/replicate/v1/files/")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_with_seedance_through_its_alias() {
     let sim = start_sim().await;
-    let (frames, sidecar, _dir) = generate(&sim, Provider::Seedance, "bytedance", &["-d", "4"]).await;
+    let (frames, sidecar, _dir) =
+        generate(&sim, Provider::Seedance, "bytedance", &["-d", "4"]).await;
     assert_eq!(frames, 32);
     assert_eq!(sidecar["backend"], "seedance");
 }
@@ -121,7 +165,8 @@ async fn generate_with_seedance_through_its_alias() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_with_alibaba_wan_through_dashscope() {
     let sim = start_sim().await;
-    let (frames, sidecar, _dir) = generate(&sim, Provider::Dashscope, "dashscope", &["-d", "5"]).await;
+    let (frames, sidecar, _dir) =
+        generate(&sim, Provider::Dashscope, "dashscope", &["-d", "5"]).await;
     assert_eq!(frames, 40);
     assert_eq!(sidecar["backend"], "alibaba");
     assert_eq!(sim.requests()[0].headers["x-dashscope-async"], "enable");
@@ -131,27 +176,77 @@ async fn generate_with_alibaba_wan_through_dashscope() {
 async fn backends_estimate_and_config_check_know_the_five_providers() {
     let sim = start_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let all: Vec<_> = [Provider::Kling, Provider::Luma, Provider::Replicate, Provider::Seedance, Provider::Dashscope]
-        .into_iter()
-        .flat_map(|p| env(&sim, p))
-        .collect();
-    let listed: Value = serde_json::from_str(&ttv(dir.path(), &all, &["--json", "backends"]).await).unwrap();
+    let all: Vec<_> = [
+        Provider::Kling,
+        Provider::Luma,
+        Provider::Replicate,
+        Provider::Seedance,
+        Provider::Dashscope,
+    ]
+    .into_iter()
+    .flat_map(|p| env(&sim, p))
+    .collect();
+    let listed: Value =
+        serde_json::from_str(&ttv(dir.path(), &all, &["--json", "backends"]).await).unwrap();
     for name in ["kling", "luma", "replicate", "seedance", "alibaba"] {
-        let row = listed.as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
+        let row = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap();
         assert_eq!(row["available"], true, "{name}: {row}");
     }
-    let none: Value = serde_json::from_str(&ttv(dir.path(), &[], &["--json", "backends"]).await).unwrap();
-    let kling = none.as_array().unwrap().iter().find(|r| r["name"] == "kling").unwrap();
-    assert_eq!(kling["reason"], "set KLINGAI_ACCESS_KEY and KLINGAI_SECRET_KEY, or kling.access_key and kling.secret_key");
-    let estimates: Value = serde_json::from_str(&ttv(dir.path(), &all, &["--json", "estimate", "-p", "x", "-d", "5"]).await).unwrap();
-    let priced: Vec<&str> = estimates["estimates"].as_array().unwrap().iter().filter_map(|e| e["backend"].as_str()).collect();
+    let none: Value =
+        serde_json::from_str(&ttv(dir.path(), &[], &["--json", "backends"]).await).unwrap();
+    let kling = none
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "kling")
+        .unwrap();
+    assert_eq!(
+        kling["reason"],
+        "set KLINGAI_ACCESS_KEY and KLINGAI_SECRET_KEY, or kling.access_key and kling.secret_key"
+    );
+    let estimates: Value = serde_json::from_str(
+        &ttv(
+            dir.path(),
+            &all,
+            &["--json", "estimate", "-p", "x", "-d", "5"],
+        )
+        .await,
+    )
+    .unwrap();
+    let priced: Vec<&str> = estimates["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["backend"].as_str())
+        .collect();
     for name in ["kling", "luma", "replicate", "seedance", "alibaba"] {
         assert!(priced.contains(&name), "{name} priced: {estimates}");
     }
-    let check: Value = serde_json::from_str(&ttv(dir.path(), &all, &["--json", "config", "check"]).await).unwrap();
-    let secrets: Vec<&str> = check["secrets"].as_array().unwrap().iter().filter_map(|s| s["path"].as_str()).collect();
-    for path in ["kling.access_key", "kling.secret_key", "luma.api_key", "replicate.api_key", "seedance.api_key", "alibaba.api_key"] {
+    let check: Value =
+        serde_json::from_str(&ttv(dir.path(), &all, &["--json", "config", "check"]).await).unwrap();
+    let secrets: Vec<&str> = check["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["path"].as_str())
+        .collect();
+    for path in [
+        "kling.access_key",
+        "kling.secret_key",
+        "luma.api_key",
+        "replicate.api_key",
+        "seedance.api_key",
+        "alibaba.api_key",
+    ] {
         assert!(secrets.contains(&path), "{path}: {check}");
     }
-    assert!(!check.to_string().contains(KEY), "no secret in config check");
+    assert!(
+        !check.to_string().contains(KEY),
+        "no secret in config check"
+    );
 }

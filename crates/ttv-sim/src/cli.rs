@@ -24,6 +24,10 @@ pub struct SimArgs {
     /// PEM public key of the service account whose JWTs the Vertex token endpoint accepts.
     #[arg(long)]
     pub google_public_key: Option<PathBuf>,
+    /// The only API key accepted (overrides the scenario). Without it, ANY non-empty key is
+    /// accepted.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
 }
 
 impl SimArgs {
@@ -43,6 +47,14 @@ impl SimArgs {
                 std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?,
             );
+        }
+        if let Some(key) = &self.api_key {
+            if key.trim().is_empty() {
+                anyhow::bail!(
+                    "--api-key: the key is empty; give a non-empty key, or leave the flag out to accept any non-empty key"
+                );
+            }
+            config.api_key = Some(key.clone());
         }
         if self.port != 0 {
             config.port = self.port;

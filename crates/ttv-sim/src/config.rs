@@ -163,7 +163,8 @@ impl ProviderKnobs {
 pub struct SimConfig {
     /// TCP port on 127.0.0.1; 0 (the default) picks a free one.
     pub port: u16,
-    /// The only key accepted; any non-empty key when absent.
+    /// The only API key accepted (Runway, Gemini API, MiniMax, fal). When absent — the
+    /// default — ANY non-empty key is accepted, so a wrong key goes unnoticed.
     pub api_key: Option<String>,
     /// Frames per second of the served videos (kept low so rendering is cheap); 8 when 0.
     pub video_fps: u32,

@@ -56,13 +56,7 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         (&Method::GET, Some((_, _, a))) if a == "status" => Endpoint::Poll,
         (&Method::GET, Some((_, _, a))) if a.is_empty() => Endpoint::Result,
         (&Method::PUT, Some((_, _, a))) if a == "cancel" => Endpoint::Cancel,
-        _ => {
-            return Reply {
-                response: detail(StatusCode::NOT_FOUND, "Not Found"),
-                endpoint: None,
-                paid: false,
-            };
-        }
+        _ => return Reply::unrouted(detail(StatusCode::NOT_FOUND, "Not Found")),
     };
     let reply = |r| Reply::new(endpoint, r);
     if !call.state.key_ok(call.credential("Key")) {
@@ -119,11 +113,12 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         Some(rule) => transport_fault(rule, || answer.clone_json()).unwrap_or(answer.into()),
         None => answer.into(),
     };
-    if let Some(id) = request
+    let task = request
         .as_ref()
         .map(|r| r.1.clone())
-        .or_else(|| paid.clone())
-        && let Ok(v) = HeaderValue::from_str(&id)
+        .or_else(|| paid.clone());
+    if let Some(id) = &task
+        && let Ok(v) = HeaderValue::from_str(id)
     {
         response.headers_mut().insert("x-fal-request-id", v);
     }
@@ -131,6 +126,7 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         response,
         endpoint: Some(endpoint),
         paid: paid.is_some(),
+        task,
     }
 }
 

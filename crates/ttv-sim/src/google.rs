@@ -2,23 +2,43 @@
 //!
 //! Gemini API: `POST /v1beta/models/{m}:predictLongRunning` (header `x-goog-api-key`) →
 //! `{name: "models/{m}/operations/{id}"}`; `GET /v1beta/{name}` → `done: false`, then `done:
-//! true` with `response.generateVideoResponse.generatedSamples[0].video.uri`; `GET
-//! /v1beta/files/{id}:download?alt=media` redirects (302) to the expiring video URL.
+//! true` with `response.generateVideoResponse.generatedSamples[0].video.uri`. That URI has the
+//! real service's shape whatever address the client used —
+//! `https://generativelanguage.googleapis.com/v1beta/files/{id}:download?alt=media`, `{id}`
+//! lowercase letters and digits — because clients do not fetch it as it stands: google-genai's
+//! `files.download` takes the id after `files/` (`t_file_name` in
+//! github.com/googleapis/python-genai `google/genai/_transformers.py`, read 2026-12) and sends
+//! `GET {its base URL}/v1beta/files/{id}:download?alt=media` with its key. Served here, that
+//! call redirects (302) to the expiring video URL.
 //!
 //! Vertex AI: `POST /token` takes the RFC 7523 JWT-bearer grant and checks the JWT's RS256
-//! signature against `google_public_key_pem`, its `aud` (this endpoint's URL), `exp` and
-//! `scope`, then hands out a bearer token valid for `google_token_ttl_secs`. `POST
-//! /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning` and
-//! `:fetchPredictOperation {operationName}` need that token; finished operations carry
-//! `response.videos[0]` inline (`bytesBase64Encoded`) or, when `storageUri` was given, as a
-//! `gcsUri` served by `GET /storage/v1/b/{bucket}/o/{object}?alt=media` with the same token.
+//! signature against `google_public_key_pem`, its `exp`, its `scope` and its `aud`, which must
+//! be Google's token endpoint `https://oauth2.googleapis.com/token` — the audience Google
+//! documents for every access-token request
+//! (developers.google.com/identity/protocols/oauth2/service-account) and the one google-auth
+//! always signs with, whatever `token_uri` it posts to (`_make_authorization_grant_assertion`
+//! in github.com/googleapis/google-auth-library-python `google/oauth2/service_account.py`). It
+//! hands out a bearer token valid for `google_token_ttl_secs`.
+//!
+//! Model calls are served under both API versions, `v1` (Google's REST docs) and `v1beta1`
+//! (google-genai's default for Vertex, `_api_client.py`); the REST reference lists each method
+//! under both (cloud.google.com/vertex-ai/generative-ai/docs/reference/rest):
+//! `POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning`;
+//! `POST /{v}/…/models/{m}:fetchPredictOperation {operationName}`; and the long-running
+//! operations method `GET /{v}/projects/{p}/locations/{l}/operations/{id}` (the HTTP binding of
+//! `google.longrunning.Operations.GetOperation` in `google/cloud/aiplatform/{v}/
+//! aiplatform_{v}.yaml`, github.com/googleapis/googleapis; that it reports Veo operations is
+//! UNCONFIRMED). All need the token. Finished operations carry `response.videos[0]` inline
+//! (`bytesBase64Encoded`) or, when `storageUri` was given, as a `gcsUri` served by `GET
+//! /storage/v1/b/{bucket}/o/{object}?alt=media` with the same token.
 //!
 //! Errors use Google's envelope `{"error": {code, message, status}}`. Chosen here
 //! (UNCONFIRMED against the live services): a bad Gemini key is `400 INVALID_ARGUMENT` with
 //! reason `API_KEY_INVALID`; `insufficient_balance` is `429 RESOURCE_EXHAUSTED` with a quota
 //! message; `moderation` ends the operation with `raiMediaFilteredCount: 1` and no video;
 //! `task_failure` ends it with `error: {code: 13}`; the Gemini surface refuses the
-//! Vertex-only parameters `seed`, `generateAudio` and `storageUri`.
+//! Vertex-only parameters `seed`, `generateAudio` and `storageUri`; a JWT with another
+//! audience is `400 invalid_grant`.
 
 use std::time::Duration;
 
@@ -65,20 +85,49 @@ fn unauthenticated() -> Response {
 }
 
 fn not_found() -> Reply {
-    Reply {
-        response: error(404, "NOT_FOUND", "Requested entity was not found."),
-        endpoint: None,
-        paid: false,
-    }
+    Reply::unrouted(error(404, "NOT_FOUND", "Requested entity was not found."))
 }
+
+/// Where the Gemini API's generated files live: `video.uri` is always under this host,
+/// whatever address the client used, and clients take the file id from it.
+const GEMINI_FILES: &str = "https://generativelanguage.googleapis.com/v1beta/files";
+
+/// Google's OAuth token endpoint: the only audience it accepts in a service-account JWT.
+const GOOGLE_TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
+
+/// The Vertex AI API versions served; both carry the same methods.
+const VERTEX_VERSIONS: [&str; 2] = ["v1", "v1beta1"];
 
 /// What a call addresses.
 enum Route {
     Token,
     Submit(String),
+    /// Gemini: the operation id from the path. Vertex `fetchPredictOperation`: empty (the
+    /// name is in the body).
     Poll(String),
+    /// Vertex `GET /{version}/projects/{p}/locations/{l}/operations/{id}`: the name.
+    GetOperation(String),
     FileDownload(String),
     StorageDownload(String),
+}
+
+/// The part of a Vertex path after its API version (`projects/...`).
+fn vertex_resource(path: &str) -> Option<&str> {
+    let (version, rest) = path.strip_prefix('/')?.split_once('/')?;
+    VERTEX_VERSIONS
+        .contains(&version)
+        .then_some(rest)
+        .filter(|r| r.starts_with("projects/"))
+}
+
+/// Whether `name` is a `projects/{p}/locations/{l}/operations/{id}` operation name.
+fn is_location_operation(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('/').collect();
+    matches!(
+        parts.as_slice(),
+        ["projects", p, "locations", l, "operations", id]
+            if !p.is_empty() && !l.is_empty() && !id.is_empty()
+    )
 }
 
 fn route(provider: Provider, method: &Method, path: &str) -> Option<Route> {
@@ -110,7 +159,10 @@ fn route(provider: Provider, method: &Method, path: &str) -> Option<Route> {
                 let (_, object) = rest.split_once("/o/")?;
                 return (method == Method::GET).then(|| Route::StorageDownload(decode(object)));
             }
-            let rest = path.strip_prefix("/v1/projects/")?;
+            let rest = vertex_resource(path)?;
+            if method == Method::GET && is_location_operation(rest) {
+                return Some(Route::GetOperation(rest.to_owned()));
+            }
             if method != Method::POST || !rest.contains("/publishers/google/models/") {
                 return None;
             }
@@ -144,48 +196,68 @@ pub(crate) async fn handle(call: &Call<'_>, provider: Provider) -> Reply {
             }
             submit(call, provider, &model, fault)
         }
-        Route::Poll(id) => {
-            let reply = |r| Reply::new(Endpoint::Poll, r);
-            if let Some(r) = auth(call, provider) {
-                return reply(r);
-            }
-            let fault = call.state.fault(provider, Endpoint::Poll);
-            if let Some(r) = fault.as_ref().and_then(|f| early_fault(f, provider, false)) {
-                return reply(r);
-            }
-            let id = if provider == Provider::Vertex {
-                let name = call
-                    .json()
-                    .and_then(|b| {
-                        b.get("operationName")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .unwrap_or_default();
-                match name.rsplit_once("/operations/") {
-                    Some((_, id)) => id.to_owned(),
-                    None => {
-                        return reply(error(
-                            400,
-                            "INVALID_ARGUMENT",
-                            "operationName: a full operation name is required",
-                        ));
-                    }
-                }
-            } else {
-                id
-            };
-            let (status, body) = operation(call, provider, &id).await;
-            let response = match &fault {
-                Some(rule) if rule.fault == FaultKind::ServerError => {
-                    error(500, "INTERNAL", "Internal error encountered.")
-                }
-                Some(rule) => transport_fault(rule, || json(status, body.clone()))
-                    .unwrap_or_else(|| json(status, body.clone())),
-                None => json(status, body),
-            };
-            reply(response)
+        Route::Poll(id) if provider == Provider::Gemini => {
+            let name = call.path.trim_start_matches("/v1beta/");
+            poll(call, provider, &id, name).await
         }
+        Route::Poll(_) => {
+            let name = call
+                .json()
+                .and_then(|b| {
+                    b.get("operationName")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
+            match name.rsplit_once("/operations/") {
+                Some((_, id)) => poll(call, provider, id, &name).await,
+                None => poll_refused(
+                    call,
+                    provider,
+                    error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "operationName: a full operation name is required",
+                    ),
+                ),
+            }
+        }
+        Route::GetOperation(name) => {
+            let id = name.rsplit('/').next().unwrap_or_default();
+            poll(call, provider, id, &name).await
+        }
+    }
+}
+
+/// An operation's state, answered to a poll of any shape (Gemini `GET`, Vertex
+/// `fetchPredictOperation` or `operations.get`), with auth and poll faults applied.
+async fn poll(call: &Call<'_>, provider: Provider, id: &str, name: &str) -> Reply {
+    let reply = |r| Reply::new(Endpoint::Poll, r).task(id);
+    if let Some(r) = auth(call, provider) {
+        return reply(r);
+    }
+    let fault = call.state.fault(provider, Endpoint::Poll);
+    if let Some(r) = fault.as_ref().and_then(|f| early_fault(f, provider, false)) {
+        return reply(r);
+    }
+    let (status, body) = operation(call, provider, id, name).await;
+    let response = match &fault {
+        Some(rule) if rule.fault == FaultKind::ServerError => {
+            error(500, "INTERNAL", "Internal error encountered.")
+        }
+        Some(rule) => transport_fault(rule, || json(status, body.clone()))
+            .unwrap_or_else(|| json(status, body.clone())),
+        None => json(status, body),
+    };
+    reply(response)
+}
+
+/// A poll that names no operation: refused after the credentials are checked.
+fn poll_refused(call: &Call<'_>, provider: Provider, refusal: Response) -> Reply {
+    let reply = |r| Reply::new(Endpoint::Poll, r);
+    match auth(call, provider) {
+        Some(r) => reply(r),
+        None => reply(refusal),
     }
 }
 
@@ -468,10 +540,8 @@ fn submit(call: &Call<'_>, provider: Provider, model: &str, fault: Option<FaultR
     let name = match provider {
         Provider::Gemini => format!("models/{model}/operations/{id}"),
         _ => {
-            let prefix = call
-                .path
-                .trim_start_matches("/v1/")
-                .rsplit_once("/models/")
+            let prefix = vertex_resource(call.path)
+                .and_then(|r| r.rsplit_once("/models/"))
                 .map(|(p, _)| p)
                 .unwrap_or_default();
             format!("{prefix}/models/{model}/operations/{id}")
@@ -485,27 +555,21 @@ fn submit(call: &Call<'_>, provider: Provider, model: &str, fault: Option<FaultR
         Some(rule) => transport_fault(rule, ok).unwrap_or_else(ok),
         None => ok(),
     };
-    reply(response).paid()
+    reply(response).paid().task(id)
 }
 
-async fn operation(call: &Call<'_>, provider: Provider, id: &str) -> (StatusCode, Value) {
+async fn operation(
+    call: &Call<'_>,
+    provider: Provider,
+    id: &str,
+    name: &str,
+) -> (StatusCode, Value) {
     let state = call.state;
     let Some(job) = state.job(id).filter(|j| j.provider == provider) else {
         return (
             StatusCode::NOT_FOUND,
             json!({ "error": { "code": 404, "message": "Operation not found.", "status": "NOT_FOUND" } }),
         );
-    };
-    let name = match provider {
-        Provider::Gemini => call.path.trim_start_matches("/v1beta/").to_owned(),
-        _ => call
-            .json()
-            .and_then(|b| {
-                b.get("operationName")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default(),
     };
     let response_type = match provider {
         Provider::Gemini => {
@@ -533,7 +597,7 @@ async fn operation(call: &Call<'_>, provider: Provider, id: &str) -> (StatusCode
         }),
         Phase::Succeeded => match provider {
             Provider::Gemini => json!({ "generatedSamples": [{ "video": {
-                "uri": format!("{}/gemini/v1beta/files/{}:download?alt=media", state.root, job.id)
+                "uri": format!("{GEMINI_FILES}/{}:download?alt=media", job.id)
             } }] }),
             _ => match vertex_video(call, &job).await {
                 Ok(v) => json!({ "videos": [v] }),
@@ -577,7 +641,7 @@ async fn vertex_video(call: &Call<'_>, job: &Job) -> Result<Value, String> {
 }
 
 fn file_download(call: &Call<'_>, id: &str) -> Reply {
-    let reply = |r| Reply::new(Endpoint::Result, r);
+    let reply = |r| Reply::new(Endpoint::Result, r).task(id);
     let key = call
         .headers
         .get("x-goog-api-key")
@@ -613,6 +677,7 @@ async fn storage_download(call: &Call<'_>, object: &str) -> Reply {
         ));
     }
     let id = object.rsplit('/').nth(1).unwrap_or_default();
+    let reply = |r| Reply::new(Endpoint::Download, r).task(id);
     let Some(job) = call
         .state
         .job(id)
@@ -660,13 +725,11 @@ struct Claims {
 }
 
 fn token(call: &Call<'_>) -> Reply {
-    let reply = |status: StatusCode, error: &str, description: &str| Reply {
-        response: json(
+    let reply = |status: StatusCode, error: &str, description: &str| {
+        Reply::unrouted(json(
             status,
             json!({ "error": error, "error_description": description }),
-        ),
-        endpoint: None,
-        paid: false,
+        ))
     };
     let form: std::collections::HashMap<String, String> = String::from_utf8_lossy(call.body)
         .split('&')
@@ -704,7 +767,7 @@ fn token(call: &Call<'_>) -> Reply {
         );
     };
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[format!("{}/vertex/token", call.state.root)]);
+    validation.set_audience(&[GOOGLE_TOKEN_AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
     let claims = match jsonwebtoken::decode::<Claims>(assertion, &key, &validation) {
         Ok(data) => data.claims,
@@ -731,12 +794,8 @@ fn token(call: &Call<'_>) -> Reply {
     }
     let ttl = call.state.config.google_token_ttl_secs.unwrap_or(3600);
     let token = call.state.issue_token(Duration::from_secs(ttl));
-    Reply {
-        response: json(
-            StatusCode::OK,
-            json!({ "access_token": token, "expires_in": ttl, "token_type": "Bearer" }),
-        ),
-        endpoint: None,
-        paid: false,
-    }
+    Reply::unrouted(json(
+        StatusCode::OK,
+        json!({ "access_token": token, "expires_in": ttl, "token_type": "Bearer" }),
+    ))
 }

@@ -5,10 +5,21 @@
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
 //! `/gemini`, `/vertex`, `/minimax`, `/fal`, `/kling`, `/luma`, `/replicate`, `/seedance`,
 //! `/dashscope`; uploads under `/uploads`), with the providers' paths, auth and version
-//! headers, validation errors, size limits on inline and uploaded images,
-//! task lifecycles (queue position, progress), real MP4 outputs rendered by ttv's animatic
-//! encoder, output URLs that expire, and faults injected by script or by chance. Every request
-//! is recorded so a test can assert exactly how many paid submits happened.
+//! headers, validation errors, size limits on inline and uploaded images, task lifecycles
+//! (queue position, progress), real MP4 outputs rendered by ttv's animatic encoder, output URLs
+//! that expire, and faults injected by script or by chance. Each protocol module names the
+//! provider references and SDK sources it follows and marks what it had to choose.
+//!
+//! **Keys:** unless [`SimConfig::api_key`] (`--api-key`) is set, *any non-empty key* is
+//! accepted, so a client that sends the wrong key still works here. Set it to test key
+//! handling. Vertex AI takes bearer tokens from the simulated token endpoint instead, which
+//! checks the service-account JWT against [`SimConfig::google_public_key_pem`].
+//!
+//! Every request is recorded with its arrival time, and every task's state changes (queued,
+//! running, done, deleted) with theirs, on one clock ([`log`]: [`Record`], [`TaskTimeline`],
+//! [`SimTime`]): `GET /_sim/requests`, `GET /_sim/tasks`, [`Sim::requests`], [`Sim::tasks`].
+//! Tests assert from them how many paid submits happened and how long a client took to notice
+//! a finished task.
 //!
 //! Lifecycles are computed from the submit time and the knobs, never driven by a task per job,
 //! so a thousand concurrent jobs cost a map entry each. Videos are rendered once per
@@ -23,6 +34,7 @@ mod dashscope;
 mod fal;
 mod google;
 mod kling;
+pub mod log;
 mod luma;
 mod minimax;
 mod replicate;
@@ -37,13 +49,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use config::{Endpoint, FaultKind, FaultRule, ProviderKnobs, SimConfig};
-pub use state::Record;
+pub use log::{Outcome, Record, SimTime, TaskTimeline};
 
 /// A simulated provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     /// Runway Developer API.
@@ -152,9 +164,26 @@ impl Sim {
         format!("http://{}/{}", self.addr, provider.prefix())
     }
 
-    /// Every request received so far, oldest first.
+    /// Every request received so far, oldest first (as `GET /_sim/requests` answers).
     pub fn requests(&self) -> Vec<Record> {
         self.state.records()
+    }
+
+    /// Every task's state changes so far, oldest submit first (as `GET /_sim/tasks`
+    /// answers). Deleted tasks are included.
+    pub fn tasks(&self) -> Vec<TaskTimeline> {
+        self.state.timelines()
+    }
+
+    /// One task's state changes so far (as `GET /_sim/tasks/{id}` answers); `None` when no
+    /// task has that id.
+    pub fn task(&self, id: &str) -> Option<TaskTimeline> {
+        self.state.task_timeline(id)
+    }
+
+    /// Now, on the clock every [`SimTime`] in the log is read from.
+    pub fn now(&self) -> SimTime {
+        self.state.now()
     }
 
     /// How many submits to `provider` created a (billable) task.
@@ -198,10 +227,38 @@ impl Sim {
         self.state.upload_sizes()
     }
 
-    /// Forgets the recorded requests.
+    /// Forgets the recorded requests (task timelines stay).
     pub fn clear_requests(&self) {
         self.state.clear_records();
     }
+}
+
+/// A service-account key pair for the simulated Vertex AI token endpoint: 2048-bit RSA,
+/// generated on first use from a fixed seed, so every test run signs with the same key and
+/// nothing secret is stored anywhere. `(PKCS#8 private key PEM, SPKI public key PEM)`: put the
+/// private half in a key file's `private_key` and the public half in
+/// [`SimConfig::google_public_key_pem`]. It opens nothing but this simulator.
+pub fn test_service_account_key() -> &'static (String, String) {
+    use rand_chacha::rand_core::SeedableRng;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+    static PAIR: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    PAIR.get_or_init(|| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // Generation and encoding of a fresh in-memory key only fail on an exhausted RNG or
+        // allocator; neither a user nor a client can cause that.
+        let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("an RSA key generates");
+        let public = rsa::RsaPublicKey::from(&private);
+        (
+            private
+                .to_pkcs8_pem(LineEnding::LF)
+                .expect("a fresh key encodes")
+                .to_string(),
+            public
+                .to_public_key_pem(LineEnding::LF)
+                .expect("a fresh key encodes"),
+        )
+    })
 }
 
 impl Drop for Sim {

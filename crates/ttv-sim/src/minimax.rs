@@ -31,14 +31,10 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         (&Method::GET, "/v1/query/video_generation") => Endpoint::Poll,
         (&Method::GET, "/v1/files/retrieve") => Endpoint::Result,
         _ => {
-            return Reply {
-                response: json(
-                    StatusCode::NOT_FOUND,
-                    json!({ "error": "404 page not found" }),
-                ),
-                endpoint: None,
-                paid: false,
-            };
+            return Reply::unrouted(json(
+                StatusCode::NOT_FOUND,
+                json!({ "error": "404 page not found" }),
+            ));
         }
     };
     let reply = |r| Reply::new(endpoint, r);
@@ -79,11 +75,18 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
             return reply(r);
         }
     }
-    let (answer, paid) = match endpoint {
+    let (answer, task) = match endpoint {
         Endpoint::Submit => submit(call, fault.as_ref()),
-        Endpoint::Poll => (query(call), false),
-        _ => (retrieve(call), false),
+        Endpoint::Poll => (query(call), call.query.get("task_id").cloned()),
+        _ => (
+            retrieve(call),
+            call.query
+                .get("file_id")
+                .and_then(|f| f.strip_prefix('9'))
+                .map(str::to_owned),
+        ),
     };
+    let paid = endpoint == Endpoint::Submit && task.is_some();
     let response = match &fault {
         Some(rule) if rule.fault == FaultKind::ServerError => json(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +99,7 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         response,
         endpoint: Some(endpoint),
         paid,
+        task,
     }
 }
 
@@ -163,19 +167,20 @@ fn validate(body: &serde_json::Map<String, Value>) -> Result<(ttv::Resolution, u
     Ok((size, duration as u32))
 }
 
-fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> (JsonReply, bool) {
+/// The answer and, when a task was created, its id.
+fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> (JsonReply, Option<String>) {
     let Some(body) = call.json() else {
         return (
             JsonReply(
                 StatusCode::OK,
                 base(2013, "invalid params, body is not JSON"),
             ),
-            false,
+            None,
         );
     };
     let (size, duration) = match validate(&body) {
         Ok(v) => v,
-        Err(msg) => return (JsonReply(StatusCode::OK, base(2013, &msg)), false),
+        Err(msg) => return (JsonReply(StatusCode::OK, base(2013, &msg)), None),
     };
     let id = call.state.numeric_id();
     call.state.create(
@@ -188,7 +193,7 @@ fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> (JsonReply, bool) {
     );
     (
         JsonReply(StatusCode::OK, with_base(json!({ "task_id": id }))),
-        true,
+        Some(id),
     )
 }
 

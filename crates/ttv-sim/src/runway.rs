@@ -4,6 +4,19 @@
 //!
 //! Tasks beyond the `concurrency` knob wait as `THROTTLED` instead of `PENDING`.
 //!
+//! `DELETE /v1/tasks/{id}` answers 204 with no body. On a task that is still pending, throttled
+//! or running it cancels it, and later `GET`s report `CANCELLED`; on any other task (finished,
+//! or cancelled before) it deletes it, and later `GET`s, `DELETE`s and downloads of its output
+//! answer 404. Runway's SDKs document the method so ("Tasks that are running, pending, or
+//! throttled can be canceled by invoking this method. Invoking this method for other tasks will
+//! delete them. … Aborted and deleted tasks will not be able to be fetched again in the
+//! future.": `tasks.delete` in github.com/runwayml/sdk-node `src/resources/tasks.ts` and
+//! github.com/runwayml/sdk-python `src/runwayml/resources/tasks.py`, read 2026-12). The same
+//! SDKs type a `CANCELLED` task ("A cancelled or deleted task"), so a cancelled task stays
+//! readable here; whether the live service instead answers 404 for it at once is UNCONFIRMED.
+//! That the output URL of a deleted task stops working at once is chosen here (Runway only
+//! says the data is deleted "in accordance with our data retention policy").
+//!
 //! UNCONFIRMED and chosen here: a missing or wrong version header is a 400; insufficient
 //! credits is a 400 whose message mentions credits; input moderation ends the task `FAILED`
 //! with `failureCode: SAFETY.INPUT.TEXT` rather than refusing the create call.
@@ -32,21 +45,18 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         (&Method::GET, p) if p.starts_with("/v1/tasks/") => Endpoint::Poll,
         (&Method::DELETE, p) if p.starts_with("/v1/tasks/") => Endpoint::Cancel,
         (_, "/v1/image_to_video" | "/v1/text_to_video") => {
-            return Reply {
-                response: error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
-                endpoint: None,
-                paid: false,
-            };
+            return Reply::unrouted(error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"));
         }
-        _ => {
-            return Reply {
-                response: error(StatusCode::NOT_FOUND, "Not found"),
-                endpoint: None,
-                paid: false,
-            };
+        _ => return Reply::unrouted(error(StatusCode::NOT_FOUND, "Not found")),
+    };
+    let task_id = call.path.strip_prefix("/v1/tasks/").map(str::to_owned);
+    let reply = |r| {
+        let reply = Reply::new(endpoint, r);
+        match &task_id {
+            Some(id) => reply.task(id),
+            None => reply,
         }
     };
-    let reply = |r| Reply::new(endpoint, r);
     if !call.state.key_ok(call.credential("Bearer")) {
         return reply(error(
             StatusCode::UNAUTHORIZED,
@@ -95,9 +105,14 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         Endpoint::Submit => submit(call, fault),
         Endpoint::Cancel => {
             let id = call.path.trim_start_matches("/v1/tasks/");
-            match call.state.cancel(id) {
-                Some(_) => reply(StatusCode::NO_CONTENT.into_response()),
-                None => reply(error(StatusCode::NOT_FOUND, "Task not found")),
+            let known = call
+                .state
+                .job(id)
+                .is_some_and(|j| j.provider == Provider::Runway);
+            if known && call.state.cancel_or_delete(id) {
+                reply(StatusCode::NO_CONTENT.into_response())
+            } else {
+                reply(error(StatusCode::NOT_FOUND, "Task not found"))
             }
         }
         _ => {
@@ -345,6 +360,7 @@ fn submit(call: &Call<'_>, fault: Option<crate::config::FaultRule>) -> Reply {
         String::new(),
         fault.as_ref(),
     );
+    let reply = |r| Reply::new(Endpoint::Submit, r).task(&id);
     let ok = json(StatusCode::OK, json!({ "id": id }));
     let response = match &fault {
         Some(rule) if rule.fault == FaultKind::ServerError => {
@@ -369,9 +385,15 @@ fn upload_slot(call: &Call<'_>) -> Reply {
         return reply(error(StatusCode::UNAUTHORIZED, "Invalid API key."));
     }
     let body = call.json().unwrap_or_default();
-    let named = body.get("filename").and_then(Value::as_str).is_some_and(|f| !f.is_empty());
+    let named = body
+        .get("filename")
+        .and_then(Value::as_str)
+        .is_some_and(|f| !f.is_empty());
     if !named || body.get("type").and_then(Value::as_str) != Some("ephemeral") {
-        return reply(error(StatusCode::BAD_REQUEST, "filename: Required; type: Invalid literal value, expected \"ephemeral\""));
+        return reply(error(
+            StatusCode::BAD_REQUEST,
+            "filename: Required; type: Invalid literal value, expected \"ephemeral\"",
+        ));
     }
     let id = call.state.reserve_upload(Provider::Runway);
     reply(json(

@@ -16,11 +16,18 @@ use crate::state::Phase;
 const URI_MAX: usize = 10 * 1024 * 1024;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    json(status, json!({ "error": { "code": code, "message": message, "type": "BadRequest" } }))
+    json(
+        status,
+        json!({ "error": { "code": code, "message": message, "type": "BadRequest" } }),
+    )
 }
 
 fn internal() -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServiceError", "The service encountered an unexpected internal error.")
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServiceError",
+        "The service encountered an unexpected internal error.",
+    )
 }
 
 pub(crate) fn handle(call: &Call<'_>) -> Reply {
@@ -29,20 +36,44 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         (&Method::POST, Some("")) => Endpoint::Submit,
         (&Method::GET, Some(id)) if id.len() > 1 => Endpoint::Poll,
         (&Method::DELETE, Some(id)) if id.len() > 1 => Endpoint::Cancel,
-        _ => return Reply { response: error(StatusCode::NOT_FOUND, "NotFound", "not found"), endpoint: None, paid: false },
+        _ => return Reply::unrouted(error(StatusCode::NOT_FOUND, "NotFound", "not found")),
     };
     let reply = |r| Reply::new(endpoint, r);
     if !call.state.key_ok(call.credential("Bearer")) {
-        return reply(error(StatusCode::UNAUTHORIZED, "AuthenticationError", "The API key or AK/SK in the request is missing or invalid."));
+        return reply(error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationError",
+            "The API key or AK/SK in the request is missing or invalid.",
+        ));
     }
     let fault = call.state.fault(Provider::Seedance, endpoint);
     if let Some(rule) = &fault
         && let Some(r) = early_fault(rule, endpoint, |kind| match kind {
-            FaultKind::InvalidKey => Some(error(StatusCode::UNAUTHORIZED, "AuthenticationError", "The API key in the request is invalid.")),
-            FaultKind::RateLimited => Some(error(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded.EndpointRPMExceeded", "Request rate exceeds the RPM limit.")),
-            FaultKind::Unavailable => Some(error(StatusCode::SERVICE_UNAVAILABLE, "ServerOverloaded", "The service is overloaded.")),
-            FaultKind::InsufficientBalance => Some(error(StatusCode::FORBIDDEN, "AccountOverdueError", "Your account has an overdue balance.")),
-            FaultKind::Moderation => Some(error(StatusCode::BAD_REQUEST, "InputTextSensitiveContentDetected", "The request failed because the input text may contain sensitive information.")),
+            FaultKind::InvalidKey => Some(error(
+                StatusCode::UNAUTHORIZED,
+                "AuthenticationError",
+                "The API key in the request is invalid.",
+            )),
+            FaultKind::RateLimited => Some(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RateLimitExceeded.EndpointRPMExceeded",
+                "Request rate exceeds the RPM limit.",
+            )),
+            FaultKind::Unavailable => Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServerOverloaded",
+                "The service is overloaded.",
+            )),
+            FaultKind::InsufficientBalance => Some(error(
+                StatusCode::FORBIDDEN,
+                "AccountOverdueError",
+                "Your account has an overdue balance.",
+            )),
+            FaultKind::Moderation => Some(error(
+                StatusCode::BAD_REQUEST,
+                "InputTextSensitiveContentDetected",
+                "The request failed because the input text may contain sensitive information.",
+            )),
             FaultKind::ServerError => Some(internal()),
             _ => None,
         })
@@ -60,32 +91,69 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
 fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> Reply {
     let reply = |r| Reply::new(Endpoint::Submit, r);
     let Some(body) = call.json() else {
-        return reply(error(StatusCode::BAD_REQUEST, "InvalidParameter", "invalid JSON"));
+        return reply(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "invalid JSON",
+        ));
     };
-    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !model.contains("seedance") {
-        return reply(error(StatusCode::NOT_FOUND, "InvalidEndpointOrModel.NotFound", &format!("The model {model} does not exist")));
+        return reply(error(
+            StatusCode::NOT_FOUND,
+            "InvalidEndpointOrModel.NotFound",
+            &format!("The model {model} does not exist"),
+        ));
     }
-    let content = body.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
+    let content = body
+        .get("content")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if content.is_empty() {
-        return reply(error(StatusCode::BAD_REQUEST, "MissingParameter", "content is required"));
+        return reply(error(
+            StatusCode::BAD_REQUEST,
+            "MissingParameter",
+            "content is required",
+        ));
     }
     for item in &content {
         if let Some(url) = item.pointer("/image_url/url").and_then(Value::as_str)
             && inline_size(url, false).is_some_and(|n| n * 4 / 3 > URI_MAX)
         {
-            return reply(error(StatusCode::BAD_REQUEST, "InvalidParameter", "image_url: the image exceeds the 10 MB limit"));
+            return reply(error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "image_url: the image exceeds the 10 MB limit",
+            ));
         }
     }
     let secs = body.get("duration").and_then(Value::as_u64).unwrap_or(5) as u32;
     if !(2..=15).contains(&secs) {
-        return reply(error(StatusCode::BAD_REQUEST, "InvalidParameter", "duration must be between 2 and 15"));
+        return reply(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "duration must be between 2 and 15",
+        ));
     }
-    let short = match body.get("resolution").and_then(Value::as_str).unwrap_or("720p") {
+    let short = match body
+        .get("resolution")
+        .and_then(Value::as_str)
+        .unwrap_or("720p")
+    {
         "480p" => 480,
         "720p" => 720,
         "1080p" => 1080,
-        other => return reply(error(StatusCode::BAD_REQUEST, "InvalidParameter", &format!("resolution {other} is invalid"))),
+        other => {
+            return reply(error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                &format!("resolution {other} is invalid"),
+            ));
+        }
     };
     let size = match body.get("ratio").and_then(Value::as_str).unwrap_or("16:9") {
         "9:16" => ttv::Resolution::new(short, short * 16 / 9),
@@ -93,7 +161,14 @@ fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> Reply {
         _ => ttv::Resolution::new(short * 16 / 9, short),
     };
     let id = format!("cgt-{}", uuid::Uuid::new_v4().simple());
-    call.state.create(Provider::Seedance, id.clone(), size, secs, String::new(), fault);
+    call.state.create(
+        Provider::Seedance,
+        id.clone(),
+        size,
+        secs,
+        String::new(),
+        fault,
+    );
     let answer = JsonReply(StatusCode::OK, json!({ "id": id }));
     reply(after_fault(fault, answer, internal)).paid()
 }
@@ -101,11 +176,17 @@ fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> Reply {
 fn task(call: &Call<'_>, id: &str) -> JsonReply {
     let state = call.state;
     let Some(job) = state.job(id).filter(|j| j.provider == Provider::Seedance) else {
-        return JsonReply(StatusCode::NOT_FOUND, json!({ "error": { "code": "ResourceNotFound", "message": "The specified task does not exist." } }));
+        return JsonReply(
+            StatusCode::NOT_FOUND,
+            json!({ "error": { "code": "ResourceNotFound", "message": "The specified task does not exist." } }),
+        );
     };
     let now = chrono::Utc::now().timestamp();
-    let mut body = json!({ "id": job.id, "model": "seedance", "created_at": now, "updated_at": now });
-    let tokens = u64::from(job.size.width) * u64::from(job.size.height) * 24 * u64::from(job.duration_secs) / 1024;
+    let mut body =
+        json!({ "id": job.id, "model": "seedance", "created_at": now, "updated_at": now });
+    let tokens =
+        u64::from(job.size.width) * u64::from(job.size.height) * 24 * u64::from(job.duration_secs)
+            / 1024;
     let extra = match state.phase(&job) {
         Phase::Queued { .. } => json!({ "status": "queued" }),
         Phase::Running { .. } => json!({ "status": "running" }),
@@ -115,8 +196,12 @@ fn task(call: &Call<'_>, id: &str) -> JsonReply {
             "usage": { "completion_tokens": tokens, "total_tokens": tokens },
             "seed": 11, "duration": job.duration_secs, "framespersecond": 24,
         }),
-        Phase::Failed => json!({ "status": "failed", "error": { "code": "InternalServiceError", "message": "The video generation failed." } }),
-        Phase::Moderated => json!({ "status": "failed", "error": { "code": "OutputVideoSensitiveContentDetected", "message": "The request failed because the output video may contain sensitive information." } }),
+        Phase::Failed => {
+            json!({ "status": "failed", "error": { "code": "InternalServiceError", "message": "The video generation failed." } })
+        }
+        Phase::Moderated => {
+            json!({ "status": "failed", "error": { "code": "OutputVideoSensitiveContentDetected", "message": "The request failed because the output video may contain sensitive information." } })
+        }
         Phase::Cancelled => json!({ "status": "cancelled" }),
     };
     if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
@@ -126,11 +211,23 @@ fn task(call: &Call<'_>, id: &str) -> JsonReply {
 }
 
 fn cancel(call: &Call<'_>, id: &str) -> Response {
-    let Some(job) = call.state.job(id).filter(|j| j.provider == Provider::Seedance) else {
-        return error(StatusCode::NOT_FOUND, "ResourceNotFound", "The specified task does not exist.");
+    let Some(job) = call
+        .state
+        .job(id)
+        .filter(|j| j.provider == Provider::Seedance)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "The specified task does not exist.",
+        );
     };
     match call.state.phase(&job) {
-        Phase::Running { .. } => error(StatusCode::BAD_REQUEST, "InvalidParameter", "A running task cannot be cancelled."),
+        Phase::Running { .. } => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "A running task cannot be cancelled.",
+        ),
         Phase::Queued { .. } => {
             call.state.cancel(id);
             StatusCode::OK.into_response()

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the simulated protocols: routing by prefix, the request log, the
-//! admin endpoints, output downloads and the fault responses that look the same everywhere
-//! (dropped connections, slow and truncated bodies).
+//! admin endpoints (`/_sim/requests`, `/_sim/paid_submits`, `/_sim/tasks[/{id}]`), output
+//! downloads and the fault responses that look the same everywhere (dropped connections, slow
+//! and truncated bodies).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,8 +16,11 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 
 use crate::config::{Endpoint, FaultKind, FaultRule};
-use crate::state::{Phase, Record, State};
-use crate::{Provider, dashscope, fal, google, kling, luma, minimax, replicate, runway, seedance, uploads};
+use crate::log::Record;
+use crate::state::{Phase, State};
+use crate::{
+    Provider, dashscope, fal, google, kling, luma, minimax, replicate, runway, seedance, uploads,
+};
 
 /// One parsed request, as the protocol modules see it.
 pub(crate) struct Call<'a> {
@@ -47,19 +51,36 @@ pub(crate) struct Reply {
     pub response: Response,
     pub endpoint: Option<Endpoint>,
     pub paid: bool,
+    /// The task the call created or addressed, for the request log.
+    pub task: Option<String>,
 }
 
 impl Reply {
     pub fn new(endpoint: Endpoint, response: Response) -> Self {
         Self {
-            response,
             endpoint: Some(endpoint),
+            ..Self::unrouted(response)
+        }
+    }
+
+    /// An answer to a call that addresses no known endpoint (404s, the token endpoint).
+    pub fn unrouted(response: Response) -> Self {
+        Self {
+            response,
+            endpoint: None,
             paid: false,
+            task: None,
         }
     }
 
     pub fn paid(mut self) -> Self {
         self.paid = true;
+        self
+    }
+
+    /// Names the task the call concerned.
+    pub fn task(mut self, id: impl Into<String>) -> Self {
+        self.task = Some(id.into());
         self
     }
 }
@@ -79,6 +100,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received_at = state.now();
     let path = uri.path().to_owned();
     let query = parse_query(uri.query());
     let (provider, rest) = match path.trim_start_matches('/').split_once('/') {
@@ -119,8 +141,10 @@ async fn handle(
         reply.response.status().as_u16()
     };
     state.record(Record {
+        received_at,
         provider,
         endpoint: reply.endpoint,
+        task: reply.task,
         method: method.to_string(),
         path,
         query: uri.query().map(str::to_owned),
@@ -158,6 +182,13 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
 fn admin(state: &State, path: &str) -> Reply {
     let response = match path {
         "/_sim/requests" => axum::Json(state.records()).into_response(),
+        "/_sim/tasks" => axum::Json(state.timelines()).into_response(),
+        p if p.starts_with("/_sim/tasks/") => {
+            match state.task_timeline(p.trim_start_matches("/_sim/tasks/")) {
+                Some(t) => axum::Json(t).into_response(),
+                None => (StatusCode::NOT_FOUND, "no such task").into_response(),
+            }
+        }
         "/_sim/paid_submits" => {
             let records = state.records();
             let counts: BTreeMap<_, _> = Provider::ALL
@@ -174,11 +205,7 @@ fn admin(state: &State, path: &str) -> Reply {
         }
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     };
-    Reply {
-        response,
-        endpoint: None,
-        paid: false,
-    }
+    Reply::unrouted(response)
 }
 
 /// A JSON response.
@@ -274,7 +301,7 @@ async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         return (None, Reply::new(Endpoint::Download, not_found_xml()));
     };
     let provider = Some(job.provider);
-    let reply = |r| (provider, Reply::new(Endpoint::Download, r));
+    let reply = |r| (provider, Reply::new(Endpoint::Download, r).task(&job.id));
     let expires: u64 = call
         .query
         .get("expires")

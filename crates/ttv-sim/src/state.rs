@@ -1,48 +1,20 @@
-//! The simulator's memory: jobs with timer-based lifecycles, fault decisions, and the request
-//! log. Protocol modules read and write it; none of them keeps state of its own.
+//! The simulator's memory: jobs with timer-based lifecycles, fault decisions, the request log
+//! and the clock its times are read from. Protocol modules read and write it; none of them
+//! keeps state of its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::time::Instant;
 use ttv::Resolution;
 
 use crate::Provider;
 use crate::config::{Counters, Endpoint, FaultKind, FaultRule, SimConfig};
+use crate::log::{Outcome, Record, SimTime, TaskTimeline};
 use crate::video::VideoCache;
-
-/// One request the simulator received.
-#[derive(Debug, Clone, Serialize)]
-pub struct Record {
-    /// Which provider's protocol it addressed, when any.
-    pub provider: Option<Provider>,
-    /// Which kind of call it was, when recognised.
-    pub endpoint: Option<Endpoint>,
-    /// HTTP method.
-    pub method: String,
-    /// Path, without the query.
-    pub path: String,
-    /// Query string, when any.
-    pub query: Option<String>,
-    /// Request headers, names lower-cased.
-    pub headers: BTreeMap<String, String>,
-    /// Request body as text.
-    pub body: String,
-    /// Status sent back (0 when the connection was dropped before a status).
-    pub status: u16,
-    /// Whether the call created a billable task.
-    pub paid: bool,
-}
-
-impl Record {
-    /// The body parsed as JSON (`Null` when it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
 
 /// How a job ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +33,10 @@ pub(crate) struct Job {
     pub queue: Duration,
     pub run: Duration,
     pub ending: Ending,
-    pub cancelled: bool,
+    /// When a client cancelled it before it finished.
+    pub cancelled_at: Option<Instant>,
+    /// When a client deleted it after it finished; a deleted job is unknown to protocol calls.
+    pub deleted_at: Option<Instant>,
     pub size: Resolution,
     pub duration_secs: u32,
     /// fal: `owner/alias` of the app. Vertex: the `storageUri` outputs go to, when any.
@@ -83,6 +58,10 @@ impl Job {
     pub fn finished_at(&self) -> Instant {
         self.created + self.queue + self.run
     }
+
+    pub fn started_at(&self) -> Instant {
+        self.created + self.queue
+    }
 }
 
 pub(crate) struct State {
@@ -90,6 +69,8 @@ pub(crate) struct State {
     /// `http://127.0.0.1:PORT`.
     pub root: String,
     epoch: Instant,
+    /// Wall-clock time at `epoch`.
+    epoch_utc: DateTime<Utc>,
     jobs: Mutex<HashMap<String, Job>>,
     records: Mutex<Vec<Record>>,
     counters: Mutex<Counters>,
@@ -113,6 +94,7 @@ impl State {
             config,
             root,
             epoch: Instant::now(),
+            epoch_utc: Utc::now().trunc_subsecs(6),
             jobs: Mutex::new(HashMap::new()),
             records: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
@@ -126,6 +108,24 @@ impl State {
     /// A MiniMax-style numeric id.
     pub fn numeric_id(&self) -> String {
         self.numeric_ids.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    /// Now, on the simulator's clock.
+    pub fn now(&self) -> SimTime {
+        self.time(Instant::now())
+    }
+
+    /// `at` on the simulator's clock.
+    fn time(&self, at: Instant) -> SimTime {
+        // Whole microseconds, the log's unit, so a time survives a trip through its JSON.
+        let since_start = Duration::from_micros(
+            u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX),
+        );
+        let utc = chrono::Duration::from_std(since_start)
+            .ok()
+            .and_then(|d| self.epoch_utc.checked_add_signed(d))
+            .unwrap_or(self.epoch_utc);
+        SimTime { since_start, utc }
     }
 
     pub fn records(&self) -> Vec<Record> {
@@ -216,7 +216,8 @@ impl State {
             queue: knobs.queue(),
             run: knobs.run(),
             ending,
-            cancelled: false,
+            cancelled_at: None,
+            deleted_at: None,
             size,
             duration_secs,
             app,
@@ -227,29 +228,107 @@ impl State {
         job
     }
 
+    /// The job `id`, unless it is unknown or was deleted.
     pub fn job(&self, id: &str) -> Option<Job> {
-        self.jobs.lock().ok()?.get(id).cloned()
+        self.jobs
+            .lock()
+            .ok()?
+            .get(id)
+            .filter(|j| j.deleted_at.is_none())
+            .cloned()
     }
 
-    /// Marks a job cancelled; `false` when it had already finished or is unknown.
+    /// Marks a job cancelled; `false` when it had already finished; `None` when unknown.
     pub fn cancel(&self, id: &str) -> Option<bool> {
         let mut jobs = self.jobs.lock().ok()?;
-        let job = jobs.get_mut(id)?;
-        if Instant::now() >= job.finished_at() {
+        let job = jobs.get_mut(id).filter(|j| j.deleted_at.is_none())?;
+        let now = Instant::now();
+        if job.cancelled_at.is_some() {
+            return Some(true);
+        }
+        if now >= job.finished_at() {
             return Some(false);
         }
-        job.cancelled = true;
+        job.cancelled_at = Some(now);
         Some(true)
+    }
+
+    /// Cancels a job that is still queued or running (it stays readable, as cancelled), else
+    /// deletes it (it becomes unknown); `false` when it is unknown already.
+    pub fn cancel_or_delete(&self, id: &str) -> bool {
+        let Ok(mut jobs) = self.jobs.lock() else {
+            return false;
+        };
+        let Some(job) = jobs.get_mut(id).filter(|j| j.deleted_at.is_none()) else {
+            return false;
+        };
+        let now = Instant::now();
+        if job.cancelled_at.is_none() && now < job.finished_at() {
+            job.cancelled_at = Some(now);
+        } else {
+            job.deleted_at = Some(now);
+        }
+        true
+    }
+
+    /// Every task's state changes so far, oldest submit first.
+    pub fn timelines(&self) -> Vec<TaskTimeline> {
+        let now = Instant::now();
+        let mut jobs: Vec<Job> = self
+            .jobs
+            .lock()
+            .map(|jobs| jobs.values().cloned().collect())
+            .unwrap_or_default();
+        jobs.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        jobs.iter().map(|job| self.timeline(job, now)).collect()
+    }
+
+    /// One task's state changes so far, deleted tasks included.
+    pub fn task_timeline(&self, id: &str) -> Option<TaskTimeline> {
+        let job = self.jobs.lock().ok()?.get(id).cloned()?;
+        Some(self.timeline(&job, Instant::now()))
+    }
+
+    /// The state changes of `job` that have happened by `now`. Lifecycles are timer-based, so
+    /// the times are the timers' (submit + queue, + run), not the moments a poll observed.
+    fn timeline(&self, job: &Job, now: Instant) -> TaskTimeline {
+        let started = job.started_at();
+        let finished = job.finished_at();
+        let (running, done, outcome) = match job.cancelled_at {
+            Some(c) => (
+                (started <= c).then_some(started),
+                Some(c),
+                Some(Outcome::Cancelled),
+            ),
+            None => (
+                (started <= now).then_some(started),
+                (finished <= now).then_some(finished),
+                (finished <= now).then_some(match job.ending {
+                    Ending::Success => Outcome::Succeeded,
+                    Ending::Failure => Outcome::Failed,
+                    Ending::Moderated => Outcome::Moderated,
+                }),
+            ),
+        };
+        TaskTimeline {
+            provider: job.provider,
+            id: job.id.clone(),
+            queued_at: self.time(job.created),
+            running_at: running.map(|t| self.time(t)),
+            done_at: done.map(|t| self.time(t)),
+            outcome,
+            deleted_at: job.deleted_at.map(|t| self.time(t)),
+        }
     }
 
     /// Where `job` is now. The queue position counts earlier jobs of the same provider that
     /// are still queued.
     pub fn phase(&self, job: &Job) -> Phase {
         let now = Instant::now();
-        if job.cancelled {
+        if job.cancelled_at.is_some() {
             return Phase::Cancelled;
         }
-        let started = job.created + job.queue;
+        let started = job.started_at();
         if now < started {
             let position = self
                 .jobs
@@ -259,7 +338,8 @@ impl State {
                         .filter(|j| {
                             j.provider == job.provider
                                 && j.created < job.created
-                                && !j.cancelled
+                                && j.cancelled_at.is_none()
+                                && j.deleted_at.is_none()
                                 && now < j.created + j.queue
                         })
                         .count() as u32
@@ -309,7 +389,12 @@ pub(crate) struct Uploaded {
 
 impl State {
     /// Keeps an uploaded file under a new id and returns the id.
-    pub fn store_upload(&self, provider: Provider, content_type: &str, bytes: bytes::Bytes) -> String {
+    pub fn store_upload(
+        &self,
+        provider: Provider,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
         if let Ok(mut files) = self.uploaded.lock() {
             files.insert(
@@ -331,10 +416,12 @@ impl State {
 
     /// Fills a reserved upload.
     pub fn fill_upload(&self, id: &str, content_type: &str, bytes: bytes::Bytes) -> bool {
-        match self.uploaded.lock().ok().and_then(|mut f| f.get_mut(id).map(|u| {
-            u.content_type = content_type.to_owned();
-            u.bytes = bytes;
-        })) {
+        match self.uploaded.lock().ok().and_then(|mut f| {
+            f.get_mut(id).map(|u| {
+                u.content_type = content_type.to_owned();
+                u.bytes = bytes;
+            })
+        }) {
             Some(()) => true,
             None => false,
         }

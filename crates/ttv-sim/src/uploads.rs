@@ -33,7 +33,10 @@ pub(crate) const FAL_UPLOAD_MAX: usize = 100 * 1024 * 1024;
 pub(crate) fn handle(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
     let rest = path.trim_start_matches("/uploads/");
     if let Some(id) = rest.strip_prefix("runway/") {
-        return (Some(Provider::Runway), Reply::new(Endpoint::Upload, runway_form(call, id)));
+        return (
+            Some(Provider::Runway),
+            Reply::new(Endpoint::Upload, runway_form(call, id)),
+        );
     }
     if rest.starts_with("fal-rest/storage/auth/token") && call.method == Method::POST {
         return (Some(Provider::Fal), fal_token(call));
@@ -45,9 +48,12 @@ pub(crate) fn handle(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {
         && call.method == Method::GET
     {
         let id = file.split('/').next().unwrap_or_default();
-        return (Some(Provider::Fal), Reply { response: serve(call.state, id), endpoint: None, paid: false });
+        return (Some(Provider::Fal), Reply::unrouted(serve(call.state, id)));
     }
-    (None, Reply { response: (StatusCode::NOT_FOUND, "not found").into_response(), endpoint: None, paid: false })
+    (
+        None,
+        Reply::unrouted((StatusCode::NOT_FOUND, "not found").into_response()),
+    )
 }
 
 /// An uploaded file's bytes.
@@ -70,17 +76,35 @@ fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// Runway's presigned POST target: the form's `key` must name the reserved upload.
 fn runway_form(call: &Call<'_>, id: &str) -> Response {
     if call.body.len() > RUNWAY_UPLOAD_MAX {
-        return xml_error(StatusCode::BAD_REQUEST, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+        return xml_error(
+            StatusCode::BAD_REQUEST,
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+        );
     }
     let parts = multipart(call.headers, call.body);
-    let key = parts.iter().find(|p| p.name == "key").map(|p| String::from_utf8_lossy(&p.data).into_owned());
+    let key = parts
+        .iter()
+        .find(|p| p.name == "key")
+        .map(|p| String::from_utf8_lossy(&p.data).into_owned());
     let Some(file) = parts.iter().find(|p| p.name == "file") else {
-        return xml_error(StatusCode::BAD_REQUEST, "InvalidArgument", "POST requires exactly one file upload per request.");
+        return xml_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "POST requires exactly one file upload per request.",
+        );
     };
     if key.as_deref() != Some(id) {
-        return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$key\"]");
+        return xml_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$key\"]",
+        );
     }
-    if !call.state.fill_upload(id, &file.content_type, file.data.clone()) {
+    if !call
+        .state
+        .fill_upload(id, &file.content_type, file.data.clone())
+    {
         return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     StatusCode::NO_CONTENT.into_response()
@@ -89,12 +113,21 @@ fn runway_form(call: &Call<'_>, id: &str) -> Response {
 fn fal_token(call: &Call<'_>) -> Reply {
     let reply = |r| Reply::new(Endpoint::Upload, r);
     if !call.state.key_ok(call.credential("Key")) {
-        return reply(json(StatusCode::UNAUTHORIZED, json!({ "detail": "Invalid Key Authorization header format." })));
+        return reply(json(
+            StatusCode::UNAUTHORIZED,
+            json!({ "detail": "Invalid Key Authorization header format." }),
+        ));
     }
     if let Some(rule) = call.state.fault(Provider::Fal, Endpoint::Upload)
         && let Some(r) = early_fault(&rule, Endpoint::Upload, |kind| match kind {
-            FaultKind::RateLimited => Some(json(StatusCode::TOO_MANY_REQUESTS, json!({ "detail": "Too many requests." }))),
-            FaultKind::Unavailable | FaultKind::ServerError => Some(json(StatusCode::SERVICE_UNAVAILABLE, json!({ "detail": "Storage is unavailable." }))),
+            FaultKind::RateLimited => Some(json(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "detail": "Too many requests." }),
+            )),
+            FaultKind::Unavailable | FaultKind::ServerError => Some(json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "detail": "Storage is unavailable." }),
+            )),
             _ => None,
         })
     {
@@ -102,58 +135,103 @@ fn fal_token(call: &Call<'_>) -> Reply {
     }
     let token = call.state.issue_token(Duration::from_secs(3600));
     let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    reply(json(StatusCode::OK, json!({
-        "token": token,
-        "token_type": "Bearer",
-        "base_url": format!("{}/uploads/fal-cdn", call.state.root),
-        "expires_at": expires,
-    })))
+    reply(json(
+        StatusCode::OK,
+        json!({
+            "token": token,
+            "token_type": "Bearer",
+            "base_url": format!("{}/uploads/fal-cdn", call.state.root),
+            "expires_at": expires,
+        }),
+    ))
 }
 
 fn fal_upload(call: &Call<'_>) -> Reply {
     let reply = |r| Reply::new(Endpoint::Upload, r);
     if !call.state.token_ok(call.credential("Bearer")) {
-        return reply(json(StatusCode::UNAUTHORIZED, json!({ "detail": "Invalid or expired upload token" })));
+        return reply(json(
+            StatusCode::UNAUTHORIZED,
+            json!({ "detail": "Invalid or expired upload token" }),
+        ));
     }
     if call.body.len() > FAL_UPLOAD_MAX {
-        return reply(json(StatusCode::PAYLOAD_TOO_LARGE, json!({ "detail": "File is too large; use the multipart upload" })));
+        return reply(json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({ "detail": "File is too large; use the multipart upload" }),
+        ));
     }
-    let content_type = call.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
-    let name = call.headers.get("x-fal-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload.bin").to_owned();
-    let id = call.state.store_upload(Provider::Fal, content_type, call.body.clone());
-    reply(json(StatusCode::OK, json!({ "access_url": format!("{}/uploads/fal-cdn/files/{id}/{name}", call.state.root) })))
+    let content_type = call
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let name = call
+        .headers
+        .get("x-fal-file-name")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("upload.bin")
+        .to_owned();
+    let id = call
+        .state
+        .store_upload(Provider::Fal, content_type, call.body.clone());
+    reply(json(
+        StatusCode::OK,
+        json!({ "access_url": format!("{}/uploads/fal-cdn/files/{id}/{name}", call.state.root) }),
+    ))
 }
 
 /// Checks Runway `promptImage` URIs: data URIs within 5 MB, `runway://` names an upload.
-pub(crate) fn check_runway_images(state: &State, body: &serde_json::Map<String, Value>) -> Result<(), String> {
+pub(crate) fn check_runway_images(
+    state: &State,
+    body: &serde_json::Map<String, Value>,
+) -> Result<(), String> {
     let uris: Vec<&str> = match body.get("promptImage") {
         Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => items.iter().filter_map(|i| i.get("uri").and_then(Value::as_str)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.get("uri").and_then(Value::as_str))
+            .collect(),
         _ => Vec::new(),
     };
     for uri in uris {
         if uri.starts_with("data:") && uri.len() > RUNWAY_URI_MAX {
-            return Err(format!("promptImage: the data URI is {} bytes; data URIs are limited to 5MB, use the uploads API for larger files", uri.len()));
+            return Err(format!(
+                "promptImage: the data URI is {} bytes; data URIs are limited to 5MB, use the uploads API for larger files",
+                uri.len()
+            ));
         }
         if let Some(id) = uri.strip_prefix("runway://")
             && state.upload(id).is_none()
         {
-            return Err(format!("promptImage: {uri} does not refer to an uploaded file"));
+            return Err(format!(
+                "promptImage: {uri} does not refer to an uploaded file"
+            ));
         }
     }
     Ok(())
 }
 
 /// Checks fal image inputs: data URIs within 5 MB, CDN URLs name an upload.
-pub(crate) fn check_fal_images(state: &State, body: &serde_json::Map<String, Value>) -> Result<(), (String, String)> {
+pub(crate) fn check_fal_images(
+    state: &State,
+    body: &serde_json::Map<String, Value>,
+) -> Result<(), (String, String)> {
     let cdn = format!("{}/uploads/fal-cdn/files/", state.root);
     for (key, value) in body {
         let Some(s) = value.as_str() else { continue };
         if s.starts_with("data:") && s.len() > FAL_URI_MAX {
-            return Err((key.clone(), format!("the data URI is {} bytes; upload files over 5MB to fal storage", s.len())));
+            return Err((
+                key.clone(),
+                format!(
+                    "the data URI is {} bytes; upload files over 5MB to fal storage",
+                    s.len()
+                ),
+            ));
         }
         if let Some(rest) = s.strip_prefix(&cdn)
-            && state.upload(rest.split('/').next().unwrap_or_default()).is_none()
+            && state
+                .upload(rest.split('/').next().unwrap_or_default())
+                .is_none()
         {
             return Err((key.clone(), "the file does not exist".to_owned()));
         }
@@ -189,7 +267,9 @@ pub(crate) fn multipart(headers: &HeaderMap, body: &Bytes) -> Vec<Part> {
     }
     for pair in starts.windows(2) {
         let chunk = body.slice(pair[0] + delimiter.len()..pair[1]);
-        let Some(split) = find(&chunk, b"\r\n\r\n") else { continue };
+        let Some(split) = find(&chunk, b"\r\n\r\n") else {
+            continue;
+        };
         let head = String::from_utf8_lossy(&chunk[..split]).into_owned();
         let mut data = chunk.slice(split + 4..);
         if data.ends_with(b"\r\n") {
@@ -203,9 +283,17 @@ pub(crate) fn multipart(headers: &HeaderMap, body: &Bytes) -> Vec<Part> {
             .to_owned();
         let content_type = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().starts_with("content-type:").then(|| l[13..].trim().to_owned()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("content-type:")
+                    .then(|| l[13..].trim().to_owned())
+            })
             .unwrap_or_default();
-        parts.push(Part { name, content_type, data });
+        parts.push(Part {
+            name,
+            content_type,
+            data,
+        });
     }
     parts
 }

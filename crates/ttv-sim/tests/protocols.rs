@@ -1,18 +1,12 @@
 //! The simulator spoken to directly over HTTP: provider error bodies, scripted faults, queue
 //! positions, expiring output URLs and the admin endpoints.
 
+mod common;
+
 use serde_json::{Value, json};
 use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
 
-async fn start(config: SimConfig) -> (Sim, reqwest::Client) {
-    let sim = Sim::start(SimConfig {
-        video_max_side: 128,
-        ..config
-    })
-    .await
-    .unwrap();
-    (sim, reqwest::Client::new())
-}
+use common::start;
 
 async fn json_of(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()

@@ -93,7 +93,13 @@ pub const KNOWN: &[Known] = &[
     },
     Known {
         name: alibaba::NAME,
-        aliases: &["dashscope", "model_studio", "modelstudio", "wan_hosted", "wan-hosted"],
+        aliases: &[
+            "dashscope",
+            "model_studio",
+            "modelstudio",
+            "wan_hosted",
+            "wan-hosted",
+        ],
         kind: BackendKind::Hosted,
         summary: "Alibaba Wan (hosted) through Model Studio / DashScope",
     },

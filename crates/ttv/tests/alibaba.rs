@@ -44,7 +44,10 @@ async fn text_to_video_is_an_async_task_with_size_and_the_async_header() {
     assert_eq!(generated.ticket.model.as_deref(), Some("wan2.6-t2v"));
     let records = sim.requests();
     let submit = &records[0];
-    assert_eq!(submit.path, "/dashscope/api/v1/services/aigc/video-generation/video-synthesis");
+    assert_eq!(
+        submit.path,
+        "/dashscope/api/v1/services/aigc/video-generation/video-synthesis"
+    );
     assert_eq!(submit.headers["x-dashscope-async"], "enable");
     assert_eq!(submit.headers["x-dashscope-workspace"], "ws-123");
     assert_eq!(submit.headers["authorization"], format!("Bearer {KEY}"));
@@ -56,7 +59,10 @@ async fn text_to_video_is_an_async_task_with_size_and_the_async_header() {
             "parameters": { "size": "1280*720", "duration": 10, "seed": 42, "audio": false }
         })
     );
-    assert_eq!(records[1].path, format!("/dashscope/api/v1/tasks/{}", generated.ticket.id));
+    assert_eq!(
+        records[1].path,
+        format!("/dashscope/api/v1/tasks/{}", generated.ticket.id)
+    );
     assert_eq!(sim.paid_submits(Provider::Dashscope), 1);
 }
 
@@ -64,7 +70,10 @@ async fn text_to_video_is_an_async_task_with_size_and_the_async_header() {
 async fn an_image_picks_the_family_image_model_and_a_resolution_tier() {
     let sim = sim(quick()).await;
     let image = png("image", [9, 9, 200]);
-    let req = GenerationRequest { image: Some(image.clone()), ..GenerationRequest::text("waves") };
+    let req = GenerationRequest {
+        image: Some(image.clone()),
+        ..GenerationRequest::text("waves")
+    };
     let (out, _, _dir) = generate(&backend(&sim), &req).await;
     assert_eq!(out.unwrap().ticket.model.as_deref(), Some("wan2.6-i2v"));
     assert_eq!(
@@ -89,21 +98,45 @@ async fn first_and_last_frame_use_the_image2video_task_of_kf2v_models() {
     let (out, _, _dir) = generate(&with_model(&sim, "wan2.1"), &req).await;
     out.unwrap();
     let submit = &sim.requests()[0];
-    assert_eq!(submit.path, "/dashscope/api/v1/services/aigc/image2video/video-synthesis");
-    assert_eq!(submit.json()["input"]["first_frame_url"], json!(first.data_uri()));
-    assert_eq!(submit.json()["input"]["last_frame_url"], json!(last.data_uri()));
+    assert_eq!(
+        submit.path,
+        "/dashscope/api/v1/services/aigc/image2video/video-synthesis"
+    );
+    assert_eq!(
+        submit.json()["input"]["first_frame_url"],
+        json!(first.data_uri())
+    );
+    assert_eq!(
+        submit.json()["input"]["last_frame_url"],
+        json!(last.data_uri())
+    );
     assert_eq!(submit.json()["model"], "wanx2.1-kf2v-plus");
 }
 
 #[tokio::test]
 async fn validation_names_the_model_and_spends_nothing() {
     let sim = sim(quick()).await;
-    let req = GenerationRequest { duration: Some(VideoDuration::from_secs(10)), audio: true, ..GenerationRequest::text("x") };
+    let req = GenerationRequest {
+        duration: Some(VideoDuration::from_secs(10)),
+        audio: true,
+        ..GenerationRequest::text("x")
+    };
     let err = with_model(&sim, "wan2.2").validate(&req).unwrap_err();
     let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
-    assert!(fields.contains(&"audio") && fields.contains(&"duration"), "{err}");
-    assert!(Alibaba::new(AlibabaOptions { model: "wan9".into(), ..AlibabaOptions::default() }).is_err());
-    let est = backend(&sim).estimate_cost(&GenerationRequest::text("x")).unwrap();
+    assert!(
+        fields.contains(&"audio") && fields.contains(&"duration"),
+        "{err}"
+    );
+    assert!(
+        Alibaba::new(AlibabaOptions {
+            model: "wan9".into(),
+            ..AlibabaOptions::default()
+        })
+        .is_err()
+    );
+    let est = backend(&sim)
+        .estimate_cost(&GenerationRequest::text("x"))
+        .unwrap();
     assert_eq!(est.usd.to_string(), "$0.50");
     assert!(sim.requests().is_empty());
 }
@@ -115,9 +148,18 @@ async fn a_pending_task_is_cancelled_and_a_running_one_says_it_cannot_be() {
     let req = GenerationRequest::text("wait");
     let ticket = b.submit(&req, &b.validate(&req).unwrap()).await.unwrap();
     b.cancel(&ticket).await.unwrap();
-    assert!(matches!(b.poll(&ticket).await.unwrap(), ttv::Status::Cancelled));
+    assert!(matches!(
+        b.poll(&ticket).await.unwrap(),
+        ttv::Status::Cancelled
+    ));
     let cancel = &sim.requests()[1];
-    assert_eq!((cancel.method.as_str(), cancel.path.as_str()), ("POST", format!("/dashscope/api/v1/tasks/{}/cancel", ticket.id).as_str()));
+    assert_eq!(
+        (cancel.method.as_str(), cancel.path.as_str()),
+        (
+            "POST",
+            format!("/dashscope/api/v1/tasks/{}/cancel", ticket.id).as_str()
+        )
+    );
     let running = common::sim(SimConfig::default().with_timings(0.0, 30.0)).await;
     let b = backend(&running);
     let ticket = b.submit(&req, &b.validate(&req).unwrap()).await.unwrap();
@@ -128,26 +170,66 @@ async fn a_pending_task_is_cancelled_and_a_running_one_says_it_cannot_be() {
 
 #[tokio::test]
 async fn submit_faults_map_to_kinds_and_spend() {
-    common::submit_faults(Provider::Dashscope, backend, &[
-        (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-        (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-        (FaultKind::ServerError, ErrorKind::Transient, Spend::Maybe, 1),
-        (FaultKind::ConnectionReset, ErrorKind::Transient, Spend::Maybe, 1),
-        (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-        (FaultKind::InsufficientBalance, ErrorKind::QuotaExceeded, Spend::No, 0),
-        (FaultKind::Moderation, ErrorKind::ContentRejected, Spend::No, 0),
-    ])
+    common::submit_faults(
+        Provider::Dashscope,
+        backend,
+        &[
+            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
+            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
+            (
+                FaultKind::ServerError,
+                ErrorKind::Transient,
+                Spend::Maybe,
+                1,
+            ),
+            (
+                FaultKind::ConnectionReset,
+                ErrorKind::Transient,
+                Spend::Maybe,
+                1,
+            ),
+            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
+            (
+                FaultKind::InsufficientBalance,
+                ErrorKind::QuotaExceeded,
+                Spend::No,
+                0,
+            ),
+            (
+                FaultKind::Moderation,
+                ErrorKind::ContentRejected,
+                Spend::No,
+                0,
+            ),
+        ],
+    )
     .await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(Provider::Dashscope, backend, &[
-        (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-        (Endpoint::Poll, FaultKind::Moderation, ErrorKind::ContentRejected),
-        (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-        (Endpoint::Download, FaultKind::TruncatedDownload, ErrorKind::Transient),
-        (Endpoint::Download, FaultKind::ExpiredUrl, ErrorKind::Transient),
-    ])
+    common::job_faults(
+        Provider::Dashscope,
+        backend,
+        &[
+            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
+            (
+                Endpoint::Poll,
+                FaultKind::Moderation,
+                ErrorKind::ContentRejected,
+            ),
+            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
+            (
+                Endpoint::Download,
+                FaultKind::TruncatedDownload,
+                ErrorKind::Transient,
+            ),
+            (
+                Endpoint::Download,
+                FaultKind::ExpiredUrl,
+                ErrorKind::Transient,
+            ),
+        ],
+    )
     .await;
 }

@@ -30,27 +30,46 @@ fn backend(sim: &Sim) -> Kling {
 #[tokio::test]
 async fn text_to_video_is_signed_with_an_hs256_jwt_and_sends_the_documented_body() {
     let sim = sim(quick()).await;
-    let req = GenerationRequest { negative_prompt: Some("blur".into()), ..GenerationRequest::text("a red kite") };
+    let req = GenerationRequest {
+        negative_prompt: Some("blur".into()),
+        ..GenerationRequest::text("a red kite")
+    };
     let (out, seen, _dir) = generate(&backend(&sim), &req).await;
     let generated = out.unwrap();
     assert!(seen.queued > 0 && seen.running > 0, "{seen:?}");
     let records = sim.requests();
     let submit = &records[0];
-    assert_eq!((submit.method.as_str(), submit.path.as_str()), ("POST", "/kling/v1/videos/text2video"));
+    assert_eq!(
+        (submit.method.as_str(), submit.path.as_str()),
+        ("POST", "/kling/v1/videos/text2video")
+    );
     assert_eq!(
         submit.json(),
         json!({ "model_name": "kling-v2-6", "prompt": "a red kite", "negative_prompt": "blur", "mode": "std",
                 "duration": "5", "aspect_ratio": "16:9", "sound": "off" })
     );
-    let token = submit.headers["authorization"].strip_prefix("Bearer ").unwrap().to_owned();
+    let token = submit.headers["authorization"]
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &jsonwebtoken::DecodingKey::from_secret(KLING_SECRET.as_bytes()), &v)
-        .unwrap()
-        .claims;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(KLING_SECRET.as_bytes()),
+        &v,
+    )
+    .unwrap()
+    .claims;
     assert_eq!(claims["iss"], KEY);
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(), 1805);
-    assert_eq!(records[1].path, format!("/kling/v1/videos/text2video/{}", generated.ticket.id));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(),
+        1805
+    );
+    assert_eq!(
+        records[1].path,
+        format!("/kling/v1/videos/text2video/{}", generated.ticket.id)
+    );
     assert_eq!(sim.paid_submits(Provider::Kling), 1);
     assert!(generated.charged.is_some(), "final_unit_deduction is read");
 }
@@ -87,7 +106,9 @@ async fn a_last_frame_in_std_mode_is_refused_before_spending() {
     let err = backend(&sim).validate(&req).unwrap_err();
     assert_eq!(err.problems()[0].field, "last_frame", "{err}");
     assert!(sim.requests().is_empty());
-    let est = backend(&sim).estimate_cost(&GenerationRequest::text("x")).unwrap();
+    let est = backend(&sim)
+        .estimate_cost(&GenerationRequest::text("x"))
+        .unwrap();
     assert_eq!(est.usd.to_string(), "$0.21");
 }
 
@@ -104,36 +125,83 @@ async fn kling_has_no_cancel_and_says_so() {
 
 #[tokio::test]
 async fn a_wrong_secret_is_refused_as_auth() {
-    let sim = sim(SimConfig { kling_secret_key: Some("other".into()), ..quick() }).await;
+    let sim = sim(SimConfig {
+        kling_secret_key: Some("other".into()),
+        ..quick()
+    })
+    .await;
     let b = backend(&sim);
     let req = GenerationRequest::text("x");
-    let err = b.submit(&req, &b.validate(&req).unwrap()).await.unwrap_err();
+    let err = b
+        .submit(&req, &b.validate(&req).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!((err.kind(), err.spend()), (ErrorKind::Auth, Spend::No));
     assert!(!format!("{err:?}").contains(KLING_SECRET));
 }
 
 #[tokio::test]
 async fn submit_faults_map_to_kinds_and_spend() {
-    common::submit_faults(Provider::Kling, backend, &[
-        (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-        (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-        (FaultKind::ServerError, ErrorKind::Transient, Spend::Maybe, 1),
-        (FaultKind::ConnectionReset, ErrorKind::Transient, Spend::Maybe, 1),
-        (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-        (FaultKind::InsufficientBalance, ErrorKind::QuotaExceeded, Spend::No, 0),
-        (FaultKind::Moderation, ErrorKind::ContentRejected, Spend::No, 0),
-    ])
+    common::submit_faults(
+        Provider::Kling,
+        backend,
+        &[
+            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
+            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
+            (
+                FaultKind::ServerError,
+                ErrorKind::Transient,
+                Spend::Maybe,
+                1,
+            ),
+            (
+                FaultKind::ConnectionReset,
+                ErrorKind::Transient,
+                Spend::Maybe,
+                1,
+            ),
+            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
+            (
+                FaultKind::InsufficientBalance,
+                ErrorKind::QuotaExceeded,
+                Spend::No,
+                0,
+            ),
+            (
+                FaultKind::Moderation,
+                ErrorKind::ContentRejected,
+                Spend::No,
+                0,
+            ),
+        ],
+    )
     .await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(Provider::Kling, backend, &[
-        (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-        (Endpoint::Poll, FaultKind::Moderation, ErrorKind::ContentRejected),
-        (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-        (Endpoint::Download, FaultKind::TruncatedDownload, ErrorKind::Transient),
-        (Endpoint::Download, FaultKind::ExpiredUrl, ErrorKind::Transient),
-    ])
+    common::job_faults(
+        Provider::Kling,
+        backend,
+        &[
+            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
+            (
+                Endpoint::Poll,
+                FaultKind::Moderation,
+                ErrorKind::ContentRejected,
+            ),
+            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
+            (
+                Endpoint::Download,
+                FaultKind::TruncatedDownload,
+                ErrorKind::Transient,
+            ),
+            (
+                Endpoint::Download,
+                FaultKind::ExpiredUrl,
+                ErrorKind::Transient,
+            ),
+        ],
+    )
     .await;
 }

@@ -33,10 +33,16 @@ async fn text_to_video_sends_content_items_and_top_level_parameters() {
     };
     let (out, seen, _dir) = generate(&seedance, &req).await;
     let generated = out.unwrap();
-    assert!(seen.queued > 0 && seen.running > 0 && seen.downloading > 0, "{seen:?}");
+    assert!(
+        seen.queued > 0 && seen.running > 0 && seen.downloading > 0,
+        "{seen:?}"
+    );
     let records = sim.requests();
     let submit = &records[0];
-    assert_eq!((submit.method.as_str(), submit.path.as_str()), ("POST", "/seedance/api/v3/contents/generations/tasks"));
+    assert_eq!(
+        (submit.method.as_str(), submit.path.as_str()),
+        ("POST", "/seedance/api/v3/contents/generations/tasks")
+    );
     assert_eq!(submit.headers["authorization"], format!("Bearer {KEY}"));
     assert_eq!(
         submit.json(),
@@ -46,7 +52,13 @@ async fn text_to_video_sends_content_items_and_top_level_parameters() {
             "resolution": "720p", "ratio": "16:9", "duration": 6, "seed": 11, "generate_audio": false
         })
     );
-    assert_eq!(records[1].path, format!("/seedance/api/v3/contents/generations/tasks/{}", generated.ticket.id));
+    assert_eq!(
+        records[1].path,
+        format!(
+            "/seedance/api/v3/contents/generations/tasks/{}",
+            generated.ticket.id
+        )
+    );
     assert!(generated.ticket.id.starts_with("cgt-"));
     assert_eq!(sim.paid_submits(Provider::Seedance), 1);
     // Charged from usage.completion_tokens at $1.2 per million (1248x704 is the size asked;
@@ -77,7 +89,11 @@ async fn first_and_last_frames_go_inline_with_their_roles() {
     );
     let inputs = ttv::media::delivery::recorded(&generated.ticket.data);
     assert_eq!(inputs.len(), 2);
-    assert!(inputs.iter().all(|d| d.how == ttv::media::delivery::How::Inline && d.via == "data_uri"));
+    assert!(
+        inputs
+            .iter()
+            .all(|d| d.how == ttv::media::delivery::How::Inline && d.via == "data_uri")
+    );
 }
 
 #[tokio::test]
@@ -85,8 +101,14 @@ async fn a_single_image_has_no_role_and_bad_requests_are_refused_before_spending
     let sim = sim(quick()).await;
     let seedance = backend(&sim);
     let image = png("image", [1, 200, 1]);
-    let req = GenerationRequest { image: Some(image.clone()), ..GenerationRequest::text("grass") };
-    let ticket = seedance.submit(&req, &seedance.validate(&req).unwrap()).await.unwrap();
+    let req = GenerationRequest {
+        image: Some(image.clone()),
+        ..GenerationRequest::text("grass")
+    };
+    let ticket = seedance
+        .submit(&req, &seedance.validate(&req).unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         sim.requests()[0].json()["content"][1],
         json!({ "type": "image_url", "image_url": { "url": image.data_uri() } })
@@ -108,11 +130,16 @@ async fn a_single_image_has_no_role_and_bad_requests_are_refused_before_spending
 #[tokio::test]
 async fn the_estimate_counts_tokens_and_names_its_source() {
     let sim = sim(quick()).await;
-    let est = backend(&sim).estimate_cost(&GenerationRequest::text("x")).unwrap();
+    let est = backend(&sim)
+        .estimate_cost(&GenerationRequest::text("x"))
+        .unwrap();
     // 1248 × 704 × 24 fps × 5 s / 1024 = 102,960 tokens at $1.2/M.
     assert_eq!(est.usd.micros, 123_552);
     assert!(est.basis.contains("102960 tokens"), "{}", est.basis);
-    assert_eq!(est.source.unwrap().url, "https://docs.comfy.org/tutorials/partner-nodes/pricing");
+    assert_eq!(
+        est.source.unwrap().url,
+        "https://docs.comfy.org/tutorials/partner-nodes/pricing"
+    );
 }
 
 #[tokio::test]
@@ -120,42 +147,91 @@ async fn a_queued_task_is_cancelled_and_a_running_one_cannot_be() {
     let sim = sim(SimConfig::default().with_timings(30.0, 1.0)).await;
     let seedance = backend(&sim);
     let req = GenerationRequest::text("wait");
-    let ticket = seedance.submit(&req, &seedance.validate(&req).unwrap()).await.unwrap();
+    let ticket = seedance
+        .submit(&req, &seedance.validate(&req).unwrap())
+        .await
+        .unwrap();
     seedance.cancel(&ticket).await.unwrap();
-    assert!(matches!(seedance.poll(&ticket).await.unwrap(), ttv::Status::Cancelled));
+    assert!(matches!(
+        seedance.poll(&ticket).await.unwrap(),
+        ttv::Status::Cancelled
+    ));
     let delete = &sim.requests()[1];
     assert_eq!((delete.method.as_str(), delete.status), ("DELETE", 200));
 
     let running = common::sim(SimConfig::default().with_timings(0.0, 30.0)).await;
     let seedance = backend(&running);
-    let ticket = seedance.submit(&req, &seedance.validate(&req).unwrap()).await.unwrap();
+    let ticket = seedance
+        .submit(&req, &seedance.validate(&req).unwrap())
+        .await
+        .unwrap();
     let err = seedance.cancel(&ticket).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
 }
 
 #[tokio::test]
 async fn submit_faults_map_to_kinds_and_spend() {
-    common::submit_faults(Provider::Seedance, backend, &[
-        (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-        (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-        (FaultKind::ServerError, ErrorKind::Transient, Spend::Maybe, 1),
-        (FaultKind::ConnectionReset, ErrorKind::Transient, Spend::Maybe, 1),
-        (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-        (FaultKind::InsufficientBalance, ErrorKind::QuotaExceeded, Spend::No, 0),
-        (FaultKind::Moderation, ErrorKind::ContentRejected, Spend::No, 0),
-    ])
+    common::submit_faults(
+        Provider::Seedance,
+        backend,
+        &[
+            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
+            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
+            (
+                FaultKind::ServerError,
+                ErrorKind::Transient,
+                Spend::Maybe,
+                1,
+            ),
+            (
+                FaultKind::ConnectionReset,
+                ErrorKind::Transient,
+                Spend::Maybe,
+                1,
+            ),
+            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
+            (
+                FaultKind::InsufficientBalance,
+                ErrorKind::QuotaExceeded,
+                Spend::No,
+                0,
+            ),
+            (
+                FaultKind::Moderation,
+                ErrorKind::ContentRejected,
+                Spend::No,
+                0,
+            ),
+        ],
+    )
     .await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(Provider::Seedance, backend, &[
-        (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-        (Endpoint::Poll, FaultKind::Moderation, ErrorKind::ContentRejected),
-        (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-        (Endpoint::Download, FaultKind::TruncatedDownload, ErrorKind::Transient),
-        (Endpoint::Download, FaultKind::ExpiredUrl, ErrorKind::Transient),
-    ])
+    common::job_faults(
+        Provider::Seedance,
+        backend,
+        &[
+            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
+            (
+                Endpoint::Poll,
+                FaultKind::Moderation,
+                ErrorKind::ContentRejected,
+            ),
+            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
+            (
+                Endpoint::Download,
+                FaultKind::TruncatedDownload,
+                ErrorKind::Transient,
+            ),
+            (
+                Endpoint::Download,
+                FaultKind::ExpiredUrl,
+                ErrorKind::Transient,
+            ),
+        ],
+    )
     .await;
 }
 
@@ -164,7 +240,10 @@ async fn an_image_too_big_to_inline_without_a_bucket_is_refused_naming_what_to_c
     let sim = sim(quick()).await;
     let big = common::noise_png("image", 1900, 1500);
     assert!(big.bytes().len() as u64 > ttv::services::seedance::models::INLINE_MAX);
-    let req = GenerationRequest { image: Some(big), ..GenerationRequest::text("big") };
+    let req = GenerationRequest {
+        image: Some(big),
+        ..GenerationRequest::text("big")
+    };
     let err = backend(&sim).validate(&req).unwrap_err();
     assert!(err.problems()[0].allowed.contains("uploads.store"), "{err}");
     assert!(sim.requests().is_empty());

@@ -52,6 +52,79 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The claims of the JWT in a token request's form body.
+fn jwt_claims(form: &str) -> serde_json::Value {
+    let assertion = form.split("assertion=").nth(1).expect("an assertion");
+    let payload = assertion.split('.').nth(1).expect("a JWT payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Polls until the operation is no longer running.
+async fn finish(veo: &Veo, ticket: &ttv::Ticket) -> ttv::Status {
+    loop {
+        match veo.poll(ticket).await.unwrap() {
+            ttv::Status::Running { .. } | ttv::Status::Queued { .. } => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            done => return done,
+        }
+    }
+}
+
+#[tokio::test]
+async fn gemini_downloads_the_file_named_in_the_uri_from_the_configured_base_url_with_the_key() {
+    let sim = google_sim(quick()).await;
+    let veo = gemini(&sim, "veo-3.0-fast-generate-001");
+    let req = GenerationRequest::text("a fox");
+    let resolved = veo.validate(&req).unwrap();
+    let ticket = veo.submit(&req, &resolved).await.unwrap();
+    let ttv::Status::Succeeded { output, .. } = finish(&veo, &ticket).await else {
+        panic!("the operation succeeds");
+    };
+    // The URI names Google's host, as the real service's does; nothing is fetched from it.
+    let op_id = ticket.id.rsplit('/').next().unwrap();
+    let ttv::Output::Url { url } = &output else {
+        panic!("a file URI: {output:?}");
+    };
+    assert_eq!(
+        url,
+        &format!(
+            "https://generativelanguage.googleapis.com/v1beta/files/{op_id}:download?alt=media"
+        )
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("out.mp4");
+    let bytes = veo.fetch(&output, &into, &|_| {}).await.unwrap();
+    assert_eq!(bytes, std::fs::metadata(&into).unwrap().len());
+    let records = sim.requests();
+    let file = records
+        .iter()
+        .find(|r| r.endpoint == Some(Endpoint::Result))
+        .expect("the file was asked for");
+    assert_eq!(
+        (
+            file.method.as_str(),
+            file.path.as_str(),
+            file.query.as_deref()
+        ),
+        (
+            "GET",
+            format!("/gemini/v1beta/files/{op_id}:download").as_str(),
+            Some("alt=media")
+        )
+    );
+    assert_eq!(file.headers["x-goog-api-key"], KEY);
+    assert_eq!(file.status, 302);
+    let video = records
+        .iter()
+        .find(|r| r.endpoint == Some(Endpoint::Download))
+        .expect("the redirect was followed");
+    assert_eq!(video.status, 200);
+}
+
 #[tokio::test]
 async fn gemini_text_to_video_sends_the_documented_request_and_saves_a_playable_video() {
     let sim = google_sim(quick()).await;
@@ -178,6 +251,18 @@ async fn vertex_signs_a_service_account_jwt_and_saves_the_inline_video() {
         ),
         "{}",
         tokens[0].body
+    );
+    // Sent to the key file's token_uri (the simulator), addressed to Google's token endpoint.
+    let claims = jwt_claims(&tokens[0].body);
+    assert_eq!(claims["aud"], "https://oauth2.googleapis.com/token");
+    assert_eq!(claims["iss"], common::EMAIL);
+    assert_eq!(
+        claims["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
     );
 
     let records = sim.requests();

@@ -36,8 +36,8 @@ pub use providers::UPLOAD_STORE_ENV;
 pub use resolve::{RequestDefaults, Settings};
 pub use schema::{
     AlibabaSection, AnimaticSection, Config, FalSection, HunyuanSection, KlingSection,
-    LocalSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection,
-    RoutingSection, RunwaySection, SeedanceSection, StoreSection, UploadsSection, VeoSection,
+    LocalSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection, RoutingSection,
+    RunwaySection, SeedanceSection, StoreSection, UploadsSection, VeoSection,
 };
 
 /// The environment variable naming a configuration file.

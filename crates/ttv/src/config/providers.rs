@@ -21,12 +21,24 @@ pub const UPLOAD_STORE_ENV: &str = "TTV_UPLOAD_STORE";
 /// Fills every secret of these sections from the file or the environment.
 pub(super) fn secrets(config: &mut Config, s: &mut Secrets<'_>) {
     let k = &mut config.kling;
-    k.access_key = s.pick("kling.access_key", k.access_key.take(), &[kling::ACCESS_KEY_ENV]);
-    k.secret_key = s.pick("kling.secret_key", k.secret_key.take(), &[kling::SECRET_KEY_ENV]);
+    k.access_key = s.pick(
+        "kling.access_key",
+        k.access_key.take(),
+        &[kling::ACCESS_KEY_ENV],
+    );
+    k.secret_key = s.pick(
+        "kling.secret_key",
+        k.secret_key.take(),
+        &[kling::SECRET_KEY_ENV],
+    );
     k.api_key = s.pick("kling.api_key", k.api_key.take(), &[kling::API_KEY_ENV]);
     let l = &mut config.luma;
     l.api_key = s.pick("luma.api_key", l.api_key.take(), &[luma::KEY_ENV]);
-    l.legacy_api_key = s.pick("luma.legacy_api_key", l.legacy_api_key.take(), &[luma::LEGACY_KEY_ENV]);
+    l.legacy_api_key = s.pick(
+        "luma.legacy_api_key",
+        l.legacy_api_key.take(),
+        &[luma::LEGACY_KEY_ENV],
+    );
     let r = &mut config.replicate;
     r.api_key = s.pick("replicate.api_key", r.api_key.take(), &[replicate::KEY_ENV]);
     let sd = &mut config.seedance;
@@ -34,10 +46,21 @@ pub(super) fn secrets(config: &mut Config, s: &mut Secrets<'_>) {
     let a = &mut config.alibaba;
     a.api_key = s.pick("alibaba.api_key", a.api_key.take(), &[alibaba::KEY_ENV]);
     let u = &mut config.uploads;
-    u.access_key_id = s.pick("uploads.access_key_id", u.access_key_id.take(), &["AWS_ACCESS_KEY_ID"]);
-    u.secret_access_key =
-        s.pick("uploads.secret_access_key", u.secret_access_key.take(), &["AWS_SECRET_ACCESS_KEY"]);
-    u.session_token = s.pick("uploads.session_token", u.session_token.take(), &["AWS_SESSION_TOKEN"]);
+    u.access_key_id = s.pick(
+        "uploads.access_key_id",
+        u.access_key_id.take(),
+        &["AWS_ACCESS_KEY_ID"],
+    );
+    u.secret_access_key = s.pick(
+        "uploads.secret_access_key",
+        u.secret_access_key.take(),
+        &["AWS_SECRET_ACCESS_KEY"],
+    );
+    u.session_token = s.pick(
+        "uploads.session_token",
+        u.session_token.take(),
+        &["AWS_SESSION_TOKEN"],
+    );
 }
 
 /// Fills addresses and the bucket from the environment where the file is silent.
@@ -51,13 +74,22 @@ pub(super) fn addresses(config: &mut Config, env: &dyn Env) {
     };
     fill(&mut config.kling.base_url, &[kling::BASE_URL_ENV]);
     fill(&mut config.luma.base_url, &[luma::BASE_URL_ENV]);
-    fill(&mut config.luma.legacy_base_url, &[luma::LEGACY_BASE_URL_ENV]);
+    fill(
+        &mut config.luma.legacy_base_url,
+        &[luma::LEGACY_BASE_URL_ENV],
+    );
     fill(&mut config.replicate.base_url, &[replicate::BASE_URL_ENV]);
     fill(&mut config.seedance.base_url, &[seedance::BASE_URL_ENV]);
     fill(&mut config.alibaba.base_url, &[alibaba::BASE_URL_ENV]);
     fill(&mut config.uploads.store, &[UPLOAD_STORE_ENV]);
-    fill(&mut config.uploads.endpoint, &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]);
-    fill(&mut config.uploads.region, &["AWS_REGION", "AWS_DEFAULT_REGION"]);
+    fill(
+        &mut config.uploads.endpoint,
+        &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+    );
+    fill(
+        &mut config.uploads.region,
+        &["AWS_REGION", "AWS_DEFAULT_REGION"],
+    );
 }
 
 /// The options these sections resolve to.
@@ -97,7 +129,11 @@ fn region(
 }
 
 /// Resolves the sections; `poll` is `remote_api_settings.polling_interval`.
-pub(super) fn resolve(config: &Config, poll: Option<Duration>, findings: &mut Vec<Finding>) -> Resolved {
+pub(super) fn resolve(
+    config: &Config,
+    poll: Option<Duration>,
+    findings: &mut Vec<Finding>,
+) -> Resolved {
     let bucket = bucket(config, findings);
 
     let k = &config.kling;
@@ -141,7 +177,11 @@ pub(super) fn resolve(config: &Config, poll: Option<Duration>, findings: &mut Ve
     let r = &config.replicate;
     let mut replicate = ReplicateOptions {
         api_key: r.api_key.clone(),
-        default_input: r.default_input.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        default_input: r
+            .default_input
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..ReplicateOptions::default()
     };
     set(&mut replicate.base_url, &r.base_url);
@@ -223,13 +263,18 @@ fn bucket(config: &Config, findings: &mut Vec<Finding>) -> Option<BucketOptions>
             Ok(d) if ttl >= 1.0 && ttl <= 604_800.0 => options.url_ttl = d,
             _ => findings.push(Finding::error(
                 "uploads.url_ttl_secs",
-                format!("{ttl}; expected 1 to 604800 seconds (S3 presigned URLs last at most 7 days)"),
+                format!(
+                    "{ttl}; expected 1 to 604800 seconds (S3 presigned URLs last at most 7 days)"
+                ),
             )),
         }
     }
     if let Err(e) = crate::services::bucket::Bucket::new(&options) {
         let text = e.to_string();
-        let message = text.strip_prefix("uploads.store: ").unwrap_or(&text).to_owned();
+        let message = text
+            .strip_prefix("uploads.store: ")
+            .unwrap_or(&text)
+            .to_owned();
         findings.push(Finding::error("uploads.store", message));
         return None;
     }

@@ -57,7 +57,12 @@ impl Delivery {
     }
 
     /// An image uploaded by `via` to `reference`.
-    pub fn upload(field: &str, image: &ImageInput, via: &str, reference: impl Into<String>) -> Self {
+    pub fn upload(
+        field: &str,
+        image: &ImageInput,
+        via: &str,
+        reference: impl Into<String>,
+    ) -> Self {
         Self {
             how: How::Upload,
             reference: Some(reference.into()),

@@ -4,10 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-use rand_chacha::rand_core::SeedableRng;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::json;
 
 use ttv::media::image::ImageInput;
@@ -107,21 +105,9 @@ pub async fn fails_with<B: VideoBackend>(
 /// The service account of the Google tests (generated here; nothing is real).
 pub const EMAIL: &str = "veo-test@sim-project.iam.gserviceaccount.com";
 
-/// A 2048-bit RSA key from a fixed seed: (PKCS#8 private PEM, SPKI public PEM).
+/// The simulator's test service-account key: (PKCS#8 private PEM, SPKI public PEM).
 pub fn test_key() -> &'static (String, String) {
-    static KEY_PAIR: OnceLock<(String, String)> = OnceLock::new();
-    KEY_PAIR.get_or_init(|| {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("key generates");
-        let public = rsa::RsaPublicKey::from(&private);
-        (
-            private
-                .to_pkcs8_pem(LineEnding::LF)
-                .expect("pem")
-                .to_string(),
-            public.to_public_key_pem(LineEnding::LF).expect("pem"),
-        )
-    })
+    ttv_sim::test_service_account_key()
 }
 
 /// A simulator that trusts the test key, with `config`'s knobs.
@@ -179,9 +165,16 @@ pub async fn submit_faults<B: VideoBackend>(
         let (err, sim) = fails_with(provider, rule, make).await;
         assert_eq!((err.kind(), err.spend()), (kind, spend), "{fault:?}: {err}");
         assert_eq!(sim.paid_submits(provider), paid, "{fault:?}");
-        assert!(!format!("{err:?}{err}").contains(KEY), "{fault:?}: the key leaked");
+        assert!(
+            !format!("{err:?}{err}").contains(KEY),
+            "{fault:?}: the key leaked"
+        );
         if fault == ttv_sim::FaultKind::RateLimited {
-            assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(2)), "{fault:?}");
+            assert_eq!(
+                err.retry_after(),
+                Some(std::time::Duration::from_secs(2)),
+                "{fault:?}"
+            );
         }
     }
 }
@@ -207,10 +200,14 @@ pub fn s3_endpoint() -> Option<String> {
     match std::env::var("TTV_TEST_S3_ENDPOINT") {
         Ok(e) if !e.trim().is_empty() => Some(e.trim().trim_end_matches('/').to_owned()),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("TTV_TEST_S3_ENDPOINT is not set: .ci/run must start moto_server for the object-store tests")
+            panic!(
+                "TTV_TEST_S3_ENDPOINT is not set: .ci/run must start moto_server for the object-store tests"
+            )
         }
         _ => {
-            eprintln!("skipped: set TTV_TEST_S3_ENDPOINT to an S3-compatible server (moto_server) to run this test");
+            eprintln!(
+                "skipped: set TTV_TEST_S3_ENDPOINT to an S3-compatible server (moto_server) to run this test"
+            );
             None
         }
     }
@@ -224,7 +221,11 @@ pub async fn s3_bucket(endpoint: &str) -> ttv::services::bucket::BucketOptions {
         .send()
         .await
         .expect("the S3 server answers");
-    assert!(put.status().is_success(), "creating bucket {bucket}: {}", put.status());
+    assert!(
+        put.status().is_success(),
+        "creating bucket {bucket}: {}",
+        put.status()
+    );
     ttv::services::bucket::BucketOptions {
         endpoint: Some(endpoint.to_owned()),
         region: Some("us-east-1".into()),
@@ -236,6 +237,9 @@ pub async fn s3_bucket(endpoint: &str) -> ttv::services::bucket::BucketOptions {
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{n:x}")
 }

@@ -85,15 +85,26 @@ impl Alibaba {
         let mut modes: Vec<Mode> = models.iter().map(|m| m.mode).collect();
         modes.sort();
         modes.dedup();
-        let mut durations: Vec<u32> = models.iter().flat_map(|m| m.durations.iter().copied()).collect();
+        let mut durations: Vec<u32> = models
+            .iter()
+            .flat_map(|m| m.durations.iter().copied())
+            .collect();
         durations.sort_unstable();
         durations.dedup();
         let mut sizes: Vec<_> = models.iter().flat_map(|m| models::sizes(m)).collect();
         sizes.dedup();
-        let low = models.iter().flat_map(|m| m.tiers.iter().map(|t| t.1)).fold(f64::MAX, f64::min);
+        let low = models
+            .iter()
+            .flat_map(|m| m.tiers.iter().map(|t| t.1))
+            .fold(f64::MAX, f64::min);
         let caps = Capabilities {
             modes,
-            durations: DurationSupport::OneOf(durations.iter().map(|&s| VideoDuration::from_secs(s)).collect()),
+            durations: DurationSupport::OneOf(
+                durations
+                    .iter()
+                    .map(|&s| VideoDuration::from_secs(s))
+                    .collect(),
+            ),
             default_duration: VideoDuration::from_secs(5),
             resolutions: ResolutionSupport::OneOf(sizes),
             default_resolution: ResolutionSpec::Tier(720),
@@ -132,7 +143,13 @@ impl Alibaba {
     }
 
     /// The create body, images already delivered as `images` (`(input key, URL)`).
-    fn body(&self, model: &Model, req: &GenerationRequest, resolved: &Resolved, images: Vec<(&str, String)>) -> Map<String, Value> {
+    fn body(
+        &self,
+        model: &Model,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        images: Vec<(&str, String)>,
+    ) -> Map<String, Value> {
         let mut input = Map::new();
         input.insert("prompt".into(), json!(req.prompt));
         if let Some(neg) = &req.negative_prompt {
@@ -148,7 +165,10 @@ impl Alibaba {
         } else if let Some(tier) = models::tier_of(r) {
             parameters.insert("resolution".into(), json!(format!("{tier}P")));
         }
-        parameters.insert("duration".into(), json!(resolved.duration.whole_secs().unwrap_or(5)));
+        parameters.insert(
+            "duration".into(),
+            json!(resolved.duration.whole_secs().unwrap_or(5)),
+        );
         if let Some(seed) = req.seed {
             parameters.insert("seed".into(), json!(seed));
         }
@@ -210,17 +230,35 @@ impl VideoBackend for Alibaba {
         let sizes = model.map(|m| models::sizes(m)).unwrap_or_default();
         let filled = hosted::with_provider_size(req, &sizes, 720);
         hosted::resolve_with(&self.caps, &filled, NAME, |resolved, problems| {
-            let (Some(r), Some(m)) = (resolved, model) else { return };
+            let (Some(r), Some(m)) = (resolved, model) else {
+                return;
+            };
             if !sizes.contains(&r.resolution) {
                 let list: Vec<_> = sizes.iter().map(ToString::to_string).collect();
-                problems.push(Problem::new("resolution", r.resolution, format!("for {}: {}", m.id, list.join(", "))));
+                problems.push(Problem::new(
+                    "resolution",
+                    r.resolution,
+                    format!("for {}: {}", m.id, list.join(", ")),
+                ));
             }
-            if !m.durations.iter().any(|&s| VideoDuration::from_secs(s) == r.duration) {
+            if !m
+                .durations
+                .iter()
+                .any(|&s| VideoDuration::from_secs(s) == r.duration)
+            {
                 let list: Vec<_> = m.durations.iter().map(|s| format!("{s}s")).collect();
-                problems.push(Problem::new("duration", r.duration, format!("for {}: {}", m.id, list.join(", "))));
+                problems.push(Problem::new(
+                    "duration",
+                    r.duration,
+                    format!("for {}: {}", m.id, list.join(", ")),
+                ));
             }
             if req.audio && !m.audio {
-                problems.push(Problem::new("audio", "true", format!("false: {} makes silent video", m.id)));
+                problems.push(Problem::new(
+                    "audio",
+                    "true",
+                    format!("false: {} makes silent video", m.id),
+                ));
             }
             if let Some(seed) = req.seed.filter(|s| *s > 2_147_483_647) {
                 problems.push(Problem::new("seed", seed, "0 to 2147483647"));
@@ -233,14 +271,23 @@ impl VideoBackend for Alibaba {
 
     fn estimate_cost(&self, req: &GenerationRequest) -> Result<CostEstimate> {
         let r = self.validate(req)?;
-        let model = self.model_for(r.mode).ok_or_else(|| Error::new(ErrorKind::Unsupported, "no model for this mode").with_backend(NAME))?;
+        let model = self.model_for(r.mode).ok_or_else(|| {
+            Error::new(ErrorKind::Unsupported, "no model for this mode").with_backend(NAME)
+        })?;
         let tier = models::tier_of(r.resolution).unwrap_or(720);
-        let per_sec = model.tiers.iter().find(|t| t.0 == tier).map_or(0.0, |t| t.1);
+        let per_sec = model
+            .tiers
+            .iter()
+            .find(|t| t.0 == tier)
+            .map_or(0.0, |t| t.1);
         let secs = r.duration.whole_secs().unwrap_or(5);
         Ok(CostEstimate {
             usd: Money::usd_micros((per_sec * f64::from(secs) * 1e6).round() as i64),
             native: None,
-            basis: format!("{secs} s × ${per_sec}/s at {tier}P ({}, UNCONFIRMED)", model.id),
+            basis: format!(
+                "{secs} s × ${per_sec}/s at {tier}P ({}, UNCONFIRMED)",
+                model.id
+            ),
             source: Some(models::price_source()),
         })
     }
@@ -251,7 +298,11 @@ impl VideoBackend for Alibaba {
 
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
         let model = self.model_for(resolved.mode).ok_or_else(|| {
-            Error::new(ErrorKind::Unsupported, format!("{} has no model for {}", self.options.model, resolved.mode)).with_backend(NAME)
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("{} has no model for {}", self.options.model, resolved.mode),
+            )
+            .with_backend(NAME)
         })?;
         let mut images = Vec::new();
         let mut sent = Vec::new();
@@ -259,15 +310,25 @@ impl VideoBackend for Alibaba {
             Mode::FirstLastFrame => ("first_frame_url", "last_frame_url"),
             _ => ("img_url", "last_frame_url"),
         };
-        for (field, image, key) in [("image", &req.image, first_key), ("last_frame", &req.last_frame, last_key)] {
+        for (field, image, key) in [
+            ("image", &req.image, first_key),
+            ("last_frame", &req.last_frame, last_key),
+        ] {
             if let Some(image) = image {
                 let (url, d) = self.deliver(field, image).await?;
                 images.push((key, url));
                 sent.push(d);
             }
         }
-        let task = if model.id.contains("kf2v") { "image2video" } else { "video-generation" };
-        let id = self.core.create(task, &self.body(model, req, resolved, images)).await?;
+        let task = if model.id.contains("kf2v") {
+            "image2video"
+        } else {
+            "video-generation"
+        };
+        let id = self
+            .core
+            .create(task, &self.body(model, req, resolved, images))
+            .await?;
         let mut data = Value::Null;
         delivery::record(&mut data, &sent);
         Ok(Ticket {
@@ -285,11 +346,15 @@ impl VideoBackend for Alibaba {
             "PENDING" => Status::Queued { position: None },
             "RUNNING" => Status::Running { progress: None },
             "SUCCEEDED" => match task.video_url {
-                Some(url) => Status::Succeeded { output: Output::Url { url }, cost: None },
+                Some(url) => Status::Succeeded {
+                    output: Output::Url { url },
+                    cost: None,
+                },
                 None => hosted::no_output(NAME),
             },
             s @ ("FAILED" | "UNKNOWN") => Status::Failed(
-                error::from_task(task.code.as_deref(), task.message.as_deref(), s).with_backend(NAME),
+                error::from_task(task.code.as_deref(), task.message.as_deref(), s)
+                    .with_backend(NAME),
             ),
             "CANCELED" => Status::Cancelled,
             other => return Err(hosted::unknown_status(other, NAME)),

@@ -54,7 +54,10 @@ impl Core {
     /// Creates a task (the paid call) at `task` (`video-generation` or `image2video`).
     pub async fn create(&self, task: &str, body: &Map<String, Value>) -> Result<String> {
         let request = self
-            .request(Method::POST, &format!("/services/aigc/{task}/video-synthesis"))?
+            .request(
+                Method::POST,
+                &format!("/services/aigc/{task}/video-synthesis"),
+            )?
             .header("X-DashScope-Async", "enable")
             .json(body);
         let reply: TaskReply =

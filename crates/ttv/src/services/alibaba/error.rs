@@ -9,7 +9,12 @@ use crate::error::{Error, ErrorKind, Spend};
 use crate::http::{Call, Reply, snippet, status_error};
 
 fn parts(body: &Value) -> (String, String) {
-    let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     (text("code"), text("message"))
 }
 
@@ -20,15 +25,24 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
         message = snippet(&reply.body);
     }
     let text = format!("HTTP {}: {code}: {message}", reply.status.as_u16());
-    let free_quota = code == "Throttling.AllocationQuota" && message.to_ascii_lowercase().contains("free");
+    let free_quota =
+        code == "Throttling.AllocationQuota" && message.to_ascii_lowercase().contains("free");
     if code == "Arrearage" || free_quota {
-        return Error::new(ErrorKind::QuotaExceeded, format!("{text} (top up the Alibaba Cloud account)"))
-            .with_spend(Spend::No);
+        return Error::new(
+            ErrorKind::QuotaExceeded,
+            format!("{text} (top up the Alibaba Cloud account)"),
+        )
+        .with_spend(Spend::No);
     }
     if code.starts_with("DataInspectionFailed") {
         return Error::new(ErrorKind::ContentRejected, text);
     }
-    status_error(reply.status, &reply.headers, &format!("{code}: {message}"), call)
+    status_error(
+        reply.status,
+        &reply.headers,
+        &format!("{code}: {message}"),
+        call,
+    )
 }
 
 /// The error of a task that ended `FAILED` (or `UNKNOWN`).

@@ -30,17 +30,94 @@ const FLF: Mode = Mode::FirstLastFrame;
 
 /// Every supported model id.
 pub const MODELS: &[Model] = &[
-    Model { id: "wan2.6-t2v", family: "wan2.6", mode: T2V, tiers: &[(720, 0.10), (1080, 0.15)], durations: &[5, 10, 15], audio: true },
-    Model { id: "wan2.6-i2v", family: "wan2.6", mode: I2V, tiers: &[(720, 0.10), (1080, 0.15)], durations: &[5, 10, 15], audio: true },
-    Model { id: "wan2.5-t2v-preview", family: "wan2.5", mode: T2V, tiers: &[(480, 0.05), (720, 0.10), (1080, 0.15)], durations: &[5, 10], audio: true },
-    Model { id: "wan2.5-i2v-preview", family: "wan2.5", mode: I2V, tiers: &[(480, 0.05), (720, 0.10), (1080, 0.15)], durations: &[5, 10], audio: true },
-    Model { id: "wan2.2-t2v-plus", family: "wan2.2", mode: T2V, tiers: &[(480, 0.02), (1080, 0.10)], durations: &[5], audio: false },
-    Model { id: "wan2.2-i2v-plus", family: "wan2.2", mode: I2V, tiers: &[(480, 0.02), (1080, 0.10)], durations: &[5], audio: false },
-    Model { id: "wanx2.1-t2v-turbo", family: "wan2.1", mode: T2V, tiers: &[(480, 0.036), (720, 0.036)], durations: &[5], audio: false },
-    Model { id: "wanx2.1-t2v-plus", family: "wan2.1-plus", mode: T2V, tiers: &[(720, 0.10)], durations: &[5], audio: false },
-    Model { id: "wanx2.1-i2v-turbo", family: "wan2.1", mode: I2V, tiers: &[(480, 0.036), (720, 0.036)], durations: &[5], audio: false },
-    Model { id: "wanx2.1-i2v-plus", family: "wan2.1-plus", mode: I2V, tiers: &[(720, 0.10)], durations: &[5], audio: false },
-    Model { id: "wanx2.1-kf2v-plus", family: "wan2.1", mode: FLF, tiers: &[(720, 0.10)], durations: &[5], audio: false },
+    Model {
+        id: "wan2.6-t2v",
+        family: "wan2.6",
+        mode: T2V,
+        tiers: &[(720, 0.10), (1080, 0.15)],
+        durations: &[5, 10, 15],
+        audio: true,
+    },
+    Model {
+        id: "wan2.6-i2v",
+        family: "wan2.6",
+        mode: I2V,
+        tiers: &[(720, 0.10), (1080, 0.15)],
+        durations: &[5, 10, 15],
+        audio: true,
+    },
+    Model {
+        id: "wan2.5-t2v-preview",
+        family: "wan2.5",
+        mode: T2V,
+        tiers: &[(480, 0.05), (720, 0.10), (1080, 0.15)],
+        durations: &[5, 10],
+        audio: true,
+    },
+    Model {
+        id: "wan2.5-i2v-preview",
+        family: "wan2.5",
+        mode: I2V,
+        tiers: &[(480, 0.05), (720, 0.10), (1080, 0.15)],
+        durations: &[5, 10],
+        audio: true,
+    },
+    Model {
+        id: "wan2.2-t2v-plus",
+        family: "wan2.2",
+        mode: T2V,
+        tiers: &[(480, 0.02), (1080, 0.10)],
+        durations: &[5],
+        audio: false,
+    },
+    Model {
+        id: "wan2.2-i2v-plus",
+        family: "wan2.2",
+        mode: I2V,
+        tiers: &[(480, 0.02), (1080, 0.10)],
+        durations: &[5],
+        audio: false,
+    },
+    Model {
+        id: "wanx2.1-t2v-turbo",
+        family: "wan2.1",
+        mode: T2V,
+        tiers: &[(480, 0.036), (720, 0.036)],
+        durations: &[5],
+        audio: false,
+    },
+    Model {
+        id: "wanx2.1-t2v-plus",
+        family: "wan2.1-plus",
+        mode: T2V,
+        tiers: &[(720, 0.10)],
+        durations: &[5],
+        audio: false,
+    },
+    Model {
+        id: "wanx2.1-i2v-turbo",
+        family: "wan2.1",
+        mode: I2V,
+        tiers: &[(480, 0.036), (720, 0.036)],
+        durations: &[5],
+        audio: false,
+    },
+    Model {
+        id: "wanx2.1-i2v-plus",
+        family: "wan2.1-plus",
+        mode: I2V,
+        tiers: &[(720, 0.10)],
+        durations: &[5],
+        audio: false,
+    },
+    Model {
+        id: "wanx2.1-kf2v-plus",
+        family: "wan2.1",
+        mode: FLF,
+        tiers: &[(720, 0.10)],
+        durations: &[5],
+        audio: false,
+    },
 ];
 
 /// The default: the newest family.
@@ -54,8 +131,26 @@ pub const IMAGE_MAX: u64 = 10 * 1024 * 1024;
 /// The `size` values per tier (`W*H`, from the AI SDK's map).
 const SIZES: &[(u32, &[(u32, u32)])] = &[
     (480, &[(832, 480), (480, 832), (624, 624)]),
-    (720, &[(1280, 720), (720, 1280), (960, 960), (1088, 832), (832, 1088)]),
-    (1080, &[(1920, 1080), (1080, 1920), (1440, 1440), (1632, 1248), (1248, 1632)]),
+    (
+        720,
+        &[
+            (1280, 720),
+            (720, 1280),
+            (960, 960),
+            (1088, 832),
+            (832, 1088),
+        ],
+    ),
+    (
+        1080,
+        &[
+            (1920, 1080),
+            (1080, 1920),
+            (1440, 1440),
+            (1632, 1248),
+            (1248, 1632),
+        ],
+    ),
 ];
 
 /// The models `name` stands for: one id, or every id of a family.

@@ -372,7 +372,10 @@ impl VideoBackend for Fal {
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
         let url = format!("{}/{}", self.base(), self.options.model.trim_matches('/'));
         let (images, sent) = self.images(req).await?;
-        let request = self.client.post(url).json(&self.input(req, resolved, images));
+        let request = self
+            .client
+            .post(url)
+            .json(&self.input(req, resolved, images));
         let reply = self.send(request, Call::Paid).await?;
         let s: Submitted = reply.json(Call::Paid).map_err(|e| e.with_backend(NAME))?;
         Ok(Ticket {

@@ -42,10 +42,16 @@ struct Uploaded {
 
 impl Fal {
     /// `image_url` and `end_image_url` for the request, each inline or uploaded.
-    pub(super) async fn images(&self, req: &GenerationRequest) -> Result<([Option<String>; 2], Vec<Delivery>)> {
+    pub(super) async fn images(
+        &self,
+        req: &GenerationRequest,
+    ) -> Result<([Option<String>; 2], Vec<Delivery>)> {
         let mut urls = [None, None];
         let mut sent = Vec::new();
-        for (slot, (field, image)) in [("image", &req.image), ("last_frame", &req.last_frame)].into_iter().enumerate() {
+        for (slot, (field, image)) in [("image", &req.image), ("last_frame", &req.last_frame)]
+            .into_iter()
+            .enumerate()
+        {
             let Some(image) = image else { continue };
             if delivery::fits_inline(image, INLINE_MAX) {
                 urls[slot] = Some(image.data_uri());
@@ -66,7 +72,8 @@ impl Fal {
             self.options.storage_url.trim_end_matches('/')
         );
         let request = self.with_key(self.client.post(url).json(&json!({})))?;
-        let token: Token = hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
+        let token: Token =
+            hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
         let ext = match image.format() {
             ImageFormat::Png => "png",
             ImageFormat::Jpeg => "jpg",
@@ -74,12 +81,19 @@ impl Fal {
         };
         let request = self
             .client
-            .post(format!("{}/files/upload", token.base_url.trim_end_matches('/')))
-            .header(reqwest::header::AUTHORIZATION, format!("{} {}", token.token_type, token.token))
+            .post(format!(
+                "{}/files/upload",
+                token.base_url.trim_end_matches('/')
+            ))
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("{} {}", token.token_type, token.token),
+            )
             .header(reqwest::header::CONTENT_TYPE, image.format().mime())
             .header("X-Fal-File-Name", format!("{field}.{ext}"))
             .body(image.bytes().to_vec());
-        let uploaded: Uploaded = hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
+        let uploaded: Uploaded =
+            hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
         Ok(uploaded.access_url)
     }
 }

@@ -87,7 +87,8 @@ impl Tokens {
             &jsonwebtoken::EncodingKey::from_secret(sk.expose().as_bytes()),
         )
         .map_err(|e| {
-            Error::new(ErrorKind::Auth, format!("cannot sign the Kling token: {e}")).with_backend(NAME)
+            Error::new(ErrorKind::Auth, format!("cannot sign the Kling token: {e}"))
+                .with_backend(NAME)
         })?;
         let token = ApiKey::new(token);
         *cached = Some((token.clone(), exp));

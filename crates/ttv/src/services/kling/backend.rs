@@ -15,7 +15,9 @@ use crate::error::{Error, Problem, Result};
 use crate::http;
 use crate::media::delivery::{self, Delivery};
 use crate::media::image::ImageFormat;
-use crate::request::{AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration};
+use crate::request::{
+    AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
+};
 use crate::services::hosted;
 
 use super::auth::{Credentials, Tokens};
@@ -25,9 +27,19 @@ use super::{ACCESS_KEY_ENV, INTERNATIONAL_BASE_URL, NAME, SECRET_KEY_ENV, error}
 
 /// Kling fields passed through (`-x key=value`).
 const EXTRAS: &[&str] = &[
-    "mode", "cfg_scale", "camera_control", "static_mask", "dynamic_masks", "multi_shot",
-    "shot_type", "multi_prompt", "element_list", "voice_list", "watermark_info",
-    "external_task_id", "callback_url",
+    "mode",
+    "cfg_scale",
+    "camera_control",
+    "static_mask",
+    "dynamic_masks",
+    "multi_shot",
+    "shot_type",
+    "multi_prompt",
+    "element_list",
+    "voice_list",
+    "watermark_info",
+    "external_task_id",
+    "callback_url",
 ];
 
 /// Options from configuration (`kling`).
@@ -66,7 +78,11 @@ pub struct Kling {
     core: Core,
 }
 
-const ASPECTS: [AspectRatio; 3] = [AspectRatio::LANDSCAPE, AspectRatio::PORTRAIT, AspectRatio::SQUARE];
+const ASPECTS: [AspectRatio; 3] = [
+    AspectRatio::LANDSCAPE,
+    AspectRatio::PORTRAIT,
+    AspectRatio::SQUARE,
+];
 
 /// The frame size of `tier` at `aspect`.
 fn size(tier: u32, aspect: AspectRatio) -> Resolution {
@@ -85,7 +101,10 @@ impl Kling {
             ))
         })?;
         if !matches!(options.mode.as_str(), "std" | "pro") {
-            return Err(Error::config(format!("kling.mode: {:?}; expected std or pro", options.mode)));
+            return Err(Error::config(format!(
+                "kling.mode: {:?}; expected std or pro",
+                options.mode
+            )));
         }
         let mut modes = Vec::new();
         if model.t2v {
@@ -109,7 +128,13 @@ impl Kling {
         let (std, pro) = model.units_per_5s;
         let caps = Capabilities {
             modes,
-            durations: DurationSupport::OneOf(model.durations.iter().map(|&s| VideoDuration::from_secs(s)).collect()),
+            durations: DurationSupport::OneOf(
+                model
+                    .durations
+                    .iter()
+                    .map(|&s| VideoDuration::from_secs(s))
+                    .collect(),
+            ),
             default_duration: VideoDuration::from_secs(5),
             resolutions: ResolutionSupport::OneOf(sizes),
             default_resolution: ResolutionSpec::Tier(model.tiers.0),
@@ -137,7 +162,12 @@ impl Kling {
             base_url: options.base_url.clone(),
             tokens: Tokens::new(options.credentials.clone()),
         };
-        Ok(Self { options, model, caps, core })
+        Ok(Self {
+            options,
+            model,
+            caps,
+            core,
+        })
     }
 
     /// `std` or `pro` for this request.
@@ -148,14 +178,20 @@ impl Kling {
         let (std, pro) = self.model.tiers;
         match req.resolution {
             Some(ResolutionSpec::Tier(t)) if std != pro && t == pro => "pro".to_owned(),
-            Some(ResolutionSpec::Exact(r)) if std != pro && r.short_side() == pro => "pro".to_owned(),
+            Some(ResolutionSpec::Exact(r)) if std != pro && r.short_side() == pro => {
+                "pro".to_owned()
+            }
             Some(_) if std != pro => "std".to_owned(),
             _ => self.options.mode.clone(),
         }
     }
 
     fn tier(&self, mode: &str) -> u32 {
-        if mode == "pro" { self.model.tiers.1 } else { self.model.tiers.0 }
+        if mode == "pro" {
+            self.model.tiers.1
+        } else {
+            self.model.tiers.0
+        }
     }
 
     fn body(&self, req: &GenerationRequest, resolved: &Resolved, mode: &str) -> Map<String, Value> {
@@ -168,7 +204,10 @@ impl Kling {
             body.insert("negative_prompt".into(), json!(neg));
         }
         body.insert("mode".into(), json!(mode));
-        body.insert("duration".into(), json!(resolved.duration.whole_secs().unwrap_or(5).to_string()));
+        body.insert(
+            "duration".into(),
+            json!(resolved.duration.whole_secs().unwrap_or(5).to_string()),
+        );
         if resolved.mode == Mode::TextToVideo
             && let Some(aspect) = resolved.resolution.aspect()
         {
@@ -213,7 +252,9 @@ impl VideoBackend for Kling {
             Availability::Available
         } else {
             Availability::Unavailable {
-                reason: format!("set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or kling.access_key and kling.secret_key"),
+                reason: format!(
+                    "set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or kling.access_key and kling.secret_key"
+                ),
             }
         }
     }
@@ -239,20 +280,34 @@ impl VideoBackend for Kling {
                     format!("{tier}p: {} makes {tier}p in {mode} mode", self.model.name),
                 ));
             }
-            if req.last_frame.is_some() && self.model.last_frame_pro_only == Some(true) && mode != "pro" {
+            if req.last_frame.is_some()
+                && self.model.last_frame_pro_only == Some(true)
+                && mode != "pro"
+            {
                 problems.push(Problem::new(
                     "last_frame",
                     format!("a last frame in {mode} mode"),
-                    format!("pro mode ({}p, or -x mode=pro): {} takes a last frame only in pro", self.model.tiers.1, self.model.name),
+                    format!(
+                        "pro mode ({}p, or -x mode=pro): {} takes a last frame only in pro",
+                        self.model.tiers.1, self.model.name
+                    ),
                 ));
             }
             if req.audio && mode != "pro" {
-                problems.push(Problem::new("audio", "true", format!("pro mode: {} makes sound only in pro", self.model.name)));
+                problems.push(Problem::new(
+                    "audio",
+                    "true",
+                    format!("pro mode: {} makes sound only in pro", self.model.name),
+                ));
             }
             if let Some(image) = &req.image {
                 let a = image.resolution().aspect().map_or(1.0, AspectRatio::value);
                 if !(0.4..=2.5).contains(&a) {
-                    problems.push(Problem::new("image", image.source(), "an aspect ratio between 1:2.5 and 2.5:1"));
+                    problems.push(Problem::new(
+                        "image",
+                        image.source(),
+                        "an aspect ratio between 1:2.5 and 2.5:1",
+                    ));
                 }
             }
             hosted::unknown_extras(req, EXTRAS, NAME, problems);
@@ -289,9 +344,16 @@ impl VideoBackend for Kling {
     }
 
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
-        let kind = if req.image.is_some() { "image2video" } else { "text2video" };
+        let kind = if req.image.is_some() {
+            "image2video"
+        } else {
+            "text2video"
+        };
         let mode = self.mode(req);
-        let id = self.core.create(kind, &self.body(req, resolved, &mode)).await?;
+        let id = self
+            .core
+            .create(kind, &self.body(req, resolved, &mode))
+            .await?;
         let sent: Vec<Delivery> = [("image", &req.image), ("last_frame", &req.last_frame)]
             .into_iter()
             .filter_map(|(f, i)| i.as_ref().map(|i| Delivery::inline(f, i, "base64")))
@@ -310,7 +372,11 @@ impl VideoBackend for Kling {
     async fn poll(&self, ticket: &Ticket) -> Result<Status> {
         // A ticket rebuilt from a bare task id (`jobs resolve --submitted`) has no kind: the
         // query path accepts either, so text2video is as good as any.
-        let kind = ticket.data.get("kind").and_then(Value::as_str).unwrap_or("text2video");
+        let kind = ticket
+            .data
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("text2video");
         let task = self.core.get(kind, &ticket.id).await?;
         Ok(match task.task_status.as_str() {
             "submitted" => Status::Queued { position: None },
@@ -328,7 +394,9 @@ impl VideoBackend for Kling {
                 },
                 None => hosted::no_output(NAME),
             },
-            "failed" => Status::Failed(error::from_task(task.task_status_msg.as_deref()).with_backend(NAME)),
+            "failed" => {
+                Status::Failed(error::from_task(task.task_status_msg.as_deref()).with_backend(NAME))
+            }
             other => return Err(hosted::unknown_status(other, NAME)),
         })
     }

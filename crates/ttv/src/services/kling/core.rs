@@ -91,12 +91,17 @@ impl Core {
 
     /// `POST /v1/videos/{kind}`: the paid call.
     pub async fn create(&self, kind: &str, body: &Map<String, Value>) -> Result<String> {
-        let request = self.request(Method::POST, &format!("/v1/videos/{kind}"))?.json(body);
+        let request = self
+            .request(Method::POST, &format!("/v1/videos/{kind}"))?
+            .json(body);
         let data = self.call(request, Call::Paid).await?;
         if data.task_id.is_empty() {
-            return Err(Error::new(ErrorKind::Transient, "Kling accepted the request without a task_id")
-                .with_spend(Spend::Maybe)
-                .with_backend(NAME));
+            return Err(Error::new(
+                ErrorKind::Transient,
+                "Kling accepted the request without a task_id",
+            )
+            .with_spend(Spend::Maybe)
+            .with_backend(NAME));
         }
         Ok(data.task_id)
     }

@@ -20,8 +20,15 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
         .unwrap_or_else(|| snippet(&reply.body));
     let text = format!("HTTP {} code {code}: {message}", reply.status.as_u16());
     match code {
-        1000..=1004 => Error::new(ErrorKind::Auth, format!("{text} (check KLINGAI_ACCESS_KEY and KLINGAI_SECRET_KEY)")),
-        1101 | 1102 => Error::new(ErrorKind::QuotaExceeded, format!("{text} (top up the Kling resource pack)")).with_spend(Spend::No),
+        1000..=1004 => Error::new(
+            ErrorKind::Auth,
+            format!("{text} (check KLINGAI_ACCESS_KEY and KLINGAI_SECRET_KEY)"),
+        ),
+        1101 | 1102 => Error::new(
+            ErrorKind::QuotaExceeded,
+            format!("{text} (top up the Kling resource pack)"),
+        )
+        .with_spend(Spend::No),
         1100 | 1103 | 1304 => Error::new(ErrorKind::Auth, text),
         1300 | 1301 => Error::new(ErrorKind::ContentRejected, text),
         1302 | 1303 => {
@@ -32,7 +39,12 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
             e
         }
         1200..=1203 => Error::new(ErrorKind::InvalidRequest, text),
-        _ => status_error(reply.status, &reply.headers, &format!("code {code}: {message}"), call),
+        _ => status_error(
+            reply.status,
+            &reply.headers,
+            &format!("code {code}: {message}"),
+            call,
+        ),
     }
 }
 
@@ -41,7 +53,8 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
 pub(super) fn from_task(message: Option<&str>) -> Error {
     let message = message.unwrap_or("the task failed");
     let lower = message.to_ascii_lowercase();
-    let kind = if lower.contains("risk") || lower.contains("safety") || lower.contains("sensitive") {
+    let kind = if lower.contains("risk") || lower.contains("safety") || lower.contains("sensitive")
+    {
         ErrorKind::ContentRejected
     } else {
         ErrorKind::JobFailed

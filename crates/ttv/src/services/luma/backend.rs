@@ -15,7 +15,9 @@ use crate::error::{Error, ErrorKind, Problem, Result};
 use crate::http::{self, ApiKey};
 use crate::media::delivery::{self, Delivery};
 use crate::media::image::ImageInput;
-use crate::request::{AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration};
+use crate::request::{
+    AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
+};
 use crate::services::bucket::{Bucket, BucketOptions};
 use crate::services::hosted;
 
@@ -83,7 +85,11 @@ impl Luma {
             ))
         })?;
         let bucket = options.uploads.as_ref().map(Bucket::new).transpose()?;
-        let aspects: Vec<AspectRatio> = model.aspects.iter().filter_map(|a| a.parse().ok()).collect();
+        let aspects: Vec<AspectRatio> = model
+            .aspects
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
         let mut sizes = Vec::new();
         let mut secs: Vec<u32> = Vec::new();
         for (tier, list) in model.prices {
@@ -94,10 +100,16 @@ impl Luma {
         }
         secs.sort_unstable();
         secs.dedup();
-        let cheapest = model.prices.iter().flat_map(|(_, l)| l.iter().map(|p| p.1)).fold(f64::MAX, f64::min);
+        let cheapest = model
+            .prices
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(|p| p.1))
+            .fold(f64::MAX, f64::min);
         let caps = Capabilities {
             modes: vec![Mode::TextToVideo, Mode::ImageToVideo, Mode::FirstLastFrame],
-            durations: DurationSupport::OneOf(secs.iter().map(|&s| VideoDuration::from_secs(s)).collect()),
+            durations: DurationSupport::OneOf(
+                secs.iter().map(|&s| VideoDuration::from_secs(s)).collect(),
+            ),
             default_duration: VideoDuration::from_secs(5),
             resolutions: ResolutionSupport::OneOf(sizes),
             default_resolution: ResolutionSpec::Tier(720),
@@ -121,7 +133,13 @@ impl Luma {
             legacy_base_url: options.legacy_base_url.clone(),
             legacy_api_key: options.legacy_api_key.clone(),
         };
-        Ok(Self { options, model, caps, core, bucket })
+        Ok(Self {
+            options,
+            model,
+            caps,
+            core,
+            bucket,
+        })
     }
 
     fn inline_max(&self) -> u64 {
@@ -137,11 +155,21 @@ impl Luma {
 
     /// Sends one image: inline on the Agents API when it fits, else by presigned URL.
     async fn frame(&self, field: &str, image: &ImageInput) -> Result<(Value, Delivery)> {
-        if self.model.surface == Surface::Agents && delivery::fits_inline(image, self.inline_max()) {
+        if self.model.surface == Surface::Agents && delivery::fits_inline(image, self.inline_max())
+        {
             let value = json!({ "data": image.base64(), "media_type": image.format().mime() });
             return Ok((value, Delivery::inline(field, image, "base64")));
         }
-        let (url, d) = hosted::inline_or_bucket(field, image, 0, self.bucket.as_ref(), ImageInput::data_uri, "data_uri", NAME).await?;
+        let (url, d) = hosted::inline_or_bucket(
+            field,
+            image,
+            0,
+            self.bucket.as_ref(),
+            ImageInput::data_uri,
+            "data_uri",
+            NAME,
+        )
+        .await?;
         let value = match self.model.surface {
             Surface::Agents => json!({ "url": url }),
             Surface::DreamMachine => json!({ "type": "image", "url": url }),
@@ -149,7 +177,11 @@ impl Luma {
         Ok((value, d))
     }
 
-    async fn body(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<(Map<String, Value>, Vec<Delivery>)> {
+    async fn body(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+    ) -> Result<(Map<String, Value>, Vec<Delivery>)> {
         let mut frames = Vec::new();
         let mut sent = Vec::new();
         for (field, image) in [("image", &req.image), ("last_frame", &req.last_frame)] {
@@ -159,7 +191,11 @@ impl Luma {
                 sent.push(d);
             }
         }
-        let aspect = resolved.resolution.aspect().unwrap_or(AspectRatio::LANDSCAPE).to_string();
+        let aspect = resolved
+            .resolution
+            .aspect()
+            .unwrap_or(AspectRatio::LANDSCAPE)
+            .to_string();
         let tier = models::tier_name(Self::tier(resolved.resolution));
         let secs = format!("{}s", resolved.duration.whole_secs().unwrap_or(5));
         let mut body = Map::new();
@@ -173,7 +209,11 @@ impl Luma {
                 video.insert("duration".into(), json!(secs));
                 video.insert("resolution".into(), json!(tier));
                 for (field, value) in frames {
-                    let key = if field == "image" { "start_frame" } else { "end_frame" };
+                    let key = if field == "image" {
+                        "start_frame"
+                    } else {
+                        "end_frame"
+                    };
                     video.insert(key.into(), value);
                 }
                 for (k, v) in &req.extra {
@@ -192,7 +232,12 @@ impl Luma {
                 if !frames.is_empty() {
                     let keyframes: Map<String, Value> = frames
                         .into_iter()
-                        .map(|(field, value)| ((if field == "image" { "frame0" } else { "frame1" }).to_owned(), value))
+                        .map(|(field, value)| {
+                            (
+                                (if field == "image" { "frame0" } else { "frame1" }).to_owned(),
+                                value,
+                            )
+                        })
                         .collect();
                     body.insert("keyframes".into(), Value::Object(keyframes));
                 }
@@ -225,8 +270,14 @@ impl VideoBackend for Luma {
 
     fn availability(&self) -> Availability {
         match self.model.surface {
-            Surface::Agents => hosted::availability(self.options.api_key.as_ref(), KEY_ENV, "luma.api_key"),
-            Surface::DreamMachine => hosted::availability(self.options.legacy_api_key.as_ref(), LEGACY_KEY_ENV, "luma.legacy_api_key"),
+            Surface::Agents => {
+                hosted::availability(self.options.api_key.as_ref(), KEY_ENV, "luma.api_key")
+            }
+            Surface::DreamMachine => hosted::availability(
+                self.options.legacy_api_key.as_ref(),
+                LEGACY_KEY_ENV,
+                "luma.legacy_api_key",
+            ),
         }
     }
 
@@ -238,16 +289,38 @@ impl VideoBackend for Luma {
             match self.model.prices.iter().find(|(t, _)| *t == tier) {
                 Some((_, list)) if !list.iter().any(|(s, _)| *s == secs) => {
                     let ok: Vec<_> = list.iter().map(|(s, _)| format!("{s}s")).collect();
-                    problems.push(Problem::new("duration", r.duration, format!("{} at {}: {}", self.model.id, models::tier_name(tier), ok.join(", "))));
+                    problems.push(Problem::new(
+                        "duration",
+                        r.duration,
+                        format!(
+                            "{} at {}: {}",
+                            self.model.id,
+                            models::tier_name(tier),
+                            ok.join(", ")
+                        ),
+                    ));
                 }
                 None => {
-                    let ok: Vec<_> = self.model.prices.iter().map(|(t, _)| models::tier_name(*t)).collect();
-                    problems.push(Problem::new("resolution", r.resolution, format!("a tier of {}: {}", self.model.id, ok.join(", "))));
+                    let ok: Vec<_> = self
+                        .model
+                        .prices
+                        .iter()
+                        .map(|(t, _)| models::tier_name(*t))
+                        .collect();
+                    problems.push(Problem::new(
+                        "resolution",
+                        r.resolution,
+                        format!("a tier of {}: {}", self.model.id, ok.join(", ")),
+                    ));
                 }
                 _ => {}
             }
             if self.model.surface == Surface::Agents && secs == 10 && r.mode != Mode::TextToVideo {
-                problems.push(Problem::new("duration", "10s with an image", "5s: ray-3.2 makes 10 s clips from text only"));
+                problems.push(Problem::new(
+                    "duration",
+                    "10s with an image",
+                    "5s: ray-3.2 makes 10 s clips from text only",
+                ));
             }
             let upload = self.bucket.as_ref().map(|_| models::IMAGE_MAX);
             hosted::check_image_delivery(req, self.inline_max(), upload, NAME, problems);
@@ -270,11 +343,21 @@ impl VideoBackend for Luma {
             .find(|(t, _)| *t == tier)
             .and_then(|(_, l)| l.iter().find(|(s, _)| *s == secs))
             .map(|p| p.1)
-            .ok_or_else(|| Error::new(ErrorKind::Unsupported, "no price for this tier and duration").with_backend(NAME))?;
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    "no price for this tier and duration",
+                )
+                .with_backend(NAME)
+            })?;
         Ok(CostEstimate {
             usd: Money::usd_micros((usd * 1e6).round() as i64),
             native: None,
-            basis: format!("one {secs} s clip at {} with {} (UNCONFIRMED)", models::tier_name(tier), self.model.id),
+            basis: format!(
+                "one {secs} s clip at {} with {} (UNCONFIRMED)",
+                models::tier_name(tier),
+                self.model.id
+            ),
             source: Some(models::price_source(self.model)),
         })
     }
@@ -308,11 +391,15 @@ impl VideoBackend for Luma {
             "queued" => Status::Queued { position: None },
             "processing" | "dreaming" => Status::Running { progress: None },
             "completed" => match g.video_url() {
-                Some(url) => Status::Succeeded { output: Output::Url { url }, cost: None },
+                Some(url) => Status::Succeeded {
+                    output: Output::Url { url },
+                    cost: None,
+                },
                 None => hosted::no_output(NAME),
             },
             "failed" => Status::Failed(
-                error::from_failure(g.failure_code.as_deref(), g.failure_reason.as_deref()).with_backend(NAME),
+                error::from_failure(g.failure_code.as_deref(), g.failure_reason.as_deref())
+                    .with_backend(NAME),
             ),
             other => return Err(hosted::unknown_status(other, NAME)),
         })

@@ -47,7 +47,10 @@ impl Generation {
     /// The video URL of a completed generation.
     pub fn video_url(self) -> Option<String> {
         if let Some(out) = self.output {
-            return out.into_iter().find(|o| o.kind == "video" || o.kind.is_empty()).map(|o| o.url);
+            return out
+                .into_iter()
+                .find(|o| o.kind == "video" || o.kind.is_empty())
+                .map(|o| o.url);
         }
         self.assets.and_then(|a| a.video)
     }
@@ -64,9 +67,17 @@ pub(super) struct Core {
 }
 
 impl Core {
-    fn request(&self, surface: Surface, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
+    fn request(
+        &self,
+        surface: Surface,
+        method: Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder> {
         let (base, key) = match surface {
-            Surface::Agents => (&self.base_url, hosted::key(self.api_key.as_ref(), KEY_ENV, NAME)?),
+            Surface::Agents => (
+                &self.base_url,
+                hosted::key(self.api_key.as_ref(), KEY_ENV, NAME)?,
+            ),
             Surface::DreamMachine => (
                 &self.legacy_base_url,
                 hosted::key(self.legacy_api_key.as_ref(), LEGACY_KEY_ENV, NAME)?,
@@ -83,7 +94,8 @@ impl Core {
             Surface::DreamMachine => "/generations/video",
         };
         let request = self.request(surface, Method::POST, path)?.json(body);
-        let created: Generation = hosted::exchange_json(request, Call::Paid, NAME, error::from_reply).await?;
+        let created: Generation =
+            hosted::exchange_json(request, Call::Paid, NAME, error::from_reply).await?;
         Ok(created.id)
     }
 
@@ -96,8 +108,14 @@ impl Core {
     /// `DELETE /generations/{id}` (Dream Machine only).
     pub async fn delete(&self, id: &str) -> Result<()> {
         let request = self
-            .request(Surface::DreamMachine, Method::DELETE, &format!("/generations/{id}"))?
+            .request(
+                Surface::DreamMachine,
+                Method::DELETE,
+                &format!("/generations/{id}"),
+            )?
             .header(reqwest::header::ACCEPT, "*/*");
-        hosted::exchange(request, Call::Free, NAME, error::from_reply).await.map(drop)
+        hosted::exchange(request, Call::Free, NAME, error::from_reply)
+            .await
+            .map(drop)
     }
 }

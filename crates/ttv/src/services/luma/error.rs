@@ -11,9 +11,21 @@ use crate::http::{Call, Reply, snippet, status_error};
 
 fn message(body: &Value) -> Option<String> {
     body.get("detail")
-        .and_then(|d| d.as_str().map(str::to_owned).or_else(|| (!d.is_null()).then(|| d.to_string())))
-        .or_else(|| body.pointer("/error/message").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| body.get("message").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|d| {
+            d.as_str()
+                .map(str::to_owned)
+                .or_else(|| (!d.is_null()).then(|| d.to_string()))
+        })
+        .or_else(|| {
+            body.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            body.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
 }
 
 /// The error for a non-success reply.
@@ -21,9 +33,14 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
     let text = message(&reply.value()).unwrap_or_else(|| snippet(&reply.body));
     let lower = text.to_ascii_lowercase();
     let code = reply.status.as_u16();
-    if matches!(code, 400 | 402 | 403) && (lower.contains("credit") || lower.contains("balance") || lower.contains("budget")) {
-        return Error::new(ErrorKind::QuotaExceeded, format!("HTTP {code}: {text} (top up the Luma account)"))
-            .with_spend(Spend::No);
+    if matches!(code, 400 | 402 | 403)
+        && (lower.contains("credit") || lower.contains("balance") || lower.contains("budget"))
+    {
+        return Error::new(
+            ErrorKind::QuotaExceeded,
+            format!("HTTP {code}: {text} (top up the Luma account)"),
+        )
+        .with_spend(Spend::No);
     }
     if matches!(code, 400 | 422) && (lower.contains("moderat") || lower.contains("safety")) {
         return Error::new(ErrorKind::ContentRejected, format!("HTTP {code}: {text}"));
@@ -44,5 +61,9 @@ pub(super) fn from_failure(code: Option<&str>, reason: Option<&str>) -> Error {
         None if reason.to_ascii_lowercase().contains("moderat") => ErrorKind::ContentRejected,
         _ => ErrorKind::JobFailed,
     };
-    Error::new(kind, format!("{reason} ({})", code.unwrap_or("no failure_code"))).with_spend(Spend::Yes)
+    Error::new(
+        kind,
+        format!("{reason} ({})", code.unwrap_or("no failure_code")),
+    )
+    .with_spend(Spend::Yes)
 }

@@ -38,19 +38,33 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "ray-3.2",
         surface: Surface::Agents,
-        prices: &[(540, &[(5, 0.72), (10, 1.44)]), (720, &[(5, 1.08), (10, 2.16)]), (1080, &[(5, 2.16), (10, 4.32)])],
+        prices: &[
+            (540, &[(5, 0.72), (10, 1.44)]),
+            (720, &[(5, 1.08), (10, 2.16)]),
+            (1080, &[(5, 2.16), (10, 4.32)]),
+        ],
         aspects: AGENT_ASPECTS,
     },
     Model {
         id: "ray-2",
         surface: Surface::DreamMachine,
-        prices: &[(540, &[(5, 0.40), (9, 0.72)]), (720, &[(5, 0.71), (9, 1.27)]), (1080, &[(5, 1.59), (9, 2.87)]), (2160, &[(5, 6.37), (9, 11.47)])],
+        prices: &[
+            (540, &[(5, 0.40), (9, 0.72)]),
+            (720, &[(5, 0.71), (9, 1.27)]),
+            (1080, &[(5, 1.59), (9, 2.87)]),
+            (2160, &[(5, 6.37), (9, 11.47)]),
+        ],
         aspects: DREAM_ASPECTS,
     },
     Model {
         id: "ray-flash-2",
         surface: Surface::DreamMachine,
-        prices: &[(540, &[(5, 0.14), (9, 0.25)]), (720, &[(5, 0.24), (9, 0.44)]), (1080, &[(5, 0.55), (9, 0.99)]), (2160, &[(5, 2.19), (9, 3.94)])],
+        prices: &[
+            (540, &[(5, 0.14), (9, 0.25)]),
+            (720, &[(5, 0.24), (9, 0.44)]),
+            (1080, &[(5, 0.55), (9, 0.99)]),
+            (2160, &[(5, 2.19), (9, 3.94)]),
+        ],
         aspects: DREAM_ASPECTS,
     },
     Model {
@@ -76,7 +90,11 @@ pub fn find(id: &str) -> Option<&'static Model> {
 
 /// The wire name of a tier (`720p`, `4k`).
 pub fn tier_name(tier: u32) -> String {
-    if tier == 2160 { "4k".to_owned() } else { format!("{tier}p") }
+    if tier == 2160 {
+        "4k".to_owned()
+    } else {
+        format!("{tier}p")
+    }
 }
 
 /// Where the prices come from.

@@ -15,7 +15,9 @@ use crate::error::{Error, ErrorKind, Result, Spend};
 use crate::http::{self, ApiKey};
 use crate::media::delivery::{self, Delivery};
 use crate::media::image::ImageInput;
-use crate::request::{AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration};
+use crate::request::{
+    AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
+};
 use crate::services::hosted;
 
 use super::core::{self, Core};
@@ -77,7 +79,11 @@ impl Replicate {
     /// A backend for `options.model`. Unknown models get the generic mapping.
     pub fn new(options: ReplicateOptions) -> Result<Self> {
         let id = options.model.trim();
-        let valid = id.len() == 64 || id.split(':').next().is_some_and(|n| n.split('/').filter(|p| !p.is_empty()).count() == 2);
+        let valid = id.len() == 64
+            || id
+                .split(':')
+                .next()
+                .is_some_and(|n| n.split('/').filter(|p| !p.is_empty()).count() == 2);
         if !valid {
             return Err(Error::config(format!(
                 "replicate.model: {:?} is not a model; expected owner/name (such as {}), owner/name:version, or a version id",
@@ -86,7 +92,10 @@ impl Replicate {
             )));
         }
         if options.wait_secs > 60 {
-            return Err(Error::config(format!("replicate.wait_secs: {}; expected 0 to 60", options.wait_secs)));
+            return Err(Error::config(format!(
+                "replicate.wait_secs: {}; expected 0 to 60",
+                options.wait_secs
+            )));
         }
         let model = models::find(id).copied().unwrap_or(GENERIC);
         let style = model.style;
@@ -99,17 +108,33 @@ impl Replicate {
                     step: VideoDuration::from_millis(1),
                 }
             } else {
-                DurationSupport::OneOf(model.durations.iter().map(|&s| VideoDuration::from_secs(s)).collect())
+                DurationSupport::OneOf(
+                    model
+                        .durations
+                        .iter()
+                        .map(|&s| VideoDuration::from_secs(s))
+                        .collect(),
+                )
             },
-            default_duration: VideoDuration::from_secs(model.durations.first().copied().unwrap_or(5)),
+            default_duration: VideoDuration::from_secs(
+                model.durations.first().copied().unwrap_or(5),
+            ),
             resolutions: ResolutionSupport::Bounded {
                 max: Resolution::new(1920, 1080),
                 min_side: 256,
                 multiple_of: 2,
             },
             default_resolution: ResolutionSpec::Tier(720),
-            aspect_ratios: vec![AspectRatio::LANDSCAPE, AspectRatio::PORTRAIT, AspectRatio::SQUARE],
-            fps: if style == Style::Generic { FpsSupport::Range { min: 8, max: 60 } } else { FpsSupport::OneOf(vec![24]) },
+            aspect_ratios: vec![
+                AspectRatio::LANDSCAPE,
+                AspectRatio::PORTRAIT,
+                AspectRatio::SQUARE,
+            ],
+            fps: if style == Style::Generic {
+                FpsSupport::Range { min: 8, max: 60 }
+            } else {
+                FpsSupport::OneOf(vec![24])
+            },
             default_fps: 24,
             max_prompt_chars: 2500,
             images: ImageLimits {
@@ -130,7 +155,12 @@ impl Replicate {
             base_url: options.base_url.clone(),
             api_key: options.api_key.clone(),
         };
-        Ok(Self { options, model, caps, core })
+        Ok(Self {
+            options,
+            model,
+            caps,
+            core,
+        })
     }
 
     /// Sends one image: a data URL up to 256 kB, else through the files API.
@@ -144,7 +174,13 @@ impl Replicate {
     }
 
     /// The model's input for `req`, images already delivered as `(first, last)`.
-    fn input(&self, req: &GenerationRequest, resolved: &Resolved, first: Option<String>, last: Option<String>) -> Map<String, Value> {
+    fn input(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        first: Option<String>,
+        last: Option<String>,
+    ) -> Map<String, Value> {
         let style = self.model.style;
         let mut input = Map::new();
         if !req.prompt.trim().is_empty() || style != Style::Generic {
@@ -165,7 +201,11 @@ impl Replicate {
         }
         let secs = resolved.duration.whole_secs().unwrap_or(5);
         let short = resolved.resolution.short_side();
-        let aspect = resolved.resolution.aspect().unwrap_or(AspectRatio::LANDSCAPE).to_string();
+        let aspect = resolved
+            .resolution
+            .aspect()
+            .unwrap_or(AspectRatio::LANDSCAPE)
+            .to_string();
         let t2v = resolved.mode == Mode::TextToVideo;
         match style {
             Style::Kling => {
@@ -175,14 +215,26 @@ impl Replicate {
                 }
             }
             Style::Wan => {
-                input.insert("resolution".into(), json!(if short <= 480 { "480p" } else { "720p" }));
+                input.insert(
+                    "resolution".into(),
+                    json!(if short <= 480 { "480p" } else { "720p" }),
+                );
                 if t2v {
                     input.insert("aspect_ratio".into(), json!(aspect));
                 }
             }
             Style::Hailuo => {
                 input.insert("duration".into(), json!(secs));
-                input.insert("resolution".into(), json!(if short <= 512 { "512p" } else if short <= 768 { "768p" } else { "1080p" }));
+                input.insert(
+                    "resolution".into(),
+                    json!(if short <= 512 {
+                        "512p"
+                    } else if short <= 768 {
+                        "768p"
+                    } else {
+                        "1080p"
+                    }),
+                );
             }
             Style::Seedance => {
                 input.insert("duration".into(), json!(secs));
@@ -192,7 +244,10 @@ impl Replicate {
             Style::Veo => {
                 input.insert("duration".into(), json!(secs));
                 input.insert("aspect_ratio".into(), json!(aspect));
-                input.insert("resolution".into(), json!(if short >= 1080 { "1080p" } else { "720p" }));
+                input.insert(
+                    "resolution".into(),
+                    json!(if short >= 1080 { "1080p" } else { "720p" }),
+                );
                 input.insert("generate_audio".into(), json!(req.audio));
             }
             Style::Generic => {}
@@ -244,7 +299,13 @@ impl VideoBackend for Replicate {
 
     fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {
         hosted::resolve_with(&self.caps, req, NAME, |_, problems| {
-            hosted::check_image_delivery(req, models::INLINE_MAX, Some(models::UPLOAD_MAX), NAME, problems);
+            hosted::check_image_delivery(
+                req,
+                models::INLINE_MAX,
+                Some(models::UPLOAD_MAX),
+                NAME,
+                problems,
+            );
         })
     }
 
@@ -253,7 +314,11 @@ impl VideoBackend for Replicate {
         if self.model.style == Style::Generic {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("no price table for replicate model {}: see {}", self.options.model, models::price_url(&self.options.model)),
+                format!(
+                    "no price table for replicate model {}: see {}",
+                    self.options.model,
+                    models::price_url(&self.options.model)
+                ),
             )
             .with_backend(NAME));
         }
@@ -277,7 +342,10 @@ impl VideoBackend for Replicate {
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
         let mut sent = Vec::new();
         let mut urls = [None, None];
-        for (slot, (field, image)) in [("image", &req.image), ("last_frame", &req.last_frame)].into_iter().enumerate() {
+        for (slot, (field, image)) in [("image", &req.image), ("last_frame", &req.last_frame)]
+            .into_iter()
+            .enumerate()
+        {
             if let Some(image) = image {
                 let (url, d) = self.deliver(field, image).await?;
                 urls[slot] = Some(url);
@@ -286,7 +354,10 @@ impl VideoBackend for Replicate {
         }
         let [first, last] = urls;
         let input = self.input(req, resolved, first, last);
-        let created = self.core.create(self.options.model.trim(), input, self.options.wait_secs).await?;
+        let created = self
+            .core
+            .create(self.options.model.trim(), input, self.options.wait_secs)
+            .await?;
         let mut data = Value::Null;
         delivery::record(&mut data, &sent);
         Ok(Ticket {
@@ -327,7 +398,9 @@ impl VideoBackend for Replicate {
         {
             let key = hosted::key(self.options.api_key.as_ref(), KEY_ENV, NAME)?;
             let request = self.core.client.get(url).bearer_auth(key);
-            return http::download_request(request, into, events).await.map_err(|e| e.with_backend(NAME));
+            return http::download_request(request, into, events)
+                .await
+                .map_err(|e| e.with_backend(NAME));
         }
         hosted::fetch_url(&self.core.client, output, into, events, NAME).await
     }

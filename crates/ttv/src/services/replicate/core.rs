@@ -53,26 +53,47 @@ impl Core {
 
     fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
         let key = hosted::key(self.api_key.as_ref(), KEY_ENV, NAME)?;
-        Ok(self.client.request(method, format!("{}{path}", self.base())).bearer_auth(key))
+        Ok(self
+            .client
+            .request(method, format!("{}{path}", self.base()))
+            .bearer_auth(key))
     }
 
     /// Creates a prediction for `model` (`owner/name`, `owner/name:version` or a version
     /// hash): the paid call. `wait` asks Replicate to hold the answer that many seconds.
-    pub async fn create(&self, model: &str, input: Map<String, Value>, wait: u64) -> Result<Prediction> {
+    pub async fn create(
+        &self,
+        model: &str,
+        input: Map<String, Value>,
+        wait: u64,
+    ) -> Result<Prediction> {
         let (path, body) = match model.split_once(':') {
-            Some((_, version)) => ("/v1/predictions".to_owned(), json!({ "version": version, "input": input })),
-            None if is_version(model) => ("/v1/predictions".to_owned(), json!({ "version": model, "input": input })),
-            None => (format!("/v1/models/{model}/predictions"), json!({ "input": input })),
+            Some((_, version)) => (
+                "/v1/predictions".to_owned(),
+                json!({ "version": version, "input": input }),
+            ),
+            None if is_version(model) => (
+                "/v1/predictions".to_owned(),
+                json!({ "version": model, "input": input }),
+            ),
+            None => (
+                format!("/v1/models/{model}/predictions"),
+                json!({ "input": input }),
+            ),
         };
         let mut request = self.request(Method::POST, &path)?.json(&body);
         if wait > 0 {
             request = request.header("Prefer", format!("wait={wait}"));
         }
-        let created: Prediction = hosted::exchange_json(request, Call::Paid, NAME, error::from_reply).await?;
+        let created: Prediction =
+            hosted::exchange_json(request, Call::Paid, NAME, error::from_reply).await?;
         if created.id.is_empty() {
-            return Err(Error::new(ErrorKind::Transient, "Replicate answered without a prediction id")
-                .with_spend(Spend::Maybe)
-                .with_backend(NAME));
+            return Err(Error::new(
+                ErrorKind::Transient,
+                "Replicate answered without a prediction id",
+            )
+            .with_spend(Spend::Maybe)
+            .with_backend(NAME));
         }
         Ok(created)
     }
@@ -86,7 +107,9 @@ impl Core {
     /// `POST /v1/predictions/{id}/cancel`.
     pub async fn cancel(&self, id: &str) -> Result<()> {
         let request = self.request(Method::POST, &format!("/v1/predictions/{id}/cancel"))?;
-        hosted::exchange(request, Call::Free, NAME, error::from_reply).await.map(drop)
+        hosted::exchange(request, Call::Free, NAME, error::from_reply)
+            .await
+            .map(drop)
     }
 
     /// Uploads `image` through the files API; returns `(id, URL to pass as input)`.
@@ -99,10 +122,14 @@ impl Core {
         let part = reqwest::multipart::Part::bytes(image.bytes().to_vec())
             .file_name(format!("{field}.{ext}"))
             .mime_str(image.format().mime())
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("bad image type: {e}")).with_backend(NAME))?;
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidRequest, format!("bad image type: {e}"))
+                    .with_backend(NAME)
+            })?;
         let form = reqwest::multipart::Form::new().part("content", part);
         let request = self.request(Method::POST, "/v1/files")?.multipart(form);
-        let file: File = hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
+        let file: File =
+            hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
         Ok((file.id, file.urls.get))
     }
 
@@ -112,7 +139,10 @@ impl Core {
         url.starts_with(self.base())
             || reqwest::Url::parse(url)
                 .ok()
-                .and_then(|u| u.host_str().map(|h| h == "replicate.delivery" || h.ends_with(".replicate.delivery")))
+                .and_then(|u| {
+                    u.host_str()
+                        .map(|h| h == "replicate.delivery" || h.ends_with(".replicate.delivery"))
+                })
                 .unwrap_or(false)
     }
 }
@@ -127,7 +157,9 @@ pub(super) fn progress(logs: &str) -> Option<f32> {
     logs.lines().rev().find_map(|line| {
         let (pct, rest) = line.trim().split_once('%')?;
         let pct: f32 = pct.trim().parse().ok()?;
-        rest.trim_start().starts_with('|').then_some((pct / 100.0).clamp(0.0, 1.0))
+        rest.trim_start()
+            .starts_with('|')
+            .then_some((pct / 100.0).clamp(0.0, 1.0))
     })
 }
 

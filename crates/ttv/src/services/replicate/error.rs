@@ -36,7 +36,8 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
 pub(super) fn from_prediction(error: Option<&str>) -> Error {
     let text = error.unwrap_or("the prediction failed");
     let lower = text.to_ascii_lowercase();
-    let kind = if lower.contains("sensitive") || lower.contains("nsfw") || lower.contains("safety") {
+    let kind = if lower.contains("sensitive") || lower.contains("nsfw") || lower.contains("safety")
+    {
         ErrorKind::ContentRejected
     } else {
         ErrorKind::JobFailed

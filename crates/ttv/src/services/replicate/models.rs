@@ -44,16 +44,76 @@ const T2V_I2V: &[Mode] = &[Mode::TextToVideo, Mode::ImageToVideo];
 
 /// The known models.
 pub const MODELS: &[Model] = &[
-    Model { name: "kwaivgi/kling-v2.1", style: Style::Kling, modes: &[Mode::ImageToVideo, Mode::FirstLastFrame], durations: &[5, 10], usd_per_sec: 0.05 },
-    Model { name: "kwaivgi/kling-v2.5-turbo-pro", style: Style::Kling, modes: ALL, durations: &[5, 10], usd_per_sec: 0.07 },
-    Model { name: "wan-video/wan-2.2-t2v-fast", style: Style::Wan, modes: &[Mode::TextToVideo], durations: &[5], usd_per_sec: 0.02 },
-    Model { name: "wan-video/wan-2.2-i2v-fast", style: Style::Wan, modes: &[Mode::ImageToVideo], durations: &[5], usd_per_sec: 0.02 },
-    Model { name: "minimax/hailuo-02", style: Style::Hailuo, modes: ALL, durations: &[6, 10], usd_per_sec: 0.045 },
-    Model { name: "bytedance/seedance-1-pro", style: Style::Seedance, modes: ALL, durations: &[5, 10], usd_per_sec: 0.06 },
-    Model { name: "bytedance/seedance-1-lite", style: Style::Seedance, modes: ALL, durations: &[5, 10], usd_per_sec: 0.036 },
-    Model { name: "google/veo-3", style: Style::Veo, modes: T2V_I2V, durations: &[8], usd_per_sec: 0.75 },
-    Model { name: "google/veo-3-fast", style: Style::Veo, modes: T2V_I2V, durations: &[8], usd_per_sec: 0.40 },
-    Model { name: "google/veo-3.1", style: Style::Veo, modes: ALL, durations: &[4, 6, 8], usd_per_sec: 0.40 },
+    Model {
+        name: "kwaivgi/kling-v2.1",
+        style: Style::Kling,
+        modes: &[Mode::ImageToVideo, Mode::FirstLastFrame],
+        durations: &[5, 10],
+        usd_per_sec: 0.05,
+    },
+    Model {
+        name: "kwaivgi/kling-v2.5-turbo-pro",
+        style: Style::Kling,
+        modes: ALL,
+        durations: &[5, 10],
+        usd_per_sec: 0.07,
+    },
+    Model {
+        name: "wan-video/wan-2.2-t2v-fast",
+        style: Style::Wan,
+        modes: &[Mode::TextToVideo],
+        durations: &[5],
+        usd_per_sec: 0.02,
+    },
+    Model {
+        name: "wan-video/wan-2.2-i2v-fast",
+        style: Style::Wan,
+        modes: &[Mode::ImageToVideo],
+        durations: &[5],
+        usd_per_sec: 0.02,
+    },
+    Model {
+        name: "minimax/hailuo-02",
+        style: Style::Hailuo,
+        modes: ALL,
+        durations: &[6, 10],
+        usd_per_sec: 0.045,
+    },
+    Model {
+        name: "bytedance/seedance-1-pro",
+        style: Style::Seedance,
+        modes: ALL,
+        durations: &[5, 10],
+        usd_per_sec: 0.06,
+    },
+    Model {
+        name: "bytedance/seedance-1-lite",
+        style: Style::Seedance,
+        modes: ALL,
+        durations: &[5, 10],
+        usd_per_sec: 0.036,
+    },
+    Model {
+        name: "google/veo-3",
+        style: Style::Veo,
+        modes: T2V_I2V,
+        durations: &[8],
+        usd_per_sec: 0.75,
+    },
+    Model {
+        name: "google/veo-3-fast",
+        style: Style::Veo,
+        modes: T2V_I2V,
+        durations: &[8],
+        usd_per_sec: 0.40,
+    },
+    Model {
+        name: "google/veo-3.1",
+        style: Style::Veo,
+        modes: ALL,
+        durations: &[4, 6, 8],
+        usd_per_sec: 0.40,
+    },
 ];
 
 /// The default model.
@@ -72,5 +132,8 @@ pub fn find(id: &str) -> Option<&'static Model> {
 
 /// The page a model's price is read from.
 pub fn price_url(id: &str) -> String {
-    format!("https://replicate.com/{}", id.split(':').next().unwrap_or(id))
+    format!(
+        "https://replicate.com/{}",
+        id.split(':').next().unwrap_or(id)
+    )
 }

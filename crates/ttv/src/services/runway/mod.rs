@@ -3,7 +3,8 @@
 //! Submit is `POST /v1/image_to_video` or `/v1/text_to_video` with `Authorization: Bearer`
 //! and `X-Runway-Version: 2024-11-06`; the answer is `{id}`. `GET /v1/tasks/{id}` reports
 //! `PENDING | THROTTLED | RUNNING (progress) | SUCCEEDED (output URLs) | FAILED (failure,
-//! failureCode) | CANCELLED`; `DELETE /v1/tasks/{id}` cancels or deletes. Images go in
+//! failureCode) | CANCELLED`; `DELETE /v1/tasks/{id}` cancels a pending, throttled or running
+//! task and deletes any other (a deleted task answers 404 from then on). Images go in
 //! `promptImage: [{uri, position: first|last}]`: inline as data URIs up to Runway's 5 MB
 //! data-URI limit, and above it through the uploads API (see [`uploads`]) as an ephemeral
 //! `runway://` URI (up to 200 MB; valid 24 h). Output URLs expire (24–48 h).

@@ -34,10 +34,16 @@ struct Started {
 
 impl Runway {
     /// The `promptImage` items for the request, each image inline or uploaded.
-    pub(super) async fn prompt_images(&self, req: &GenerationRequest) -> Result<(Vec<Value>, Vec<Delivery>)> {
+    pub(super) async fn prompt_images(
+        &self,
+        req: &GenerationRequest,
+    ) -> Result<(Vec<Value>, Vec<Delivery>)> {
         let mut items = Vec::new();
         let mut sent = Vec::new();
-        for (field, image, position) in [("image", &req.image, "first"), ("last_frame", &req.last_frame, "last")] {
+        for (field, image, position) in [
+            ("image", &req.image, "first"),
+            ("last_frame", &req.last_frame, "last"),
+        ] {
             let Some(image) = image else { continue };
             let (uri, d) = if delivery::fits_inline(image, INLINE_MAX) {
                 (image.data_uri(), Delivery::inline(field, image, "data_uri"))
@@ -62,7 +68,8 @@ impl Runway {
         let request = self
             .request(reqwest::Method::POST, "/v1/uploads")?
             .json(&json!({ "filename": filename, "type": "ephemeral" }));
-        let started: Started = hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
+        let started: Started =
+            hosted::exchange_json(request, Call::Free, NAME, error::from_reply).await?;
         let mut form = reqwest::multipart::Form::new();
         for (k, v) in started.fields {
             let text = match v {
@@ -74,14 +81,26 @@ impl Runway {
         let part = reqwest::multipart::Part::bytes(image.bytes().to_vec())
             .file_name(filename)
             .mime_str(image.format().mime())
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("bad image type: {e}")).with_backend(NAME))?;
-        let request = self.client.post(&started.upload_url).multipart(form.part("file", part));
-        let reply = http::send(request, Call::Free).await.map_err(|e| e.with_backend(NAME))?;
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidRequest, format!("bad image type: {e}"))
+                    .with_backend(NAME)
+            })?;
+        let request = self
+            .client
+            .post(&started.upload_url)
+            .multipart(form.part("file", part));
+        let reply = http::send(request, Call::Free)
+            .await
+            .map_err(|e| e.with_backend(NAME))?;
         if !reply.status.is_success() {
             return Err(http::status_error(
                 reply.status,
                 &reply.headers,
-                &format!("the upload of {} was refused: {}", image.source(), http::snippet(&reply.body)),
+                &format!(
+                    "the upload of {} was refused: {}",
+                    image.source(),
+                    http::snippet(&reply.body)
+                ),
                 Call::Free,
             )
             .with_backend(NAME));

@@ -23,7 +23,13 @@ use super::models::{self, Model};
 use super::{DEFAULT_BASE_URL, KEY_ENV, NAME, error};
 
 /// Options passed straight into the body (`-x key=value`).
-const EXTRAS: &[&str] = &["watermark", "camera_fixed", "service_tier", "return_last_frame", "draft"];
+const EXTRAS: &[&str] = &[
+    "watermark",
+    "camera_fixed",
+    "service_tier",
+    "return_last_frame",
+    "draft",
+];
 
 /// Options from configuration (`seedance`).
 #[derive(Debug, Clone)]
@@ -128,7 +134,12 @@ impl Seedance {
     }
 
     /// The request body, with images already delivered.
-    fn body(&self, req: &GenerationRequest, resolved: &Resolved, images: Vec<Value>) -> Map<String, Value> {
+    fn body(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        images: Vec<Value>,
+    ) -> Map<String, Value> {
         let mut content = Vec::new();
         if !req.prompt.trim().is_empty() {
             content.push(json!({ "type": "text", "text": req.prompt }));
@@ -141,7 +152,10 @@ impl Seedance {
             body.insert("resolution".into(), json!(tier));
             body.insert("ratio".into(), json!(ratio));
         }
-        body.insert("duration".into(), json!(resolved.duration.whole_secs().unwrap_or(5)));
+        body.insert(
+            "duration".into(),
+            json!(resolved.duration.whole_secs().unwrap_or(5)),
+        );
         if let Some(seed) = req.seed {
             body.insert("seed".into(), json!(seed));
         }
@@ -155,7 +169,10 @@ impl Seedance {
     }
 
     /// The `content` image items, sending each image inline or through the bucket.
-    async fn images(&self, req: &GenerationRequest) -> Result<(Vec<Value>, Vec<delivery::Delivery>)> {
+    async fn images(
+        &self,
+        req: &GenerationRequest,
+    ) -> Result<(Vec<Value>, Vec<delivery::Delivery>)> {
         let mut items = Vec::new();
         let mut sent = Vec::new();
         let two = req.last_frame.is_some();

@@ -51,7 +51,10 @@ pub(super) struct Core {
 impl Core {
     fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
         let key = hosted::key(self.api_key.as_ref(), KEY_ENV, NAME)?;
-        let url = format!("{}/contents/generations/tasks{path}", self.base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/contents/generations/tasks{path}",
+            self.base_url.trim_end_matches('/')
+        );
         Ok(self.client.request(method, url).bearer_auth(key))
     }
 

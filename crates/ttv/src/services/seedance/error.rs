@@ -11,7 +11,12 @@ use crate::http::{Call, Reply, snippet, status_error};
 /// The `(code, message)` of an error body.
 fn parts(body: &Value) -> (String, String) {
     let e = body.get("error").unwrap_or(body);
-    let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |k: &str| {
+        e.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     (text("code"), text("message"))
 }
 
@@ -26,8 +31,11 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
         return Error::new(ErrorKind::ContentRejected, text);
     }
     if code.starts_with("AccountOverdue") || code == "QuotaExceeded" {
-        return Error::new(ErrorKind::QuotaExceeded, format!("{text} (top up the ModelArk account)"))
-            .with_spend(Spend::No);
+        return Error::new(
+            ErrorKind::QuotaExceeded,
+            format!("{text} (top up the ModelArk account)"),
+        )
+        .with_spend(Spend::No);
     }
     if code.starts_with("ModelNotOpen") {
         return Error::new(
@@ -35,7 +43,12 @@ pub(super) fn from_reply(reply: &Reply, call: Call) -> Error {
             format!("{text} (activate the model in the ModelArk console)"),
         );
     }
-    status_error(reply.status, &reply.headers, &format!("{code}: {message}"), call)
+    status_error(
+        reply.status,
+        &reply.headers,
+        &format!("{code}: {message}"),
+        call,
+    )
 }
 
 /// The error of a task that ended `failed` (or `expired`).
@@ -51,6 +64,12 @@ pub(super) fn from_task(error: Option<&Value>, status: &str) -> Error {
     } else {
         message
     };
-    Error::new(kind, format!("{message} ({})", if code.is_empty() { status } else { &code }))
-        .with_spend(Spend::Yes)
+    Error::new(
+        kind,
+        format!(
+            "{message} ({})",
+            if code.is_empty() { status } else { &code }
+        ),
+    )
+    .with_spend(Spend::Yes)
 }

@@ -3,9 +3,18 @@
 //! minute before it expires. Secrets (the private key, the access token) never print.
 //!
 //! This is the standard Google service-account flow (RFC 7523 JWT bearer grant): claims `iss`
-//! (client_email), `scope` (cloud-platform), `aud` (the token URI), `iat`, `exp` (≤ iat +
-//! 3600); `POST token_uri` form-encoded `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer
+//! (client_email), `scope` (cloud-platform), `aud`, `iat`, `exp` (≤ iat + 3600); `POST
+//! token_uri` form-encoded `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer
 //! &assertion=<jwt>`; answer `{access_token, expires_in, token_type}`.
+//!
+//! The audience is always [`TOKEN_AUDIENCE`], `https://oauth2.googleapis.com/token`, wherever
+//! the assertion is sent: Google's guide to service-account OAuth says the `aud` of an
+//! access-token request "is always https://oauth2.googleapis.com/token"
+//! (developers.google.com/identity/protocols/oauth2/service-account), and google-auth signs
+//! with that constant whatever the key file's `token_uri` (`_GOOGLE_OAUTH2_TOKEN_ENDPOINT` in
+//! `_make_authorization_grant_assertion`, github.com/googleapis/google-auth-library-python
+//! `google/oauth2/service_account.py`, read 2026-12). A `token_uri` pointing at a proxy or the
+//! simulator changes where the JWT goes, never what it says.
 
 use std::fmt;
 use std::path::Path;
@@ -24,6 +33,8 @@ use super::NAME;
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Google's token endpoint, used when the key file names none.
 pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The `aud` of every assertion, whatever `token_uri` it is sent to.
+pub const TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 /// A token is replaced this long before it expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -188,7 +199,7 @@ impl TokenSource {
         let claims = Claims {
             iss: &self.key.client_email,
             scope: SCOPE,
-            aud: &self.token_uri,
+            aud: TOKEN_AUDIENCE,
             iat: now,
             exp: now + 3600,
         };

@@ -3,8 +3,13 @@
 //! **Gemini API** (`generativelanguage.googleapis.com`, header `x-goog-api-key`): `POST
 //! /v1beta/models/{model}:predictLongRunning` answers an operation `{name}`; `GET
 //! /v1beta/{name}` reports `done` and, when finished, `response.generateVideoResponse.
-//! generatedSamples[].video.uri`, a `files/{id}:download?alt=media` URL fetched with the same
-//! key (it redirects to storage).
+//! generatedSamples[].video.uri`, always of the form `https://generativelanguage.googleapis.com
+//! /v1beta/files/{id}:download?alt=media`. Like google-genai's `files.download`, the backend
+//! takes the file id from that URI (the lowercase letters and digits after `files/`,
+//! `t_file_name` in github.com/googleapis/python-genai `google/genai/_transformers.py`) and
+//! downloads `{base_url}/v1beta/files/{id}:download?alt=media` with the same key, following the
+//! redirect to storage — so a custom base URL, a proxy or the simulator serves the download
+//! too, and the key only ever goes to the configured base URL.
 //!
 //! **Vertex AI** (`{region}-aiplatform.googleapis.com`, OAuth2 bearer token from a service
 //! account, see [`auth`]): `POST /v1/projects/{p}/locations/{r}/publishers/google/models/{m}
@@ -34,14 +39,17 @@
 //!   3.1 standard 4k at $0.60/s. All prices stay UNCONFIRMED (see [`models`]).
 //! - Cancellation: neither surface documents a cancel method for these operations in the
 //!   sources read, so [`VideoBackend::cancel`] reports `Unsupported` instead of pretending.
-//! - The Gemini download URL is fetched with the API key only when it lies under the
-//!   configured base URL. The answer redirects to storage and the HTTP client keeps custom
+//! - The Gemini file download answers with a redirect to storage; the HTTP client keeps custom
 //!   headers across redirects, so the key reaches the redirect target too, as it does with the
-//!   SDK (whether that target needs it is UNCONFIRMED).
+//!   SDK's httpx client (whether that target needs it is UNCONFIRMED). A `video.uri` with no
+//!   `files/{id}` in it is downloaded as it stands, without the key.
 //! - Operation progress is not reported by either surface: a running job shows no fraction.
-//! - Vertex calls use API version `v1` as Google's REST docs do; the SDK defaults to
-//!   `v1beta1`, which serves the same methods. Polling posts to the model resource cut from
-//!   the operation name at `/operations/`, as the SDK does.
+//! - Vertex calls use API version `v1` as Google's REST docs do
+//!   (cloud.google.com/vertex-ai/generative-ai/docs/model-reference/veo-video-generation); the
+//!   SDK defaults to `v1beta1` (`_api_client.py`), and the REST reference lists
+//!   `projects.locations.publishers.models.fetchPredictOperation` under both versions. Polling
+//!   posts to the model resource cut from the operation name at `/operations/`, as the SDK
+//!   does (`rpartition('/operations/')` in `operations.py`).
 //! - Surface choice: Vertex AI when a key file is configured and either a project is set or
 //!   no Gemini key is; otherwise the Gemini API. Reference images, `personGeneration` and
 //!   `enhancePrompt` travel in the request's `extra` map under their wire names.
@@ -544,6 +552,16 @@ fn percent_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
+/// The file id in a Gemini API file URI (`…/files/{id}:download?alt=media` or `files/{id}`):
+/// the lowercase letters and digits right after the first `files/`, as google-genai reads it.
+fn gemini_file_id(uri: &str) -> Option<&str> {
+    let (_, rest) = uri.split_once("files/")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit()))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|id| !id.is_empty())
+}
+
 #[async_trait]
 impl VideoBackend for Veo {
     fn id(&self) -> &'static str {
@@ -776,12 +794,16 @@ impl VideoBackend for Veo {
                 self.fetch_gs(url, into, events).await
             }
             Output::Url { url } => {
-                let mut request = self.client.get(url);
-                if let Surface::Gemini(key) = &self.surface
-                    && url.starts_with(self.options.base_url.trim_end_matches('/'))
-                {
-                    request = request.header("x-goog-api-key", key.expose());
-                }
+                let request = match (&self.surface, gemini_file_id(url)) {
+                    (Surface::Gemini(key), Some(id)) => self
+                        .client
+                        .get(format!(
+                            "{}/v1beta/files/{id}:download?alt=media",
+                            self.options.base_url.trim_end_matches('/')
+                        ))
+                        .header("x-goog-api-key", key.expose()),
+                    _ => self.client.get(url),
+                };
                 http::download_request(request, into, events)
                     .await
                     .map_err(|e| e.with_backend(NAME))
@@ -804,6 +826,16 @@ impl VideoBackend for Veo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_id_is_read_from_a_gemini_file_uri_as_google_genai_reads_it() {
+        let uri =
+            "https://generativelanguage.googleapis.com/v1beta/files/a1b2c3:download?alt=media";
+        assert_eq!(gemini_file_id(uri), Some("a1b2c3"));
+        assert_eq!(gemini_file_id("files/xyz9"), Some("xyz9"));
+        assert_eq!(gemini_file_id("https://storage.example/video.mp4"), None);
+        assert_eq!(gemini_file_id("https://host/files/:download"), None);
+    }
 
     #[test]
     fn object_names_are_percent_encoded() {
