@@ -39,14 +39,18 @@ fn envelope(data: Value) -> Value {
     json!({ "code": 0, "message": "SUCCEED", "request_id": uuid::Uuid::new_v4().to_string(), "data": data })
 }
 
-/// Whether the bearer token is acceptable.
-fn authorised(call: &Call<'_>) -> Result<(), Response> {
+/// The refusal of an unacceptable bearer token, `None` when it is accepted.
+fn refusal(call: &Call<'_>) -> Option<Response> {
+    authorised(call).err().map(|e| *e)
+}
+
+fn authorised(call: &Call<'_>) -> Result<(), Box<Response>> {
     let Some(token) = call.credential("Bearer") else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             1001,
             "Authorization is empty",
-        ));
+        )));
     };
     if call.state.key_ok(Some(token)) && token.split('.').count() != 3 {
         return Ok(());
@@ -68,19 +72,23 @@ fn authorised(call: &Call<'_>) -> Result<(), Response> {
     };
     match claims {
         Ok(c) if call.state.key_ok(c.get("iss").and_then(Value::as_str)) => Ok(()),
-        Ok(_) => Err(error(
+        Ok(_) => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             1002,
             "Authorization is invalid",
-        )),
-        Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => Err(
-            error(StatusCode::UNAUTHORIZED, 1004, "Authorization has expired"),
-        ),
-        Err(_) => Err(error(
+        ))),
+        Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+            Err(Box::new(error(
+                StatusCode::UNAUTHORIZED,
+                1004,
+                "Authorization has expired",
+            )))
+        }
+        Err(_) => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             1002,
             "Authorization is invalid",
-        )),
+        ))),
     }
 }
 
@@ -98,7 +106,7 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         }
     };
     let reply = |r| Reply::new(endpoint, r);
-    if let Err(r) = authorised(call) {
+    if let Some(r) = refusal(call) {
         return reply(r);
     }
     let fault = call.state.fault(Provider::Kling, endpoint);

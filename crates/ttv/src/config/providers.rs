@@ -260,7 +260,7 @@ fn bucket(config: &Config, findings: &mut Vec<Finding>) -> Option<BucketOptions>
     };
     if let Some(ttl) = u.url_ttl_secs {
         match Duration::try_from_secs_f64(ttl) {
-            Ok(d) if ttl >= 1.0 && ttl <= 604_800.0 => options.url_ttl = d,
+            Ok(d) if (1.0..=604_800.0).contains(&ttl) => options.url_ttl = d,
             _ => findings.push(Finding::error(
                 "uploads.url_ttl_secs",
                 format!(

@@ -227,7 +227,7 @@ impl VideoBackend for Alibaba {
 
     fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {
         let model = self.model_for(req.mode());
-        let sizes = model.map(|m| models::sizes(m)).unwrap_or_default();
+        let sizes = model.map(models::sizes).unwrap_or_default();
         let filled = hosted::with_provider_size(req, &sizes, 720);
         hosted::resolve_with(&self.caps, &filled, NAME, |resolved, problems| {
             let (Some(r), Some(m)) = (resolved, model) else {

@@ -111,8 +111,11 @@ pub const INLINE_MAX: u64 = crate::media::delivery::inline_max_for_data_uri(10 *
 /// Largest image accepted at all (UNCONFIRMED).
 pub const IMAGE_MAX: u64 = 30 * 1024 * 1024;
 
-/// Frame sizes per ratio at each tier, `(ratio, width, height)`.
-const SIZES: &[(u32, &[(&str, u32, u32)])] = &[
+/// One frame size: `(ratio, width, height)`.
+type Size = (&'static str, u32, u32);
+
+/// Frame sizes per ratio at each tier.
+const SIZES: &[(u32, &[Size])] = &[
     (
         480,
         &[
