@@ -475,7 +475,7 @@ fn config_check_reads_the_original_pipeline_file_and_masks_secrets() {
         "  api_key: \"***\"",
         "  runway_ml.api_key      *** (from configuration file)",
         "  fal.api_key            *** (from configuration file)",
-        "  runway    available",
+        "  runway     available",
         "  warning: minimax.api_key: looks like a placeholder, not a key; ignored (set it here or in MINIMAX_API_KEY)",
         "  note: task: read but not used by ttv: the pipeline's task switch; ttv picks the task from the request",
     ] {
@@ -522,7 +522,7 @@ fn config_check_lists_every_problem_and_exits_2() {
         "  error: total_gpus: invalid type: string \"two\", expected u32",
         "  error: default_backend: unknown backend \"runwya\" (did you mean \"runway\"?)",
         "  warning: runway_ml.api_kye: unknown key, ignored; did you mean runway_ml.api_key?",
-        "  warning: runtime: unknown key, ignored; the top level takes: animatic, ",
+        "  warning: runtime: unknown key, ignored; the top level takes: alibaba, animatic, ",
     ] {
         assert!(
             stdout.lines().any(|l| l.starts_with(want)),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use ttv::services::alibaba::{Alibaba, AlibabaOptions};
-use ttv::{ErrorKind, GenerationRequest, Spend, VideoBackend, VideoDuration};
-use ttv_sim::{Endpoint, FaultKind, Provider, Sim, SimConfig};
+use ttv::{ErrorKind, GenerationRequest, VideoBackend, VideoDuration};
+use ttv_sim::{Provider, Sim, SimConfig};
 
 use common::{KEY, generate, png, quick, sim};
 
@@ -170,66 +170,10 @@ async fn a_pending_task_is_cancelled_and_a_running_one_says_it_cannot_be() {
 
 #[tokio::test]
 async fn submit_faults_map_to_kinds_and_spend() {
-    common::submit_faults(
-        Provider::Dashscope,
-        backend,
-        &[
-            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-            (
-                FaultKind::ServerError,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (
-                FaultKind::ConnectionReset,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-            (
-                FaultKind::InsufficientBalance,
-                ErrorKind::QuotaExceeded,
-                Spend::No,
-                0,
-            ),
-            (
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-                Spend::No,
-                0,
-            ),
-        ],
-    )
-    .await;
+    common::submit_faults(Provider::Dashscope, backend, common::SUBMIT_FAULTS).await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(
-        Provider::Dashscope,
-        backend,
-        &[
-            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-            (
-                Endpoint::Poll,
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-            ),
-            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-            (
-                Endpoint::Download,
-                FaultKind::TruncatedDownload,
-                ErrorKind::Transient,
-            ),
-            (
-                Endpoint::Download,
-                FaultKind::ExpiredUrl,
-                ErrorKind::Transient,
-            ),
-        ],
-    )
-    .await;
+    common::job_faults(Provider::Dashscope, backend, common::JOB_FAULTS).await;
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use ttv::services::kling::auth::Credentials;
 use ttv::services::kling::{Kling, KlingOptions};
 use ttv::{ErrorKind, GenerationRequest, ResolutionSpec, Spend, VideoBackend};
-use ttv_sim::{Endpoint, FaultKind, Provider, Sim, SimConfig};
+use ttv_sim::{Provider, Sim, SimConfig};
 
 use common::{KEY, KLING_SECRET, generate, png, quick, sim};
 
@@ -142,66 +142,10 @@ async fn a_wrong_secret_is_refused_as_auth() {
 
 #[tokio::test]
 async fn submit_faults_map_to_kinds_and_spend() {
-    common::submit_faults(
-        Provider::Kling,
-        backend,
-        &[
-            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-            (
-                FaultKind::ServerError,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (
-                FaultKind::ConnectionReset,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-            (
-                FaultKind::InsufficientBalance,
-                ErrorKind::QuotaExceeded,
-                Spend::No,
-                0,
-            ),
-            (
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-                Spend::No,
-                0,
-            ),
-        ],
-    )
-    .await;
+    common::submit_faults(Provider::Kling, backend, common::SUBMIT_FAULTS).await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(
-        Provider::Kling,
-        backend,
-        &[
-            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-            (
-                Endpoint::Poll,
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-            ),
-            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-            (
-                Endpoint::Download,
-                FaultKind::TruncatedDownload,
-                ErrorKind::Transient,
-            ),
-            (
-                Endpoint::Download,
-                FaultKind::ExpiredUrl,
-                ErrorKind::Transient,
-            ),
-        ],
-    )
-    .await;
+    common::job_faults(Provider::Kling, backend, common::JOB_FAULTS).await;
 }

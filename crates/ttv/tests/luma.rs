@@ -10,8 +10,8 @@ use serde_json::json;
 use ttv::media::delivery::How;
 use ttv::services::bucket::BucketOptions;
 use ttv::services::luma::{Luma, LumaOptions};
-use ttv::{ErrorKind, GenerationRequest, Spend, VideoBackend, VideoDuration};
-use ttv_sim::{Endpoint, FaultKind, Provider, Sim, SimConfig};
+use ttv::{ErrorKind, GenerationRequest, VideoBackend, VideoDuration};
+use ttv_sim::{Provider, Sim, SimConfig};
 
 use common::{KEY, generate, png, quick, sim};
 
@@ -234,64 +234,12 @@ async fn submit_faults_map_to_kinds_and_spend() {
     common::submit_faults(
         Provider::Luma,
         backend,
-        &[
-            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-            (
-                FaultKind::ServerError,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (
-                FaultKind::ConnectionReset,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-            (
-                FaultKind::InsufficientBalance,
-                ErrorKind::QuotaExceeded,
-                Spend::No,
-                0,
-            ),
-            // Moderation fails the generation after it was created.
-            (
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-                Spend::Yes,
-                1,
-            ),
-        ],
+        &common::submit_faults_moderated_after_create(),
     )
     .await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(
-        Provider::Luma,
-        backend,
-        &[
-            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-            (
-                Endpoint::Poll,
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-            ),
-            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-            (
-                Endpoint::Download,
-                FaultKind::TruncatedDownload,
-                ErrorKind::Transient,
-            ),
-            (
-                Endpoint::Download,
-                FaultKind::ExpiredUrl,
-                ErrorKind::Transient,
-            ),
-        ],
-    )
-    .await;
+    common::job_faults(Provider::Luma, backend, common::JOB_FAULTS).await;
 }

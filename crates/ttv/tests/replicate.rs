@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::json;
 use ttv::media::delivery::How;
 use ttv::services::replicate::{Replicate, ReplicateOptions};
-use ttv::{ErrorKind, Event, GenerationRequest, Spend, VideoBackend, VideoDuration};
-use ttv_sim::{Endpoint, FaultKind, Provider, Sim, SimConfig};
+use ttv::{ErrorKind, Event, GenerationRequest, VideoBackend, VideoDuration};
+use ttv_sim::{Provider, Sim, SimConfig};
 
 use common::{KEY, generate, png, quick, sim};
 
@@ -183,63 +183,12 @@ async fn submit_faults_map_to_kinds_and_spend() {
     common::submit_faults(
         Provider::Replicate,
         backend,
-        &[
-            (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
-            (FaultKind::Unavailable, ErrorKind::Transient, Spend::No, 0),
-            (
-                FaultKind::ServerError,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (
-                FaultKind::ConnectionReset,
-                ErrorKind::Transient,
-                Spend::Maybe,
-                1,
-            ),
-            (FaultKind::InvalidKey, ErrorKind::Auth, Spend::No, 0),
-            (
-                FaultKind::InsufficientBalance,
-                ErrorKind::QuotaExceeded,
-                Spend::No,
-                0,
-            ),
-            (
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-                Spend::Yes,
-                1,
-            ),
-        ],
+        &common::submit_faults_moderated_after_create(),
     )
     .await;
 }
 
 #[tokio::test]
 async fn task_and_download_faults_end_the_job_cleanly() {
-    common::job_faults(
-        Provider::Replicate,
-        backend,
-        &[
-            (Endpoint::Poll, FaultKind::TaskFailure, ErrorKind::JobFailed),
-            (
-                Endpoint::Poll,
-                FaultKind::Moderation,
-                ErrorKind::ContentRejected,
-            ),
-            (Endpoint::Poll, FaultKind::ServerError, ErrorKind::Transient),
-            (
-                Endpoint::Download,
-                FaultKind::TruncatedDownload,
-                ErrorKind::Transient,
-            ),
-            (
-                Endpoint::Download,
-                FaultKind::ExpiredUrl,
-                ErrorKind::Transient,
-            ),
-        ],
-    )
-    .await;
+    common::job_faults(Provider::Replicate, backend, common::JOB_FAULTS).await;
 }

@@ -153,6 +153,98 @@ pub fn noise_png(field: &str, w: u32, h: u32) -> ImageInput {
     ImageInput::from_bytes(field, format!("{field}.png"), bytes).expect("png is valid")
 }
 
+/// Submit faults of a provider that refuses moderated input at submit: `(fault, kind, spend,
+/// paid submits)`.
+pub const SUBMIT_FAULTS: &[(ttv_sim::FaultKind, ttv::ErrorKind, ttv::Spend, usize)] = &[
+    (
+        ttv_sim::FaultKind::RateLimited,
+        ttv::ErrorKind::RateLimited,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::Unavailable,
+        ttv::ErrorKind::Transient,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::ServerError,
+        ttv::ErrorKind::Transient,
+        ttv::Spend::Maybe,
+        1,
+    ),
+    (
+        ttv_sim::FaultKind::ConnectionReset,
+        ttv::ErrorKind::Transient,
+        ttv::Spend::Maybe,
+        1,
+    ),
+    (
+        ttv_sim::FaultKind::InvalidKey,
+        ttv::ErrorKind::Auth,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::InsufficientBalance,
+        ttv::ErrorKind::QuotaExceeded,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::Moderation,
+        ttv::ErrorKind::ContentRejected,
+        ttv::Spend::No,
+        0,
+    ),
+];
+
+/// [`SUBMIT_FAULTS`] for a provider that creates the task and then fails it for moderation
+/// (it was bought).
+pub fn submit_faults_moderated_after_create()
+-> Vec<(ttv_sim::FaultKind, ttv::ErrorKind, ttv::Spend, usize)> {
+    let mut cases = SUBMIT_FAULTS.to_vec();
+    if let Some(last) = cases.last_mut() {
+        *last = (
+            ttv_sim::FaultKind::Moderation,
+            ttv::ErrorKind::ContentRejected,
+            ttv::Spend::Yes,
+            1,
+        );
+    }
+    cases
+}
+
+/// Task and download faults every provider meets the same way.
+pub const JOB_FAULTS: &[(ttv_sim::Endpoint, ttv_sim::FaultKind, ttv::ErrorKind)] = &[
+    (
+        ttv_sim::Endpoint::Poll,
+        ttv_sim::FaultKind::TaskFailure,
+        ttv::ErrorKind::JobFailed,
+    ),
+    (
+        ttv_sim::Endpoint::Poll,
+        ttv_sim::FaultKind::Moderation,
+        ttv::ErrorKind::ContentRejected,
+    ),
+    (
+        ttv_sim::Endpoint::Poll,
+        ttv_sim::FaultKind::ServerError,
+        ttv::ErrorKind::Transient,
+    ),
+    (
+        ttv_sim::Endpoint::Download,
+        ttv_sim::FaultKind::TruncatedDownload,
+        ttv::ErrorKind::Transient,
+    ),
+    (
+        ttv_sim::Endpoint::Download,
+        ttv_sim::FaultKind::ExpiredUrl,
+        ttv::ErrorKind::Transient,
+    ),
+];
+
 /// The error of every fault in `cases` on `provider`'s submit, checked against the expected
 /// kind, spend and paid count.
 pub async fn submit_faults<B: VideoBackend>(
