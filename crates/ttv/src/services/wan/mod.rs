@@ -56,7 +56,9 @@ use crate::request::{
 };
 use crate::services::local::LocalRun;
 use crate::services::local::pool::WorkerPool;
-use crate::services::local::worker::{LoadRequest, WorkerPipeline, WorkerRequest};
+use crate::services::local::worker::{
+    ImageFit, LoadRequest, SchedulerSpec, WorkerPipeline, WorkerRequest,
+};
 use crate::services::local::{
     self, ExpectedOutput, GpuProbe, GpuSlots, JobSpec, JobTable, LocalJob, MemoryPlan, SizeTable,
     job,
@@ -121,6 +123,22 @@ pub struct WanOptions {
 }
 
 impl WanOptions {
+    /// The same options with every path absolute (against the current folder): the script
+    /// runs in the checkout, where a relative path would name something else.
+    pub fn absolute(mut self) -> Self {
+        let abs = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p.as_mut() {
+                *p = local::absolute(p);
+            }
+        };
+        self.wan2_dir = local::absolute(&self.wan2_dir);
+        abs(&mut self.t2v_model_dir);
+        abs(&mut self.i2v_model_dir);
+        abs(&mut self.flf2v_model_dir);
+        self.run = self.run.absolute_in(Path::new(""));
+        self
+    }
+
     /// Options for the checkout at `wan2_dir`, everything else at its default.
     pub fn new(wan2_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -165,6 +183,7 @@ struct Model {
 struct Prepared {
     resolved: Resolved,
     model: Model,
+    /// The nominal `--size`; for image input, the area (the frame is `resolved.resolution`).
     size: Resolution,
     steps: u32,
     shift: Option<f64>,
@@ -215,7 +234,9 @@ impl Wan {
     }
 
     /// A backend whose GPU answers come from `gpu` (tests, or callers that probed already).
+    /// Relative paths in `options` are taken from the current folder.
     pub fn with_gpu_probe(options: WanOptions, gpu: GpuProbe) -> Self {
+        let options = options.absolute();
         let mut problems = Vec::new();
         let version = detect_version(&options.wan2_dir, &mut problems);
         let mut t2v = None;
@@ -305,6 +326,24 @@ impl Wan {
                 }
             }
         }
+        let worker = [&t2v, &i2v, &flf2v]
+            .into_iter()
+            .flatten()
+            .find(|m| m.via == Via::Worker);
+        if let Some(m) = worker {
+            for (key, set) in [
+                ("t5_cpu", options.t5_cpu.is_some()),
+                ("convert_model_dtype", options.convert_model_dtype.is_some()),
+            ] {
+                if set {
+                    problems.push(format!(
+                        "{key} is a generate.py setting, but {} is a diffusers folder served by \
+                         the worker, which offloads with offload_model only; remove {key}",
+                        m.dir.display()
+                    ));
+                }
+            }
+        }
         if let Some(n) = options.frame_num
             && !task::is_4n_plus_1(n)
         {
@@ -315,7 +354,8 @@ impl Wan {
         }
 
         let models: Vec<&Model> = [&t2v, &i2v, &flf2v].into_iter().flatten().collect();
-        let caps = capabilities(&models);
+        let mut caps = capabilities(&models);
+        caps.negative_prompt = models.iter().any(|m| m.via == Via::Worker);
         let pool = Arc::new(options.run.worker_pool("wan-worker"));
         Self {
             pool,
@@ -382,6 +422,20 @@ impl Wan {
         if let Err(e) = self.caps.resolve(&settled) {
             problems.extend(e.problems().iter().cloned());
         }
+        // For an image, the size is an area and the frame takes the image's shape.
+        let frame = match (mode, &req.image) {
+            (Mode::ImageToVideo, Some(img)) => task.frame_size_for_image(size, img.resolution()),
+            _ => size,
+        };
+        // Without any worker folder the capability check above has refused it already.
+        if req.negative_prompt.is_some() && self.caps.negative_prompt && model.via == Via::Script {
+            problems.push(Problem::new(
+                "negative_prompt",
+                "given",
+                "none with generate.py, which always uses Wan's own negative prompt (a \
+                 diffusers-format model folder, served by the worker, takes one)",
+            ));
+        }
         let fps = req.fps.unwrap_or(task.fps());
         if fps != task.fps() && self.caps.fps.allows(fps) {
             problems.push(Problem::new(
@@ -426,7 +480,7 @@ impl Wan {
         )
         .map(|x| x as u32)
         .or(self.options.sample_steps)
-        .unwrap_or(task.default_steps());
+        .unwrap_or(task.sampling_defaults(size).steps);
         let shift =
             number("sample_shift", &|x| x > 0.0, "a positive number").or(self.options.sample_shift);
         let guide_scale = number("sample_guide_scale", &|x| x >= 0.0, "a number ≥ 0")
@@ -458,7 +512,7 @@ impl Wan {
             resolved: Resolved {
                 mode,
                 duration,
-                resolution: size,
+                resolution: frame,
                 fps,
                 frames,
             },
@@ -587,7 +641,14 @@ impl Wan {
 impl Wan {
     /// Hands the job to the persistent worker, which loads the pipeline on first use and
     /// keeps it for the next segment.
-    fn submit_to_worker(&self, id: String, dir: PathBuf, p: &Prepared, job: WanJob) -> Ticket {
+    fn submit_to_worker(
+        &self,
+        id: String,
+        dir: PathBuf,
+        p: &Prepared,
+        job: WanJob,
+        negative_prompt: Option<&str>,
+    ) -> Ticket {
         let load = LoadRequest {
             pipeline: match p.resolved.mode {
                 Mode::ImageToVideo => WorkerPipeline::WanImageToVideo,
@@ -597,20 +658,9 @@ impl Wan {
             device: None,
             dtype: None,
             offload: job.memory.offload,
+            upsampler: None,
         };
-        let request = WorkerRequest {
-            prompt: job.prompt.clone(),
-            negative_prompt: None,
-            image: job.image.clone(),
-            width: job.size.width,
-            height: job.size.height,
-            num_frames: job.frames,
-            steps: job.steps,
-            guidance_scale: job.guide_scale,
-            seed: job.seed,
-            fps: p.resolved.fps,
-            output: job.save_file.clone(),
-        };
+        let request = worker_request(&job, p.resolved.resolution, p.resolved.fps, negative_prompt);
         self.jobs.insert(
             self.pool
                 .start_job(id.clone(), NAME, dir.clone(), load, request),
@@ -636,6 +686,60 @@ impl Wan {
     pub async fn shutdown_worker(&self) {
         self.pool.shutdown().await;
     }
+}
+
+/// The worker request that runs `job` as `generate.py` would: its defaults for the task at
+/// the nominal size (negative prompt, steps, shift, both experts' guidance on Wan2.2 A14B),
+/// the solver as the matching diffusers scheduler, and the frame in the image's shape.
+pub fn worker_request(
+    job: &WanJob,
+    frame: Resolution,
+    fps: u32,
+    negative_prompt: Option<&str>,
+) -> WorkerRequest {
+    let defaults = job.task.sampling_defaults(job.size);
+    let mut request = WorkerRequest::new(
+        job.prompt.clone(),
+        frame,
+        job.frames,
+        job.steps,
+        job.seed,
+        fps,
+        job.save_file.clone(),
+    );
+    request.negative_prompt = Some(
+        negative_prompt
+            .unwrap_or(task::DEFAULT_NEGATIVE_PROMPT)
+            .to_owned(),
+    );
+    request.image = job.image.clone();
+    request.image_fit = if job.task == WanTask::Ti2v5B {
+        ImageFit::Cover
+    } else {
+        ImageFit::Resize
+    };
+    // One configured scale serves both experts, as generate.py's float flag does.
+    request.guidance_scale = Some(job.guide_scale.unwrap_or(defaults.guide_scale));
+    if let Some(low) = defaults.guide_scale_low_noise {
+        request.pipeline_args.insert(
+            "guidance_scale_2".to_owned(),
+            json!(job.guide_scale.unwrap_or(low)),
+        );
+    }
+    let class = match job.solver.as_deref() {
+        Some("dpm++") => "DPMSolverMultistepScheduler",
+        _ => "UniPCMultistepScheduler",
+    };
+    request.scheduler = Some(SchedulerSpec {
+        class: class.to_owned(),
+        overrides: [(
+            "flow_shift".to_owned(),
+            json!(job.shift.unwrap_or(defaults.shift)),
+        )]
+        .into_iter()
+        .collect(),
+    });
+    request
 }
 
 /// The command lines a request would run, one per GPU slot.
@@ -934,7 +1038,8 @@ impl VideoBackend for Wan {
         let wan_job = self.job(req, &p, &dir, memory, seed);
         write_inputs(&wan_job, req).await?;
         if p.model.via == Via::Worker {
-            return Ok(self.submit_to_worker(id, dir, &p, wan_job));
+            let negative = req.negative_prompt.as_deref();
+            return Ok(self.submit_to_worker(id, dir, &p, wan_job, negative));
         }
 
         let launcher = self.launcher();
@@ -945,7 +1050,7 @@ impl VideoBackend for Wan {
             dir: dir.clone(),
             output: ExpectedOutput::File(wan_job.save_file.clone()),
             timeout: self.options.run.timeout,
-            steps: Some(u64::from(wan_job.steps)),
+            steps: vec![u64::from(wan_job.steps)],
             command: Box::new(move |slot| command::build(&for_command, &launcher, slot)),
         };
         self.jobs.insert(LocalJob::start(spec, self.slots.clone()));
@@ -967,7 +1072,7 @@ impl VideoBackend for Wan {
     }
 
     async fn poll(&self, ticket: &Ticket) -> Result<Status> {
-        Ok(self.jobs.poll(NAME, ticket))
+        Ok(self.jobs.poll(NAME, ticket).await)
     }
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
