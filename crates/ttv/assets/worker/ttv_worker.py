@@ -239,9 +239,7 @@ class Worker:
         second.pop("num_inference_steps", None)
         second.update(refine.get("args") or {})
         frames = self.pipe(output_type="pil", **second).frames[0]
-        import numpy as np
-
-        return [np.asarray(f.resize((width, height), Image.LANCZOS), dtype=np.float32) / 255.0 for f in frames]
+        return [f.resize((width, height), Image.LANCZOS) for f in frames]
 
 
 def fitted(path, width, height, fit):
@@ -299,7 +297,7 @@ def tiny_pipeline(kind):
         raise Failure("invalid_request", "tiny-random is available for the wan pipeline only")
     from diffusers import (
         AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
+        UniPCMultistepScheduler,
         WanPipeline,
         WanTransformer3DModel,
     )
@@ -331,7 +329,10 @@ def tiny_pipeline(kind):
         text_encoder=None,
         transformer=transformer,
         vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        # The scheduler the Wan-AI diffusers folders ship (flow matching through UniPC).
+        scheduler=UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+        ),
     )
 
 
