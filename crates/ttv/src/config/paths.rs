@@ -75,9 +75,15 @@ pub(super) fn make_absolute(config: &mut Config, base: &Path) {
     }
 }
 
-/// The folder a configuration file's relative paths are taken from: the file's own (made
-/// absolute), or the current folder when there is no file.
+/// The folder a configuration file's relative paths are taken from: the file's own (its real
+/// location, so `--config ../proj/ttv.yaml` gives `/…/proj`), or the current folder when
+/// there is no file.
 pub(super) fn base_of(file: Option<&Path>) -> PathBuf {
     let parent = file.and_then(Path::parent).unwrap_or(Path::new(""));
-    crate::services::local::absolute(parent)
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    std::fs::canonicalize(parent).unwrap_or_else(|_| crate::services::local::absolute(parent))
 }
