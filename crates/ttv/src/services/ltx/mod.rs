@@ -215,15 +215,19 @@ pub fn not_configured() -> Availability {
     }
 }
 
+/// A checkout with a pipeline config whose weights are in `models_dir`.
+#[derive(Debug, Clone)]
+struct Checkout {
+    repo: PathBuf,
+    config: PipelineConfig,
+    models_dir: PathBuf,
+}
+
 /// How the model runs here.
 #[derive(Debug, Clone)]
 enum Install {
-    /// `inference.py` with a pipeline config whose weights are in `models_dir`.
-    Script {
-        repo: PathBuf,
-        config: PipelineConfig,
-        models_dir: PathBuf,
-    },
+    /// `inference.py`.
+    Script(Checkout),
     /// The persistent worker with a diffusers folder.
     Worker {
         model: PathBuf,
@@ -329,7 +333,7 @@ impl Ltx {
             ));
         }
         let conditions_anywhere = match &install {
-            Some(Install::Script { config, .. }) => config.conditions_anywhere(),
+            Some(Install::Script(c)) => c.config.conditions_anywhere(),
             _ => true,
         };
         let mut modes = vec![Mode::TextToVideo, Mode::ImageToVideo];
@@ -477,8 +481,7 @@ impl Ltx {
         &self,
         req: &GenerationRequest,
         p: &Prepared,
-        repo: &Path,
-        config: &PipelineConfig,
+        checkout: &Checkout,
         dir: &Path,
         seed: u64,
         offload: bool,
@@ -495,7 +498,7 @@ impl Ltx {
             _ => Vec::new(),
         };
         LtxJob {
-            repo: repo.to_path_buf(),
+            repo: checkout.repo.clone(),
             pipeline_config: dir.join("pipeline_config.yaml"),
             size: p.resolved.resolution,
             frames: p.resolved.frames,
@@ -507,7 +510,7 @@ impl Ltx {
             conditioning,
             image_cond_noise_scale: self.options.image_cond_noise_scale,
             offload_to_cpu: offload,
-            passes: config.passes(),
+            passes: checkout.config.passes(),
         }
     }
 
@@ -518,23 +521,15 @@ impl Ltx {
         job_dir: &Path,
     ) -> Result<local::CommandSpec> {
         let p = self.prepare(req)?;
-        let Install::Script { repo, config, .. } = self.install()? else {
+        let Install::Script(checkout) = self.install()? else {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "diffusers_model runs in the persistent worker, not a command line",
             )
             .with_backend(NAME));
         };
-        let offload = self.offload(memory(config.checkpoint().unwrap_or_default()))?;
-        let job = self.script_job(
-            req,
-            &p,
-            repo,
-            config,
-            job_dir,
-            req.seed.unwrap_or(0),
-            offload,
-        );
+        let offload = self.offload(memory(checkout.config.checkpoint().unwrap_or_default()))?;
+        let job = self.script_job(req, &p, checkout, job_dir, req.seed.unwrap_or(0), offload);
         Ok(command::build(
             &job,
             &self.options.run.python,
@@ -766,11 +761,11 @@ fn script_install(
         ));
         return None;
     }
-    Some(Install::Script {
+    Some(Install::Script(Checkout {
         repo: repo.to_path_buf(),
         config,
         models_dir,
-    })
+    }))
 }
 
 /// GPU memory for one job, by model size read from the checkpoint or folder name. Estimates
@@ -836,7 +831,7 @@ impl VideoBackend for Ltx {
 
     fn model(&self) -> Option<&str> {
         match &self.install {
-            Some(Install::Script { config, .. }) => config.checkpoint(),
+            Some(Install::Script(c)) => c.config.checkpoint(),
             Some(Install::Worker { .. }) => Some("LTX-Video (diffusers)"),
             None => None,
         }
@@ -848,9 +843,7 @@ impl VideoBackend for Ltx {
 
     fn availability(&self) -> Availability {
         let name = match &self.install {
-            Some(Install::Script { config, .. }) => {
-                config.checkpoint().unwrap_or_default().to_owned()
-            }
+            Some(Install::Script(c)) => c.config.checkpoint().unwrap_or_default().to_owned(),
             Some(Install::Worker { model, .. }) => model.display().to_string(),
             None => String::new(),
         };
@@ -887,7 +880,7 @@ impl VideoBackend for Ltx {
         let p = self.prepare(req)?;
         let install = self.install()?.clone();
         let name = match &install {
-            Install::Script { config, .. } => config.checkpoint().unwrap_or_default().to_owned(),
+            Install::Script(c) => c.config.checkpoint().unwrap_or_default().to_owned(),
             Install::Worker { model, .. } => model.display().to_string(),
         };
         let offload = self
@@ -940,14 +933,10 @@ impl VideoBackend for Ltx {
                 );
                 Ok(t)
             }
-            Install::Script {
-                repo,
-                config,
-                models_dir,
-            } => {
-                let job = self.script_job(req, &p, &repo, &config, &dir, seed, offload);
-                let copy = config.for_job(
-                    &models_dir,
+            Install::Script(checkout) => {
+                let job = self.script_job(req, &p, &checkout, &dir, seed, offload);
+                let copy = checkout.config.for_job(
+                    &checkout.models_dir,
                     self.options.text_encoder.as_deref(),
                     self.options.enhance_prompt,
                 );

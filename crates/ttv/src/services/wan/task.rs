@@ -361,7 +361,7 @@ mod tests {
         // ti2v-5B: multiples of 32 within 1280*704.
         let five = WanTask::Ti2v5B.frame_size_for_image(r(1280, 704), r(1600, 1200));
         assert_eq!(five, r(1088, 800));
-        assert!(five.width % 32 == 0 && five.height % 32 == 0);
+        assert!(five.width.is_multiple_of(32) && five.height.is_multiple_of(32));
         assert!(five.width * five.height <= 1280 * 704);
     }
 
