@@ -577,9 +577,16 @@ async fn ltx_runs_inference_py_with_local_weights_and_progress_over_both_passes(
         image: Some(png_input(1600, 1200)),
         ..GenerationRequest::text("a kite over dunes")
     };
+    // The script holds its second pass after one step until this test has seen it counted:
+    // 7 + 1 of 10 steps. Without the hold a fast machine could finish between two polls.
+    let go = work.path().join("go");
+    std::fs::write(r.join("hold.txt"), go.display().to_string()).unwrap();
     let progress = Mutex::new(Vec::new());
     let events = |e: Event| {
         if let Event::Running { progress: Some(p) } = e {
+            if p >= 0.8 {
+                std::fs::write(&go, b"").unwrap();
+            }
             progress.lock().unwrap().push(p);
         }
     };
@@ -592,7 +599,7 @@ async fn ltx_runs_inference_py_with_local_weights_and_progress_over_both_passes(
     let seen = progress.into_inner().unwrap();
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
     assert!(
-        seen.iter().any(|p| *p > 0.7),
+        seen.contains(&0.8),
         "the second pass never counted: {seen:?}"
     );
     // The script read a copy of the config naming the local weights, with the prompt

@@ -547,6 +547,15 @@ impl LogWatch {
                     }
                 }
             }
+            // The bar tqdm is showing now has no terminator until its next redraw; it counts
+            // once written out to its closing `]` (a half-written `1/3` of `1/30` must not).
+            let shown = splitter.partial();
+            if shown.ends_with(']')
+                && let Some(bar) = parse_bar(&shown)
+                && let Some(p) = self.passes.update(bar)
+            {
+                progress = Some(p);
+            }
         }
         progress
     }

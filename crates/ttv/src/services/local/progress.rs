@@ -108,6 +108,12 @@ impl LineSplitter {
         out
     }
 
+    /// The line being written, not yet terminated: tqdm starts each redraw with `\r`, so the
+    /// bar on screen is always this one.
+    pub fn partial(&self) -> String {
+        String::from_utf8_lossy(&self.pending).into_owned()
+    }
+
     /// The unterminated remainder, at end of stream.
     pub fn finish(&mut self) -> Option<String> {
         let mut out = Vec::new();
