@@ -16,13 +16,9 @@ const FAKE_SAMPLE_VIDEO: &str = include_str!("../../ttv/tests/fixtures/local/fak
 const FAKE_LTX_INFERENCE: &str =
     include_str!("../../ttv/tests/fixtures/local/fake_ltx_inference.py");
 
-/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, abridged.
-const LTX_CONFIG: &str = "pipeline_type: multi-scale\n\
-    checkpoint_path: ltxv-13b-0.9.8-distilled.safetensors\n\
-    spatial_upscaler_model_path: ltxv-spatial-upscaler-0.9.8.safetensors\n\
-    prompt_enhancement_words_threshold: 120\n\
-    first_pass: {timesteps: [1.0, 0.99, 0.98, 0.97, 0.96, 0.9, 0.7]}\n\
-    second_pass: {timesteps: [0.9, 0.7, 0.4]}\n";
+/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, the keys ttv reads.
+const LTX_CONFIG: &str =
+    include_str!("../../ttv/tests/fixtures/local/ltxv-13b-0.9.8-distilled.yaml");
 
 /// The configuration, every path relative to its own folder.
 const CONFIG: &str = "wan2_dir: ./Wan2.1\n\

@@ -46,6 +46,21 @@ async fn fixture_mp4(dir: &Path) -> PathBuf {
     path
 }
 
+/// What the fake script in `dir` must receive; `{JOB}` stands for the job folder.
+fn expect_argv<S: serde::Serialize>(dir: &Path, argv: &[S]) {
+    let json = serde_json::to_string(argv).unwrap();
+    std::fs::write(dir.join("expected_argv.json"), json).unwrap();
+}
+
+/// Job folders in `work`, polled every 10 ms.
+fn quick_run(work: &Path) -> LocalRun {
+    LocalRun {
+        work_dir: work.to_path_buf(),
+        poll_interval: Duration::from_millis(10),
+        ..LocalRun::default()
+    }
+}
+
 fn one_big_gpu() -> GpuProbe {
     GpuProbe::fixed(Ok(vec![GpuMemory {
         free_mib: 80_000,
@@ -355,20 +370,12 @@ async fn hunyuan_runs_sample_video_py_and_finds_the_file_it_names_itself() {
         "--save-path",
         "{JOB}/out",
     ];
-    std::fs::write(
-        r.join("expected_argv.json"),
-        serde_json::to_string(&argv).unwrap(),
-    )
-    .unwrap();
+    expect_argv(r, &argv);
     let work = tempfile::tempdir().unwrap();
     let opts = HunyuanOptions {
         repo_dir: Some(r.to_path_buf()),
         infer_steps: Some(8),
-        run: LocalRun {
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
-        },
+        run: quick_run(work.path()),
         ..HunyuanOptions::default()
     };
     let hy = Hunyuan::with_gpu_probe(opts, one_big_gpu());
@@ -436,20 +443,12 @@ async fn hunyuan_saves_a_cjk_prompt_starting_with_a_dash_under_the_scripts_own_n
         "--save-path".into(),
         "{JOB}/out".into(),
     ];
-    std::fs::write(
-        r.join("expected_argv.json"),
-        serde_json::to_string(&argv).unwrap(),
-    )
-    .unwrap();
+    expect_argv(r, &argv);
     let work = tempfile::tempdir().unwrap();
     let opts = HunyuanOptions {
         repo_dir: Some(r.to_path_buf()),
         infer_steps: Some(4),
-        run: LocalRun {
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
-        },
+        run: quick_run(work.path()),
         ..HunyuanOptions::default()
     };
     let hy = Hunyuan::with_gpu_probe(opts, one_big_gpu());
@@ -489,20 +488,8 @@ async fn hunyuan_saves_a_cjk_prompt_starting_with_a_dash_under_the_scripts_own_n
     assert_eq!(job_dirs(work.path()).len(), before);
 }
 
-/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, abridged: two sampling passes of 7 and
-/// 3 steps around the spatial upscaler.
-const LTX_DISTILLED: &str = r#"pipeline_type: multi-scale
-checkpoint_path: "ltxv-13b-0.9.8-distilled.safetensors"
-downscale_factor: 0.6666666
-spatial_upscaler_model_path: "ltxv-spatial-upscaler-0.9.8.safetensors"
-text_encoder_model_name_or_path: "PixArt-alpha/PixArt-XL-2-1024-MS"
-precision: "bfloat16"
-prompt_enhancement_words_threshold: 120
-first_pass:
-  timesteps: [1.0000, 0.9937, 0.9875, 0.9812, 0.9750, 0.9094, 0.7250]
-second_pass:
-  timesteps: [0.9094, 0.7250, 0.4219]
-"#;
+/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, the keys ttv reads.
+const LTX_DISTILLED: &str = include_str!("fixtures/local/ltxv-13b-0.9.8-distilled.yaml");
 
 #[tokio::test]
 async fn ltx_runs_inference_py_with_local_weights_and_progress_over_both_passes() {
@@ -552,20 +539,12 @@ async fn ltx_runs_inference_py_with_local_weights_and_progress_over_both_passes(
         "--conditioning_start_frames",
         "0",
     ];
-    std::fs::write(
-        r.join("expected_argv.json"),
-        serde_json::to_string(&argv).unwrap(),
-    )
-    .unwrap();
+    expect_argv(r, &argv);
     let work = tempfile::tempdir().unwrap();
     let opts = LtxOptions {
         repo_dir: Some(r.to_path_buf()),
         models_dir: Some(weights.clone()),
-        run: LocalRun {
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
-        },
+        run: quick_run(work.path()),
         ..LtxOptions::default()
     };
     let ltx = Ltx::with_gpu_probe(opts, one_big_gpu());
@@ -636,16 +615,8 @@ const FAKE_WORKER_PYTHON: &str = include_str!("fixtures/local/fake_worker_python
 async fn a_diffusers_folder_is_served_by_one_worker_that_loads_once_for_many_segments() {
     let fake = FakeWan::new("ok").await;
     let r = fake.root.path();
-    let diffusers = r.join("Wan2.1-T2V-1.3B-Diffusers");
-    std::fs::create_dir_all(&diffusers).unwrap();
-    std::fs::write(diffusers.join("model_index.json"), "{}").unwrap();
-    let python = r.join("fake-python");
-    std::fs::write(&python, FAKE_WORKER_PYTHON).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let diffusers = diffusers_folder(&r.join("Wan2.1-T2V-1.3B-Diffusers"));
+    let python = fake_worker_python(r);
     let opts = WanOptions {
         t2v_model_dir: Some(diffusers.clone()),
         run: LocalRun {
@@ -710,16 +681,8 @@ async fn hunyuan_with_a_diffusers_model_generates_through_the_worker() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     fixture_mp4(r).await;
-    let model = r.join("HunyuanVideo");
-    std::fs::create_dir_all(&model).unwrap();
-    std::fs::write(model.join("model_index.json"), "{}").unwrap();
-    let python = r.join("fake-python");
-    std::fs::write(&python, FAKE_WORKER_PYTHON).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let model = diffusers_folder(&r.join("HunyuanVideo"));
+    let python = fake_worker_python(r);
     let work = tempfile::tempdir().unwrap();
     let opts = HunyuanOptions {
         diffusers_model: Some(model.clone()),
@@ -818,9 +781,7 @@ async fn the_wan_worker_is_sent_every_setting_generate_py_would_use() {
         guide_scale: Some(6.0),
         run: LocalRun {
             python: fake_worker_python(r),
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
+            ..quick_run(work.path())
         },
         ..WanOptions::new(r)
     };
@@ -916,9 +877,7 @@ async fn the_hunyuan_worker_is_sent_true_cfg_the_default_negative_prompt_and_the
         infer_steps: Some(4),
         run: LocalRun {
             python: fake_worker_python(r),
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
+            ..quick_run(work.path())
         },
         ..HunyuanOptions::default()
     };
@@ -982,9 +941,7 @@ async fn the_ltx_worker_gets_first_and_last_frame_images_it_can_open() {
         diffusers_model: Some(model.clone()),
         run: LocalRun {
             python: fake_worker_python(r),
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
+            ..quick_run(work.path())
         },
         ..LtxOptions::default()
     };

@@ -324,12 +324,7 @@ impl Hunyuan {
         {
             problems.push(reason);
         }
-        if local::command::find_program(&options.run.python).is_none() {
-            problems.push(format!(
-                "python not found: {} is not on PATH; install Python 3 or set python",
-                options.run.python.display()
-            ));
-        }
+        problems.extend(options.run.python_problem());
         if options.run.gpus_per_job() > 1
             && local::command::find_program(&options.run.torchrun).is_none()
         {

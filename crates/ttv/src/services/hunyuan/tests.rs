@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::services::local::test_support::{gpus, png};
 use crate::services::local::{GpuMemory, GpuProbe, LocalRun};
 
 /// A checkout with `script` and the weights layout its README describes.
@@ -40,16 +41,6 @@ fn i2v_checkout() -> tempfile::TempDir {
     )
 }
 
-fn gpus(free_gib: &[u64]) -> GpuProbe {
-    GpuProbe::fixed(Ok(free_gib
-        .iter()
-        .map(|g| GpuMemory {
-            free_mib: g * 1024,
-            total_mib: 81_559,
-        })
-        .collect()))
-}
-
 /// `sh` exists everywhere; the commands only need a program name here.
 fn run() -> LocalRun {
     LocalRun {
@@ -71,17 +62,6 @@ fn t2v_options(repo: &Path) -> HunyuanOptions {
         repo_dir: Some(repo.to_path_buf()),
         ..options()
     }
-}
-
-fn png_image(w: u32, h: u32) -> crate::media::image::ImageInput {
-    let img = image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 200]));
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    crate::media::image::ImageInput::from_bytes("image", "test.png", bytes).unwrap()
 }
 
 fn argv(cmd: &local::CommandSpec) -> Vec<String> {
@@ -393,7 +373,7 @@ fn image_to_video_without_stability_uses_the_readmes_dynamic_shift_of_17() {
         ..HunyuanOptions::default()
     };
     let req = GenerationRequest {
-        image: Some(png_image(1280, 720)),
+        image: Some(png(1280, 720)),
         ..GenerationRequest::text("a kite")
     };
     let shift = |stability| {

@@ -10,6 +10,8 @@ pub mod gpu;
 pub mod job;
 pub mod pool;
 pub mod progress;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -103,6 +105,16 @@ impl LocalRun {
         self.nvidia_smi = program_in(base, &self.nvidia_smi);
         self.work_dir = absolute_in(base, &self.work_dir);
         self
+    }
+
+    /// Why the Python interpreter cannot be used, if it cannot (found without running it).
+    pub fn python_problem(&self) -> Option<String> {
+        command::find_program(&self.python).is_none().then(|| {
+            format!(
+                "python not found: {} is not on PATH; install Python 3 or set local.python",
+                self.python.display()
+            )
+        })
     }
 
     /// GPUs one job gets.

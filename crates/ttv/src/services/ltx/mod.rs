@@ -311,12 +311,7 @@ impl Ltx {
                 None
             }
         };
-        if local::command::find_program(&options.run.python).is_none() {
-            problems.push(format!(
-                "python not found: {} is not on PATH; install Python 3 or set local.python",
-                options.run.python.display()
-            ));
-        }
+        problems.extend(options.run.python_problem());
         if options.run.gpus_per_job() > 1 {
             problems.push(format!(
                 "LTX-Video runs on one GPU per job; with total_gpus {} set parallel_segments to \

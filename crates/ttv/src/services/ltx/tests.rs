@@ -4,22 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::services::local::{GpuMemory, GpuProbe, LocalRun};
+use crate::services::local::LocalRun;
+use crate::services::local::test_support::{gpus, png};
 
-/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, abridged.
-const DISTILLED_13B: &str = r#"
-pipeline_type: multi-scale
-checkpoint_path: "ltxv-13b-0.9.8-distilled.safetensors"
-downscale_factor: 0.6666666
-spatial_upscaler_model_path: "ltxv-spatial-upscaler-0.9.8.safetensors"
-text_encoder_model_name_or_path: "PixArt-alpha/PixArt-XL-2-1024-MS"
-precision: "bfloat16"
-prompt_enhancement_words_threshold: 120
-first_pass:
-  timesteps: [1.0000, 0.9937, 0.9875, 0.9812, 0.9750, 0.9094, 0.7250]
-second_pass:
-  timesteps: [0.9094, 0.7250, 0.4219]
-"#;
+/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, the keys ttv reads.
+const DISTILLED_13B: &str =
+    include_str!("../../../tests/fixtures/local/ltxv-13b-0.9.8-distilled.yaml");
 
 /// Upstream's `configs/ltxv-2b-0.9.1.yaml`, abridged.
 const OLD_2B: &str = r#"
@@ -51,13 +41,6 @@ fn distilled_checkout() -> tempfile::TempDir {
     )
 }
 
-fn gpus(free_gib: u64) -> GpuProbe {
-    GpuProbe::fixed(Ok(vec![GpuMemory {
-        free_mib: free_gib * 1024,
-        total_mib: 81_559,
-    }]))
-}
-
 fn options(repo: &Path) -> LtxOptions {
     LtxOptions {
         repo_dir: Some(repo.to_path_buf()),
@@ -69,17 +52,6 @@ fn options(repo: &Path) -> LtxOptions {
     }
 }
 
-fn png(w: u32, h: u32) -> crate::media::image::ImageInput {
-    let img = image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 200]));
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    crate::media::image::ImageInput::from_bytes("image", "test.png", bytes).unwrap()
-}
-
 fn argv(cmd: &local::CommandSpec) -> Vec<String> {
     std::iter::once(cmd.program.display().to_string())
         .chain(cmd.args.iter().cloned())
@@ -89,7 +61,7 @@ fn argv(cmd: &local::CommandSpec) -> Vec<String> {
 #[test]
 fn text_to_video_runs_inference_py_with_the_jobs_copy_of_the_pipeline_config() {
     let repo = distilled_checkout();
-    let ltx = Ltx::with_gpu_probe(options(repo.path()), gpus(79));
+    let ltx = Ltx::with_gpu_probe(options(repo.path()), gpus(&[79]));
     assert_eq!(ltx.availability(), Availability::Available);
     assert_eq!(ltx.model(), Some("ltxv-13b-0.9.8-distilled.safetensors"));
     let req = GenerationRequest {
@@ -133,7 +105,7 @@ fn images_become_conditioning_items_at_the_first_and_last_frame() {
         offload_to_cpu: Some(true),
         ..options(repo.path())
     };
-    let ltx = Ltx::with_gpu_probe(opts, gpus(79));
+    let ltx = Ltx::with_gpu_probe(opts, gpus(&[79]));
     let req = GenerationRequest {
         image: Some(png(1600, 1200)),
         last_frame: Some(png(1600, 1200)),
@@ -167,7 +139,7 @@ fn images_become_conditioning_items_at_the_first_and_last_frame() {
 #[test]
 fn sizes_are_multiples_of_32_and_frame_counts_8n_plus_1() {
     let repo = distilled_checkout();
-    let ltx = Ltx::with_gpu_probe(options(repo.path()), gpus(79));
+    let ltx = Ltx::with_gpu_probe(options(repo.path()), gpus(&[79]));
     let ask = |res: &str, extra: Option<serde_json::Value>| {
         let mut req = GenerationRequest {
             resolution: Some(res.parse().unwrap()),
@@ -202,7 +174,7 @@ fn sizes_are_multiples_of_32_and_frame_counts_8n_plus_1() {
 #[test]
 fn missing_weights_and_checkpoints_without_keyframes_are_explained() {
     let empty = checkout(DEFAULT_PIPELINE_CONFIG, DISTILLED_13B, &[]);
-    let ltx = Ltx::with_gpu_probe(options(empty.path()), gpus(79));
+    let ltx = Ltx::with_gpu_probe(options(empty.path()), gpus(&[79]));
     let Availability::Unavailable { reason } = ltx.availability() else {
         panic!("available without weights")
     };
@@ -217,7 +189,7 @@ fn missing_weights_and_checkpoints_without_keyframes_are_explained() {
         pipeline_config: PathBuf::from("old.yaml"),
         ..options(old.path())
     };
-    let ltx = Ltx::with_gpu_probe(opts, gpus(79));
+    let ltx = Ltx::with_gpu_probe(opts, gpus(&[79]));
     assert_eq!(ltx.availability(), Availability::Available);
     assert_eq!(
         ltx.capabilities().modes,
@@ -228,7 +200,8 @@ fn missing_weights_and_checkpoints_without_keyframes_are_explained() {
         guidance_scale: Some(3.0),
         ..options(old.path())
     };
-    let Availability::Unavailable { reason } = Ltx::with_gpu_probe(wrong, gpus(79)).availability()
+    let Availability::Unavailable { reason } =
+        Ltx::with_gpu_probe(wrong, gpus(&[79])).availability()
     else {
         panic!("a worker-only setting was ignored")
     };
@@ -262,7 +235,7 @@ fn the_worker_gets_the_variants_sampling_and_the_scripts_defaults() {
         image: Some(png(640, 640)),
         ..GenerationRequest::text("a kite")
     };
-    let distilled = Ltx::with_gpu_probe(opts(Some(upsampler.clone()), None), gpus(79));
+    let distilled = Ltx::with_gpu_probe(opts(Some(upsampler.clone()), None), gpus(&[79]));
     assert_eq!(distilled.availability(), Availability::Available);
     let r = distilled.worker_request_for(&req, Path::new("/j")).unwrap();
     let value = serde_json::to_value(&r).unwrap();
@@ -295,7 +268,7 @@ fn the_worker_gets_the_variants_sampling_and_the_scripts_defaults() {
             },
         })
     );
-    let dev = Ltx::with_gpu_probe(opts(None, Some(Variant::Dev)), gpus(79));
+    let dev = Ltx::with_gpu_probe(opts(None, Some(Variant::Dev)), gpus(&[79]));
     let r = dev.worker_request_for(&req, Path::new("/j")).unwrap();
     assert_eq!((r.steps, r.guidance_scale), (40, Some(3.0)));
     assert!(r.refine.is_none() && !r.pipeline_args.contains_key("timesteps"));

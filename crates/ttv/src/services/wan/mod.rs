@@ -286,12 +286,7 @@ impl Wan {
                 ));
             }
         }
-        if local::command::find_program(&options.run.python).is_none() {
-            problems.push(format!(
-                "python not found: {} is not on PATH; install Python 3 or set python",
-                options.run.python.display()
-            ));
-        }
+        problems.extend(options.run.python_problem());
         let gpus = options.run.gpus_per_job();
         if gpus > 1 {
             if local::command::find_program(&options.run.torchrun).is_none() {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::services::local::test_support::{gpus, png};
 use crate::services::local::{GpuMemory, GpuProbe, LocalRun};
 
 /// A checkout of `version` with checkpoint folders `dirs` (each holding the weights marker).
@@ -24,16 +25,6 @@ fn checkout(version: WanVersion, dirs: &[&str]) -> tempfile::TempDir {
     root
 }
 
-fn gpus(free_gib: &[u64]) -> GpuProbe {
-    GpuProbe::fixed(Ok(free_gib
-        .iter()
-        .map(|g| GpuMemory {
-            free_mib: g * 1024,
-            total_mib: 81_559,
-        })
-        .collect()))
-}
-
 /// `sh` exists everywhere; the commands only need a program name here.
 fn run() -> LocalRun {
     LocalRun {
@@ -48,17 +39,6 @@ fn options(root: &Path) -> WanOptions {
         run: run(),
         ..WanOptions::new(root)
     }
-}
-
-fn png(w: u32, h: u32) -> crate::media::image::ImageInput {
-    let img = image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 200]));
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    crate::media::image::ImageInput::from_bytes("image", "test.png", bytes).unwrap()
 }
 
 fn argv(cmd: &local::CommandSpec) -> Vec<&str> {
