@@ -717,7 +717,12 @@ fn script_install(
     let path = if options.pipeline_config.components().count() > 1 {
         options.pipeline_config.clone()
     } else {
-        repo.join("configs").join(&options.pipeline_config)
+        // `ltxv-2b-0.9.8-distilled` means the file of that name in configs/.
+        let mut name = options.pipeline_config.clone();
+        if name.extension().is_none() {
+            name.set_extension("yaml");
+        }
+        repo.join("configs").join(name)
     };
     let config = match PipelineConfig::read(&path) {
         Ok(c) => c,

@@ -186,7 +186,8 @@ fn missing_weights_and_checkpoints_without_keyframes_are_explained() {
 
     let old = checkout("old.yaml", OLD_2B, &["ltx-video-2b-v0.9.1.safetensors"]);
     let opts = LtxOptions {
-        pipeline_config: PathBuf::from("old.yaml"),
+        // A config's name without its extension will do.
+        pipeline_config: PathBuf::from("old"),
         ..options(old.path())
     };
     let ltx = Ltx::with_gpu_probe(opts, gpus(&[79]));

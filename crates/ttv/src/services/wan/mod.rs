@@ -13,7 +13,13 @@
 //! `Wan-AI/Wan2.1-T2V-14B-Diffusers`) is served instead by the persistent worker
 //! ([`crate::services::local::worker`]): the pipeline is loaded once and kept for the next
 //! segment, on one GPU. Its task is still read from the folder name (or `t2v_task` /
-//! `i2v_task`), and `wan2_dir` must still name a checkout.
+//! `i2v_task`), and `wan2_dir` must still name a checkout. The worker is given what
+//! `generate.py` would use ([`worker_request`]): the task's steps, shift (as the scheduler's
+//! `flow_shift`; `sample_solver` picks UniPC or DPM++, diffusers' equivalents of Wan's
+//! flow-matching solvers) and guidance (Wan2.2 A14B: the high-noise expert's as
+//! `guidance_scale`, the low-noise one's as `guidance_scale_2`), Wan's own negative prompt,
+//! and for an image the frame in the image's shape (see [`WanTask::frame_size_for_image`]).
+//! `t5_cpu` and `convert_model_dtype` are `generate.py` settings and are refused there.
 //!
 //! Differences from `providers/local-models.md`, checked against the repositories:
 //! - Wan2.1's current `generate.py` has no `--fp8` flag (an older revision had one), and has
@@ -28,7 +34,10 @@
 //!   per-task rules apply; `--sample_steps` is always passed (the same per-task defaults).
 //! - `--offload_model` defaults to True on one GPU and False with several; ttv always passes
 //!   it, chosen from free memory.
-//! - `generate.py` takes no negative prompt, so this backend refuses one.
+//! - `generate.py` takes no negative prompt (it always uses `sample_neg_prompt`), so a
+//!   request's negative prompt is refused for checkpoint folders; the worker takes one.
+//! - For an image, `--size` is an area: the frame takes the image's shape, so the size ttv
+//!   reports (and verifies) is that frame, not the nominal size.
 //! - Wan2.1's image-to-video checkpoints come as separate 480P and 720P downloads; the task
 //!   accepts all four sizes with either.
 //!
