@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::services::animatic::{self, Animatic, AnimaticOptions};
 use crate::services::fal::{self, Fal, FalOptions};
 use crate::services::hunyuan::{self, Hunyuan, HunyuanOptions};
+use crate::services::ltx::{self, Ltx, LtxOptions};
 use crate::services::minimax::{self, Minimax, MinimaxOptions};
 use crate::services::runway::{self, Runway, RunwayOptions};
 use crate::services::veo::{self, Veo, VeoOptions};
@@ -73,6 +74,12 @@ pub const KNOWN: &[Known] = &[
         aliases: &["hunyuan_video", "hunyuanvideo"],
         kind: BackendKind::Local,
         summary: "HunyuanVideo on local GPUs",
+    },
+    Known {
+        name: ltx::NAME,
+        aliases: &["ltx_video", "ltxv", "ltx-video"],
+        kind: BackendKind::Local,
+        summary: "Lightricks LTX-Video on a local GPU",
     },
 ];
 
@@ -148,6 +155,8 @@ pub struct RegistrySettings {
     pub wan: Option<WanOptions>,
     /// HunyuanVideo on local GPUs (`hunyuan_video`); listed as unavailable when absent.
     pub hunyuan: Option<HunyuanOptions>,
+    /// LTX-Video on a local GPU (`ltx_video`); listed as unavailable when absent.
+    pub ltx: Option<LtxOptions>,
 }
 
 impl RegistrySettings {
@@ -219,6 +228,7 @@ impl Registry {
                         settings.hunyuan.clone().map(Hunyuan::new),
                         hunyuan::not_configured(),
                     ),
+                    ltx::NAME => local(settings.ltx.clone().map(Ltx::new), ltx::not_configured()),
                     _ => Err(format!(
                         "not built yet: this version of ttv has no {} backend",
                         known.name

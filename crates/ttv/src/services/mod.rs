@@ -6,6 +6,7 @@ pub mod fal;
 mod hosted;
 pub mod hunyuan;
 pub mod local;
+pub mod ltx;
 pub mod minimax;
 pub mod runway;
 pub mod veo;
