@@ -14,6 +14,7 @@ use crate::services::animatic::{self, Animatic, AnimaticOptions};
 use crate::services::fal::{self, Fal, FalOptions};
 use crate::services::hunyuan::{self, Hunyuan, HunyuanOptions};
 use crate::services::kling::{self, Kling, KlingOptions};
+use crate::services::ltx::{self, Ltx, LtxOptions};
 use crate::services::luma::{self, Luma, LumaOptions};
 use crate::services::minimax::{self, Minimax, MinimaxOptions};
 use crate::services::replicate::{self, Replicate, ReplicateOptions};
@@ -115,6 +116,12 @@ pub const KNOWN: &[Known] = &[
         kind: BackendKind::Local,
         summary: "HunyuanVideo on local GPUs",
     },
+    Known {
+        name: ltx::NAME,
+        aliases: &["ltx_video", "ltxv", "ltx-video"],
+        kind: BackendKind::Local,
+        summary: "Lightricks LTX-Video on a local GPU",
+    },
 ];
 
 /// Finds a known backend by name or alias, ignoring case.
@@ -199,6 +206,8 @@ pub struct RegistrySettings {
     pub wan: Option<WanOptions>,
     /// HunyuanVideo on local GPUs (`hunyuan_video`); listed as unavailable when absent.
     pub hunyuan: Option<HunyuanOptions>,
+    /// LTX-Video on a local GPU (`ltx_video`); listed as unavailable when absent.
+    pub ltx: Option<LtxOptions>,
 }
 
 impl RegistrySettings {
@@ -295,6 +304,7 @@ impl Registry {
                         settings.hunyuan.clone().map(Hunyuan::new),
                         hunyuan::not_configured(),
                     ),
+                    ltx::NAME => local(settings.ltx.clone().map(Ltx::new), ltx::not_configured()),
                     _ => Err(format!(
                         "not built yet: this version of ttv has no {} backend",
                         known.name

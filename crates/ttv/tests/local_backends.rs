@@ -12,6 +12,7 @@ use ttv::backend::{Event, no_events};
 use ttv::services::animatic::Animatic;
 use ttv::services::hunyuan::{Hunyuan, HunyuanOptions};
 use ttv::services::local::{GpuMemory, GpuProbe, LocalRun};
+use ttv::services::ltx::{Ltx, LtxOptions};
 use ttv::services::wan::{Wan, WanOptions};
 use ttv::{
     Availability, ErrorKind, GenerationRequest, ResolutionSpec, Status, VideoBackend, VideoDuration,
@@ -19,94 +20,14 @@ use ttv::{
 
 /// The flags of Wan's `generate.py` that ttv uses, declared so that an unknown flag fails
 /// as it would with the real parser; then the whole argv is compared with the expectation.
-const FAKE_GENERATE: &str = r##"
-import argparse, json, os, shutil, sys, time
-here = os.path.dirname(os.path.abspath(__file__))
-p = argparse.ArgumentParser()
-for f in ["--task", "--size", "--ckpt_dir", "--save_file", "--prompt", "--image",
-          "--first_frame", "--last_frame", "--sample_solver", "--offload_model"]:
-    p.add_argument(f)
-for f in ["--frame_num", "--sample_steps", "--base_seed", "--ulysses_size", "--ring_size"]:
-    p.add_argument(f, type=int)
-for f in ["--sample_shift", "--sample_guide_scale"]:
-    p.add_argument(f, type=float)
-for f in ["--t5_cpu", "--t5_fsdp", "--dit_fsdp", "--convert_model_dtype"]:
-    p.add_argument(f, action="store_true")
-args = p.parse_args()
-job = os.path.dirname(args.save_file)
-want = [a.replace("{JOB}", job) for a in json.load(open(os.path.join(here, "expected_argv.json")))]
-got = [sys.argv[0]] + sys.argv[1:]
-if got != want:
-    sys.stderr.write("argv mismatch\n got  %s\n want %s\n" % (json.dumps(got), json.dumps(want)))
-    sys.exit(2)
-world = os.path.join(here, "expected_world.txt")
-if os.environ.get("WORLD_SIZE", "1") != (open(world).read().strip() if os.path.exists(world) else "1"):
-    sys.stderr.write("wrong world size\n")
-    sys.exit(2)
-behaviour = open(os.path.join(here, "behaviour.txt")).read().strip()
-print("[2025-01-01 00:00:00] INFO: Generating video ...", flush=True)
-if behaviour == "oom":
-    sys.stderr.write("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
-    sys.exit(1)
-steps = args.sample_steps
-for i in range(steps + 1):
-    pct = i * 100 // steps
-    sys.stderr.write("\r%3d%%|%-10s| %d/%d [00:%02d<00:00,  1.00s/it]" % (pct, "#" * (pct // 10), i, steps, i))
-    sys.stderr.flush()
-    time.sleep(0.05)
-sys.stderr.write("\n")
-if behaviour == "hang":
-    time.sleep(60)
-shutil.copy(os.path.join(here, "fixture.mp4"), args.save_file)
-print("[2025-01-01 00:00:09] INFO: Saving generated video to %s" % args.save_file, flush=True)
-"##;
+const FAKE_GENERATE: &str = include_str!("fixtures/local/fake_generate.py");
 
 /// HunyuanVideo's `sample_video.py`: `--save-path` is a folder and the script names the file.
-const FAKE_SAMPLE_VIDEO: &str = r#"
-import argparse, json, os, shutil, sys, time
-here = os.path.dirname(os.path.abspath(__file__))
-p = argparse.ArgumentParser()
-p.add_argument("--video-size", type=int, nargs="+")
-for f in ["--video-length", "--infer-steps", "--seed", "--ulysses-degree", "--ring-degree"]:
-    p.add_argument(f, type=int)
-for f in ["--prompt", "--neg-prompt", "--model-base", "--dit-weight", "--save-path"]:
-    p.add_argument(f)
-for f in ["--embedded-cfg-scale", "--flow-shift", "--cfg-scale"]:
-    p.add_argument(f, type=float)
-for f in ["--flow-reverse", "--use-cpu-offload"]:
-    p.add_argument(f, action="store_true")
-args = p.parse_args()
-job = os.path.dirname(args.save_path)
-want = [a.replace("{JOB}", job) for a in json.load(open(os.path.join(here, "expected_argv.json")))]
-got = [sys.argv[0]] + sys.argv[1:]
-if got != want:
-    sys.stderr.write("argv mismatch\n got  %s\n want %s\n" % (json.dumps(got), json.dumps(want)))
-    sys.exit(2)
-if os.environ.get("MODEL_BASE") != args.model_base:
-    sys.stderr.write("MODEL_BASE is not set to --model-base\n")
-    sys.exit(2)
-print(args, flush=True)
-steps = args.infer_steps
-for i in range(steps + 1):
-    sys.stderr.write("\r%3d%%|          | %d/%d [00:00<00:00, 9.99it/s]" % (i * 100 // steps, i, steps))
-    sys.stderr.flush()
-    time.sleep(0.03)
-name = "2025-01-01-00:00:00_seed%d_%s.mp4" % (args.seed, args.prompt[:100].replace("/", ""))
-shutil.copy(os.path.join(here, "fixture.mp4"), os.path.join(args.save_path, name))
-"#;
+const FAKE_SAMPLE_VIDEO: &str = include_str!("fixtures/local/fake_sample_video.py");
 
 /// `torchrun --nproc_per_node=N script ...`: checks N against `expected_world.txt` beside it,
 /// then runs the script as rank 0 with `WORLD_SIZE` set.
-const FAKE_TORCHRUN: &str = r#"#!/usr/bin/env python3
-import os, sys
-here = os.path.dirname(os.path.abspath(__file__))
-want = open(os.path.join(here, "expected_world.txt")).read().strip()
-if sys.argv[1] != "--nproc_per_node=" + want:
-    sys.stderr.write("torchrun got %r\n" % sys.argv[1:])
-    sys.exit(2)
-os.environ["WORLD_SIZE"] = want
-os.execvp(sys.executable, [sys.executable] + sys.argv[2:])
-"#;
+const FAKE_TORCHRUN: &str = include_str!("fixtures/local/fake_torchrun.py");
 
 /// A small real MP4 made by the animatic: 1 s at 16 fps, 256x144.
 async fn fixture_mp4(dir: &Path) -> PathBuf {
@@ -123,6 +44,21 @@ async fn fixture_mp4(dir: &Path) -> PathBuf {
         .await
         .unwrap();
     path
+}
+
+/// What the fake script in `dir` must receive; `{JOB}` stands for the job folder.
+fn expect_argv<S: serde::Serialize>(dir: &Path, argv: &[S]) {
+    let json = serde_json::to_string(argv).unwrap();
+    std::fs::write(dir.join("expected_argv.json"), json).unwrap();
+}
+
+/// Job folders in `work`, polled every 10 ms.
+fn quick_run(work: &Path) -> LocalRun {
+    LocalRun {
+        work_dir: work.to_path_buf(),
+        poll_interval: Duration::from_millis(10),
+        ..LocalRun::default()
+    }
 }
 
 fn one_big_gpu() -> GpuProbe {
@@ -406,14 +342,7 @@ async fn a_cancelled_wan_job_stops_and_says_so() {
 async fn hunyuan_runs_sample_video_py_and_finds_the_file_it_names_itself() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    std::fs::write(r.join("sample_video.py"), FAKE_SAMPLE_VIDEO).unwrap();
-    let base = r.join("ckpts");
-    let dit = base.join("hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt");
-    std::fs::create_dir_all(dit.parent().unwrap()).unwrap();
-    std::fs::write(&dit, b"").unwrap();
-    std::fs::create_dir_all(base.join("text_encoder")).unwrap();
-    std::fs::create_dir_all(base.join("text_encoder_2")).unwrap();
-    fixture_mp4(r).await;
+    let (base, dit) = fake_hunyuan(r).await;
     let base_s = base.display().to_string();
     let dit_s = dit.display().to_string();
     let argv = [
@@ -441,20 +370,12 @@ async fn hunyuan_runs_sample_video_py_and_finds_the_file_it_names_itself() {
         "--save-path",
         "{JOB}/out",
     ];
-    std::fs::write(
-        r.join("expected_argv.json"),
-        serde_json::to_string(&argv).unwrap(),
-    )
-    .unwrap();
+    expect_argv(r, &argv);
     let work = tempfile::tempdir().unwrap();
     let opts = HunyuanOptions {
         repo_dir: Some(r.to_path_buf()),
         infer_steps: Some(8),
-        run: LocalRun {
-            work_dir: work.path().to_path_buf(),
-            poll_interval: Duration::from_millis(10),
-            ..LocalRun::default()
-        },
+        run: quick_run(work.path()),
         ..HunyuanOptions::default()
     };
     let hy = Hunyuan::with_gpu_probe(opts, one_big_gpu());
@@ -472,47 +393,230 @@ async fn hunyuan_runs_sample_video_py_and_finds_the_file_it_names_itself() {
     assert_eq!(got.resolved.fps, 24);
 }
 
+/// A HunyuanVideo checkout with the fake `sample_video.py` and the weights layout of its
+/// `ckpts/README.md`; returns the weights folder and the transformer file.
+async fn fake_hunyuan(r: &Path) -> (PathBuf, PathBuf) {
+    std::fs::write(r.join("sample_video.py"), FAKE_SAMPLE_VIDEO).unwrap();
+    let base = r.join("ckpts");
+    let dit = base.join("hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt");
+    std::fs::create_dir_all(dit.parent().unwrap()).unwrap();
+    std::fs::write(&dit, b"").unwrap();
+    for dir in [
+        "text_encoder",
+        "text_encoder_2",
+        "hunyuan-video-t2v-720p/vae",
+    ] {
+        std::fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    fixture_mp4(r).await;
+    (base, dit)
+}
+
+#[tokio::test]
+async fn hunyuan_saves_a_cjk_prompt_starting_with_a_dash_under_the_scripts_own_name() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let (base, dit) = fake_hunyuan(r).await;
+    // 60 CJK characters: 180 bytes in the file name, which fits.
+    let prompt = format!("-{}", "灯笼在夜空中缓缓升起".repeat(6));
+    let argv = [
+        "sample_video.py".to_owned(),
+        "--video-size".into(),
+        "544".into(),
+        "960".into(),
+        "--video-length".into(),
+        "17".into(),
+        "--infer-steps".into(),
+        "4".into(),
+        format!("--prompt={prompt}"),
+        "--embedded-cfg-scale".into(),
+        "6".into(),
+        "--flow-shift".into(),
+        "7".into(),
+        "--flow-reverse".into(),
+        "--seed".into(),
+        "1".into(),
+        "--model-base".into(),
+        base.display().to_string(),
+        "--dit-weight".into(),
+        dit.display().to_string(),
+        "--save-path".into(),
+        "{JOB}/out".into(),
+    ];
+    expect_argv(r, &argv);
+    let work = tempfile::tempdir().unwrap();
+    let opts = HunyuanOptions {
+        repo_dir: Some(r.to_path_buf()),
+        infer_steps: Some(4),
+        run: quick_run(work.path()),
+        ..HunyuanOptions::default()
+    };
+    let hy = Hunyuan::with_gpu_probe(opts, one_big_gpu());
+    let req = GenerationRequest {
+        seed: Some(1),
+        resolution: Some("540p".parse().unwrap()),
+        duration: Some(VideoDuration::from_millis(700)),
+        ..GenerationRequest::text(&prompt)
+    };
+    let got = hy
+        .generate(&req, &work.path().join("lantern.mp4"), &no_events)
+        .await
+        .unwrap();
+    assert_eq!(got.video.frames, 16);
+    let saved: Vec<String> =
+        std::fs::read_dir(Path::new(got.ticket.data["save_dir"].as_str().unwrap()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    assert_eq!(saved.len(), 1);
+    assert!(
+        saved[0].ends_with(&format!("_seed1_{prompt}.mp4")),
+        "{saved:?}"
+    );
+
+    // Ten more characters would not fit: refused before any job folder exists.
+    let long = GenerationRequest {
+        seed: Some(1),
+        ..GenerationRequest::text("灯笼在夜空中缓缓升起".repeat(8))
+    };
+    let before = job_dirs(work.path()).len();
+    let err = hy
+        .generate(&long, &work.path().join("never.mp4"), &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert_eq!(job_dirs(work.path()).len(), before);
+}
+
+/// Upstream's `configs/ltxv-13b-0.9.8-distilled.yaml`, the keys ttv reads.
+const LTX_DISTILLED: &str = include_str!("fixtures/local/ltxv-13b-0.9.8-distilled.yaml");
+
+#[tokio::test]
+async fn ltx_runs_inference_py_with_local_weights_and_progress_over_both_passes() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::write(
+        r.join("inference.py"),
+        include_str!("fixtures/local/fake_ltx_inference.py"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("configs")).unwrap();
+    std::fs::write(
+        r.join("configs/ltxv-13b-0.9.8-distilled.yaml"),
+        LTX_DISTILLED,
+    )
+    .unwrap();
+    let weights = r.join("weights");
+    std::fs::create_dir_all(&weights).unwrap();
+    for w in [
+        "ltxv-13b-0.9.8-distilled.safetensors",
+        "ltxv-spatial-upscaler-0.9.8.safetensors",
+    ] {
+        std::fs::write(weights.join(w), b"").unwrap();
+    }
+    std::fs::write(r.join("passes.txt"), "7 3").unwrap();
+    fixture_mp4(r).await;
+    let argv = [
+        "inference.py",
+        "--prompt",
+        "a kite over dunes",
+        "--height",
+        "768",
+        "--width",
+        "1024",
+        "--num_frames",
+        "65",
+        "--frame_rate",
+        "24",
+        "--seed",
+        "3",
+        "--pipeline_config",
+        "{JOB}/pipeline_config.yaml",
+        "--output_path",
+        "{JOB}/out",
+        "--conditioning_media_paths",
+        "{JOB}/image.png",
+        "--conditioning_start_frames",
+        "0",
+    ];
+    expect_argv(r, &argv);
+    let work = tempfile::tempdir().unwrap();
+    let opts = LtxOptions {
+        repo_dir: Some(r.to_path_buf()),
+        models_dir: Some(weights.clone()),
+        run: quick_run(work.path()),
+        ..LtxOptions::default()
+    };
+    let ltx = Ltx::with_gpu_probe(opts, one_big_gpu());
+    assert_eq!(ltx.availability(), Availability::Available);
+    let req = GenerationRequest {
+        seed: Some(3),
+        fps: Some(24),
+        duration: Some(VideoDuration::from_millis(2700)),
+        image: Some(png_input(1600, 1200)),
+        ..GenerationRequest::text("a kite over dunes")
+    };
+    // The script holds its second pass after one step until this test has seen it counted:
+    // 7 + 1 of 10 steps. Without the hold a fast machine could finish between two polls.
+    let go = work.path().join("go");
+    std::fs::write(r.join("hold.txt"), go.display().to_string()).unwrap();
+    let progress = Mutex::new(Vec::new());
+    let events = |e: Event| {
+        if let Event::Running { progress: Some(p) } = e {
+            if p >= 0.8 {
+                std::fs::write(&go, b"").unwrap();
+            }
+            progress.lock().unwrap().push(p);
+        }
+    };
+    let got = ltx
+        .generate(&req, &work.path().join("kite.mp4"), &events)
+        .await
+        .unwrap();
+    assert_eq!(got.video.frames, 16);
+    assert_eq!(got.resolved.frames, 65);
+    let seen = progress.into_inner().unwrap();
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(
+        seen.contains(&0.8),
+        "the second pass never counted: {seen:?}"
+    );
+    // The script read a copy of the config naming the local weights, with the prompt
+    // enhancer off.
+    let job = Path::new(got.ticket.data["job_dir"].as_str().unwrap());
+    let copy = std::fs::read_to_string(job.join("pipeline_config.yaml")).unwrap();
+    let copy: serde_json::Value = serde_saphyr::from_str(&copy).unwrap();
+    assert_eq!(
+        copy["checkpoint_path"],
+        weights
+            .join("ltxv-13b-0.9.8-distilled.safetensors")
+            .display()
+            .to_string()
+    );
+    assert_eq!(copy["prompt_enhancement_words_threshold"], 0);
+}
+
+fn png_input(w: u32, h: u32) -> ttv::media::image::ImageInput {
+    let img = image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 200]));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    ttv::media::image::ImageInput::from_bytes("image", "photo.png", bytes).unwrap()
+}
+
 /// Stands in for a Python that has torch and diffusers: speaks the worker protocol, logs
 /// every request to `requests.jsonl` beside it, and "generates" by copying the fixture.
-const FAKE_WORKER_PYTHON: &str = r#"#!/usr/bin/env python3
-import json, os, shutil, sys
-here = os.path.dirname(os.path.abspath(__file__))
-log = open(os.path.join(here, "requests.jsonl"), "a")
-for line in sys.stdin:
-    req = json.loads(line)
-    log.write(line)
-    log.flush()
-    rid, op = req["id"], req["op"]
-    def reply(result):
-        print(json.dumps({"id": rid, "ok": True, "result": result}), flush=True)
-    if op == "ping":
-        reply({"pid": os.getpid(), "python": "3.fake", "torch": True, "diffusers": True, "loaded": None})
-    elif op == "load":
-        reply({"pipeline": req["pipeline"], "seconds": 0.0, "reused": False})
-    elif op == "generate":
-        for i in range(req["steps"]):
-            print(json.dumps({"id": rid, "event": "progress", "step": i + 1, "total": req["steps"]}), flush=True)
-        shutil.copy(os.path.join(here, "fixture.mp4"), req["output"])
-        reply({"output": req["output"], "frames": req["num_frames"], "seconds": 0.1})
-    elif op == "shutdown":
-        reply({})
-        break
-"#;
+const FAKE_WORKER_PYTHON: &str = include_str!("fixtures/local/fake_worker_python.py");
 
 #[tokio::test]
 async fn a_diffusers_folder_is_served_by_one_worker_that_loads_once_for_many_segments() {
     let fake = FakeWan::new("ok").await;
     let r = fake.root.path();
-    let diffusers = r.join("Wan2.1-T2V-1.3B-Diffusers");
-    std::fs::create_dir_all(&diffusers).unwrap();
-    std::fs::write(diffusers.join("model_index.json"), "{}").unwrap();
-    let python = r.join("fake-python");
-    std::fs::write(&python, FAKE_WORKER_PYTHON).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let diffusers = diffusers_folder(&r.join("Wan2.1-T2V-1.3B-Diffusers"));
+    let python = fake_worker_python(r);
     let opts = WanOptions {
         t2v_model_dir: Some(diffusers.clone()),
         run: LocalRun {
@@ -577,16 +681,8 @@ async fn hunyuan_with_a_diffusers_model_generates_through_the_worker() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     fixture_mp4(r).await;
-    let model = r.join("HunyuanVideo");
-    std::fs::create_dir_all(&model).unwrap();
-    std::fs::write(model.join("model_index.json"), "{}").unwrap();
-    let python = r.join("fake-python");
-    std::fs::write(&python, FAKE_WORKER_PYTHON).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let model = diffusers_folder(&r.join("HunyuanVideo"));
+    let python = fake_worker_python(r);
     let work = tempfile::tempdir().unwrap();
     let opts = HunyuanOptions {
         diffusers_model: Some(model.clone()),
@@ -627,4 +723,254 @@ async fn hunyuan_with_a_diffusers_model_generates_through_the_worker() {
     assert_eq!(generate["guidance_scale"], 6.0);
     assert_eq!(generate["fps"], 24);
     assert_eq!(generate["seed"], 3);
+}
+
+/// A Python that speaks the worker protocol (see [`FAKE_WORKER_PYTHON`]), in `dir`.
+fn fake_worker_python(dir: &Path) -> PathBuf {
+    let python = dir.join("fake-python");
+    std::fs::write(&python, FAKE_WORKER_PYTHON).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    python
+}
+
+/// The requests the fake worker received with `op`, the job folder written as `{JOB}` and
+/// the request id dropped.
+fn sent(dir: &Path, op: &str, job: &serde_json::Value) -> Vec<serde_json::Value> {
+    let job = job.as_str().unwrap();
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l.replace(job, "{JOB}")).unwrap())
+        .filter(|r| r["op"] == op)
+        .map(|mut r| {
+            r.as_object_mut().unwrap().remove("id");
+            r
+        })
+        .collect()
+}
+
+fn diffusers_folder(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("model_index.json"), "{}").unwrap();
+    dir.to_path_buf()
+}
+
+#[tokio::test]
+async fn the_wan_worker_is_sent_every_setting_generate_py_would_use() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    fixture_mp4(r).await;
+    std::fs::write(r.join("generate.py"), FAKE_GENERATE).unwrap();
+    std::fs::create_dir_all(r.join("wan/configs")).unwrap();
+    std::fs::write(
+        r.join("wan/configs/__init__.py"),
+        "WAN_CONFIGS = {'t2v-A14B': 1, 'i2v-A14B': 2, 'ti2v-5B': 3}\n",
+    )
+    .unwrap();
+    let t2v = diffusers_folder(&r.join("Wan2.2-T2V-A14B-Diffusers"));
+    let i2v = diffusers_folder(&r.join("Wan2.2-I2V-A14B-Diffusers"));
+    let work = tempfile::tempdir().unwrap();
+    let opts = WanOptions {
+        t2v_model_dir: Some(t2v.clone()),
+        i2v_model_dir: Some(i2v.clone()),
+        sample_shift: Some(8.0),
+        guide_scale: Some(6.0),
+        run: LocalRun {
+            python: fake_worker_python(r),
+            ..quick_run(work.path())
+        },
+        ..WanOptions::new(r)
+    };
+    let wan = Wan::with_gpu_probe(opts, one_big_gpu());
+    assert_eq!(wan.availability(), Availability::Available);
+
+    let mut text = GenerationRequest {
+        seed: Some(4),
+        negative_prompt: Some("blurry".into()),
+        duration: Some(VideoDuration::from_secs(2)),
+        ..GenerationRequest::text("a heron lands")
+    };
+    text.extra.insert("sample_solver".into(), "dpm++".into());
+    text.extra.insert("sample_steps".into(), 12.into());
+    let got = wan
+        .generate(&text, &work.path().join("heron.mp4"), &no_events)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(r, "generate", &got.ticket.data["job_dir"]),
+        [serde_json::json!({
+            "op": "generate",
+            "prompt": "a heron lands",
+            "negative_prompt": "blurry",
+            "image_fit": "resize",
+            "width": 1280,
+            "height": 720,
+            "num_frames": 33,
+            "steps": 12,
+            "guidance_scale": 6.0,
+            "seed": 4,
+            "fps": 16,
+            "output": "{JOB}/output.mp4",
+            "scheduler": {
+                "class": "DPMSolverMultistepScheduler",
+                "overrides": {"flow_shift": 8.0},
+            },
+            "pipeline_args": {"guidance_scale_2": 6.0},
+        })]
+    );
+    assert_eq!(
+        sent(r, "load", &got.ticket.data["job_dir"])[0],
+        serde_json::json!({
+            "op": "load",
+            "pipeline": "wan",
+            "model": t2v.display().to_string(),
+            // A14B wants 96 GiB resident; the 78 GiB GPU offloads.
+            "offload": true,
+        })
+    );
+
+    // Image-to-video: the frame takes the 4:3 photo's shape over 1280*720's area, as
+    // image2video.py computes it, and the worker is told so; nothing is stretched.
+    std::fs::remove_file(r.join("requests.jsonl")).unwrap();
+    let image = GenerationRequest {
+        seed: Some(5),
+        image: Some(png_input(1600, 1200)),
+        ..GenerationRequest::text("the heron takes off")
+    };
+    let got = wan
+        .generate(&image, &work.path().join("off.mp4"), &no_events)
+        .await
+        .unwrap();
+    assert_eq!(got.resolved.resolution, ttv::Resolution::new(1104, 816));
+    let generate = &sent(r, "generate", &got.ticket.data["job_dir"])[0];
+    assert_eq!(generate["image"], "{JOB}/image.png");
+    assert_eq!(
+        (&generate["width"], &generate["height"]),
+        (&1104.into(), &816.into())
+    );
+    assert_eq!(
+        generate["negative_prompt"],
+        ttv::services::wan::task::DEFAULT_NEGATIVE_PROMPT
+    );
+    assert_eq!(generate["steps"], 40);
+    assert_eq!(generate["scheduler"]["class"], "UniPCMultistepScheduler");
+    assert_eq!(generate["scheduler"]["overrides"]["flow_shift"], 8.0);
+    assert_eq!(generate["pipeline_args"]["guidance_scale_2"], 6.0);
+    wan.shutdown_worker().await;
+}
+
+#[tokio::test]
+async fn the_hunyuan_worker_is_sent_true_cfg_the_default_negative_prompt_and_the_shift() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    fixture_mp4(r).await;
+    let model = diffusers_folder(&r.join("HunyuanVideo"));
+    let work = tempfile::tempdir().unwrap();
+    let opts = HunyuanOptions {
+        diffusers_model: Some(model),
+        cfg_scale: Some(6.0),
+        flow_shift: Some(9.0),
+        infer_steps: Some(4),
+        run: LocalRun {
+            python: fake_worker_python(r),
+            ..quick_run(work.path())
+        },
+        ..HunyuanOptions::default()
+    };
+    let hy = Hunyuan::with_gpu_probe(opts, one_big_gpu());
+    assert_eq!(hy.availability(), Availability::Available);
+    let req = GenerationRequest {
+        seed: Some(2),
+        duration: Some(VideoDuration::from_millis(700)),
+        ..GenerationRequest::text("-a lighthouse")
+    };
+    let got = hy
+        .generate(&req, &work.path().join("l.mp4"), &no_events)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(r, "generate", &got.ticket.data["job_dir"]),
+        [serde_json::json!({
+            "op": "generate",
+            "prompt": "-a lighthouse",
+            "negative_prompt": ttv::services::hunyuan::DEFAULT_NEGATIVE_PROMPT,
+            "image_fit": "resize",
+            "width": 1280,
+            "height": 720,
+            "num_frames": 17,
+            "steps": 4,
+            "guidance_scale": 6.0,
+            "seed": 2,
+            "fps": 24,
+            "output": "{JOB}/out/output.mp4",
+            "scheduler": {
+                "class": "FlowMatchEulerDiscreteScheduler",
+                "overrides": {"shift": 9.0},
+            },
+            "pipeline_args": {"true_cfg_scale": 6.0},
+        })]
+    );
+    hy.shutdown_worker().await;
+
+    // flow_reverse: false cannot be honoured by diffusers: refused, not ignored.
+    let opts = HunyuanOptions {
+        diffusers_model: Some(r.join("HunyuanVideo")),
+        flow_reverse: false,
+        ..HunyuanOptions::default()
+    };
+    let Availability::Unavailable { reason } =
+        Hunyuan::with_gpu_probe(opts, one_big_gpu()).availability()
+    else {
+        panic!("flow_reverse: false was ignored")
+    };
+    assert!(reason.contains("flow_reverse"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_ltx_worker_gets_first_and_last_frame_images_it_can_open() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    fixture_mp4(r).await;
+    let model = diffusers_folder(&r.join("LTX-Video-0.9.8-13B-distilled"));
+    let work = tempfile::tempdir().unwrap();
+    let opts = LtxOptions {
+        diffusers_model: Some(model.clone()),
+        run: LocalRun {
+            python: fake_worker_python(r),
+            ..quick_run(work.path())
+        },
+        ..LtxOptions::default()
+    };
+    let ltx = Ltx::with_gpu_probe(opts, one_big_gpu());
+    assert_eq!(ltx.availability(), Availability::Available);
+    let req = GenerationRequest {
+        seed: Some(8),
+        image: Some(png_input(1216, 704)),
+        last_frame: Some(png_input(1216, 704)),
+        ..GenerationRequest::text("dawn to dusk")
+    };
+    let got = ltx
+        .generate(&req, &work.path().join("d.mp4"), &no_events)
+        .await
+        .unwrap();
+    let job = &got.ticket.data["job_dir"];
+    let load = &sent(r, "load", job)[0];
+    assert_eq!(
+        (&load["pipeline"], &load["model"]),
+        (&"ltx".into(), &model.display().to_string().into())
+    );
+    let generate = &sent(r, "generate", job)[0];
+    assert_eq!(generate["image"], "{JOB}/first_frame.png");
+    assert_eq!(generate["last_image"], "{JOB}/last_frame.png");
+    assert_eq!(
+        (&generate["width"], &generate["height"]),
+        (&1216.into(), &704.into())
+    );
+    assert_eq!(generate["num_frames"], 121);
+    assert_eq!(generate["guidance_scale"], 1.0);
+    ltx.shutdown_worker().await;
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """ttv's persistent model worker.
 
-Loads one diffusers video pipeline (Wan text-to-video, Wan image-to-video, or
-HunyuanVideo) once and serves generation requests, so that a run of many segments
-pays for loading the weights once. ttv starts this script, talks to it, and stops it.
+Loads one diffusers video pipeline (Wan text-to-video, Wan image-to-video,
+HunyuanVideo, or LTX-Video's condition pipeline) once and serves generation requests,
+so that a run of many segments pays for loading the weights once. ttv starts this
+script, talks to it, and stops it.
+
+ttv decides every value of a request (defaults included, the same ones the models'
+own scripts use); this worker applies them and adds none of its own.
 
 Protocol: one JSON object per line. Requests arrive on stdin; replies and progress
 events go to the original stdout. Everything else the libraries print (logs, tqdm
@@ -32,7 +36,14 @@ _PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
 
-PIPELINES = ("wan", "wan-i2v", "hunyuan")
+PIPELINES = ("wan", "wan-i2v", "hunyuan", "ltx")
+
+# Schedulers a request may swap in (built from the loaded scheduler's config).
+SCHEDULERS = (
+    "UniPCMultistepScheduler",
+    "DPMSolverMultistepScheduler",
+    "FlowMatchEulerDiscreteScheduler",
+)
 
 
 class Failure(Exception):
@@ -63,6 +74,9 @@ class Worker:
         self.kind = None
         self.device = "cpu"
         self.tiny = False
+        self.base_scheduler = None
+        self.scheduler_config = None
+        self.upsampler = None
 
     def ping(self, _req):
         return {
@@ -97,11 +111,25 @@ class Worker:
             if not os.path.isdir(model):
                 raise Failure("unavailable", "no diffusers weights at %r" % model)
             pipe = pretrained_pipeline(kind, model, dtype)
-        if req.get("offload") and device == "cuda":
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(device)
-        self.pipe, self.kind, self.device = pipe, kind, device
+        upsampler = None
+        if req.get("upsampler"):
+            if kind != "ltx":
+                raise Failure("invalid_request", "an upsampler goes with the ltx pipeline only")
+            if not os.path.isdir(req["upsampler"]):
+                raise Failure("unavailable", "no latent upsampler at %r" % req["upsampler"])
+            from diffusers import LTXLatentUpsamplePipeline
+
+            upsampler = LTXLatentUpsamplePipeline.from_pretrained(
+                req["upsampler"], vae=pipe.vae, torch_dtype=dtype
+            )
+        for p in filter(None, (pipe, upsampler)):
+            if req.get("offload") and device == "cuda":
+                p.enable_model_cpu_offload()
+            else:
+                p.to(device)
+        self.pipe, self.kind, self.device, self.upsampler = pipe, kind, device, upsampler
+        self.base_scheduler = pipe.scheduler
+        self.scheduler_config = dict(pipe.scheduler.config)
         return {"pipeline": kind, "seconds": round(time.time() - started, 3), "reused": False}
 
     def generate(self, req, rid):
@@ -115,48 +143,117 @@ class Worker:
             raise Failure("invalid_request", "output (a file path) is required")
         steps = int(req.get("steps", 30))
         frames = int(req.get("num_frames", 81))
-        if (frames - 1) % 4 != 0:
-            raise Failure("invalid_request", "num_frames must be 4n+1, got %d" % frames)
-        generator = torch.Generator(device="cpu").manual_seed(int(req.get("seed", 0)))
+        multiple = 8 if self.kind == "ltx" else 4
+        if (frames - 1) % multiple != 0:
+            raise Failure("invalid_request", "num_frames must be %dn+1, got %d" % (multiple, frames))
+        width, height = int(req["width"]), int(req["height"])
+        refine = req.get("refine")
+        if refine and self.upsampler is None:
+            raise Failure("invalid_request", "a refine pass needs a loaded upsampler")
+        total = steps + (int(refine["steps"]) if refine else 0)
+        done = [0]
 
-        def on_step(_pipe, step, _timestep, kwargs):
-            send({"id": rid, "event": "progress", "step": step + 1, "total": steps})
+        def on_step(_pipe, _step, _timestep, kwargs):
+            done[0] += 1
+            send({"id": rid, "event": "progress", "step": min(done[0], total), "total": total})
             return kwargs
 
+        self.use_scheduler(req.get("scheduler"))
+        generator = torch.Generator(device="cpu").manual_seed(int(req.get("seed", 0)))
         args = dict(
-            height=int(req["height"]),
-            width=int(req["width"]),
+            height=height,
+            width=width,
             num_frames=frames,
             num_inference_steps=steps,
             generator=generator,
-            output_type="np",
             callback_on_step_end=on_step,
         )
         if req.get("guidance_scale") is not None:
             args["guidance_scale"] = float(req["guidance_scale"])
+        fit = req.get("image_fit", "resize")
         if self.kind == "wan-i2v":
-            from PIL import Image
-
             if not req.get("image"):
                 raise Failure("invalid_request", "image is required for wan-i2v")
-            args["image"] = Image.open(req["image"]).convert("RGB")
+            args["image"] = fitted(req["image"], width, height, fit)
+        if self.kind == "ltx":
+            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+            conditions = []
+            if req.get("image"):
+                conditions.append(LTXVideoCondition(image=fitted(req["image"], width, height, fit), frame_index=0))
+            if req.get("last_image"):
+                last = fitted(req["last_image"], width, height, fit)
+                conditions.append(LTXVideoCondition(image=last, frame_index=frames - 1))
+            if conditions:
+                args["conditions"] = conditions
+            args["frame_rate"] = int(req.get("fps", 30))
         if self.tiny:
             # Tiny pipelines have no tokenizer: stand-in embeddings derived from the seed.
             args.update(tiny_embeddings(self.kind, generator))
         else:
             args["prompt"] = req.get("prompt") or ""
-            if req.get("negative_prompt") and self.kind != "hunyuan":
+            if req.get("negative_prompt"):
                 args["negative_prompt"] = req["negative_prompt"]
+        args.update(req.get("pipeline_args") or {})
         started = time.time()
         try:
-            result = self.pipe(**args)
+            if refine:
+                video = self.multi_scale(args, refine)
+            else:
+                video = self.pipe(output_type="np", **args).frames[0]
         except Failure:
             raise
         except Exception as e:  # the pipeline's own failure, reported with its text
             raise Failure("job_failed", "%s: %s" % (type(e).__name__, e))
-        video = result.frames[0]
         export_to_video(video, output, fps=int(req.get("fps", 16)))
         return {"output": output, "frames": len(video), "seconds": round(time.time() - started, 3)}
+
+    def use_scheduler(self, spec):
+        """The request's scheduler, or the one the weights came with."""
+        import diffusers
+
+        if not spec:
+            self.pipe.scheduler = self.base_scheduler
+            return
+        if spec.get("class") not in SCHEDULERS:
+            raise Failure("invalid_request", "scheduler must be one of %s" % ", ".join(SCHEDULERS))
+        cls = getattr(diffusers, spec["class"])
+        self.pipe.scheduler = cls.from_config(self.scheduler_config, **(spec.get("overrides") or {}))
+
+    def multi_scale(self, args, refine):
+        """LTX-Video's multi-scale recipe (diffusers' LTX documentation): a first pass at
+        `downscale` of the size, latents doubled by the upsampler, a second pass to refine
+        them at full size, and the frames resized to the size asked for."""
+        from PIL import Image
+
+        width, height = args["width"], args["height"]
+        ratio = self.pipe.vae_spatial_compression_ratio
+        small_w = int(width * refine["downscale"]) // ratio * ratio
+        small_h = int(height * refine["downscale"]) // ratio * ratio
+        first = dict(args, width=small_w, height=small_h)
+        latents = self.pipe(output_type="latent", **first).frames
+        upsampled = self.upsampler(
+            latents=latents, output_type="latent", **(refine.get("upsample_args") or {})
+        ).frames
+        second = dict(args, width=small_w * 2, height=small_h * 2, latents=upsampled)
+        second.pop("num_inference_steps", None)
+        second.update(refine.get("args") or {})
+        frames = self.pipe(output_type="pil", **second).frames[0]
+        return [f.resize((width, height), Image.LANCZOS) for f in frames]
+
+
+def fitted(path, width, height, fit):
+    """The image at `path` as `width` x `height`: resized (its shape already matches), or
+    scaled to cover and centre-cropped."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    if fit == "cover":
+        scale = max(width / img.width, height / img.height)
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+        left, top = (img.width - width) // 2, (img.height - height) // 2
+        return img.crop((left, top, left + width, top + height))
+    return img.resize((width, height), Image.LANCZOS)
 
 
 def pretrained_pipeline(kind, model, dtype):
@@ -167,8 +264,24 @@ def pretrained_pipeline(kind, model, dtype):
 
         # The Wan VAE is numerically sensitive; diffusers' examples keep it in float32.
         vae = AutoencoderKLWan.from_pretrained(model, subfolder="vae", torch_dtype=torch.float32)
-        cls = WanPipeline if kind == "wan" else WanImageToVideoPipeline
-        return cls.from_pretrained(model, vae=vae, torch_dtype=dtype)
+        if kind == "wan":
+            return WanPipeline.from_pretrained(model, vae=vae, torch_dtype=dtype)
+        extra = {}
+        if os.path.isdir(os.path.join(model, "image_encoder")):
+            # Wan2.1 I2V's CLIP image encoder, in float32 as diffusers documents it
+            # (Wan2.2's I2V has none).
+            from transformers import CLIPVisionModel
+
+            extra["image_encoder"] = CLIPVisionModel.from_pretrained(
+                model, subfolder="image_encoder", torch_dtype=torch.float32
+            )
+        return WanImageToVideoPipeline.from_pretrained(model, vae=vae, torch_dtype=dtype, **extra)
+    if kind == "ltx":
+        from diffusers import LTXConditionPipeline
+
+        pipe = LTXConditionPipeline.from_pretrained(model, torch_dtype=dtype)
+        pipe.vae.enable_tiling()
+        return pipe
     from diffusers import HunyuanVideoPipeline
 
     pipe = HunyuanVideoPipeline.from_pretrained(model, torch_dtype=dtype)
@@ -184,7 +297,7 @@ def tiny_pipeline(kind):
         raise Failure("invalid_request", "tiny-random is available for the wan pipeline only")
     from diffusers import (
         AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
+        UniPCMultistepScheduler,
         WanPipeline,
         WanTransformer3DModel,
     )
@@ -216,7 +329,10 @@ def tiny_pipeline(kind):
         text_encoder=None,
         transformer=transformer,
         vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        # The scheduler the Wan-AI diffusers folders ship (flow matching through UniPC).
+        scheduler=UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+        ),
     )
 
 

@@ -15,12 +15,15 @@
 //! 4. fill the gaps from the standard environment variables (`RUNWAYML_API_SECRET`,
 //!    `MINIMAX_API_KEY`, `FAL_KEY`, `GEMINI_API_KEY`, ...) and apply `TTV_DEFAULT_BACKEND`;
 //!    values that are still placeholders (`YOUR_API_KEY`) count as unset;
-//! 5. resolve into [`Settings`]: registry options per backend, request defaults, routing.
+//! 5. make every path absolute: a file's paths from the file's folder, the environment's
+//!    from the current one ([`paths`]);
+//! 6. resolve into [`Settings`]: registry options per backend, request defaults, routing.
 //!
 //! Secrets are [`ApiKey`](crate::http::ApiKey)s from the moment they are read: `Debug`,
 //! `Display` and serialisation print `***`, and no finding quotes a secret's value.
 
 mod expand;
+mod paths;
 mod providers;
 mod resolve;
 mod schema;
@@ -36,8 +39,8 @@ pub use providers::UPLOAD_STORE_ENV;
 pub use resolve::{RequestDefaults, Settings};
 pub use schema::{
     AlibabaSection, AnimaticSection, Config, FalSection, HunyuanSection, KlingSection,
-    LocalSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection, RoutingSection,
-    RunwaySection, SeedanceSection, StoreSection, UploadsSection, VeoSection,
+    LocalSection, LtxSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection,
+    RoutingSection, RunwaySection, SeedanceSection, StoreSection, UploadsSection, VeoSection,
 };
 
 /// The environment variable naming a configuration file.
@@ -241,7 +244,8 @@ pub fn load(explicit: Option<&Path>, env: &dyn Env) -> Loaded {
         },
         None => None,
     };
-    let mut loaded = from_yaml(text.as_deref().unwrap_or(""), env);
+    let base = paths::base_of(source.as_deref());
+    let mut loaded = from_yaml_in(text.as_deref().unwrap_or(""), env, &base);
     loaded.source = source;
     findings.append(&mut loaded.findings);
     loaded.findings = findings;
@@ -249,8 +253,15 @@ pub fn load(explicit: Option<&Path>, env: &dyn Env) -> Loaded {
     loaded
 }
 
-/// Reads and resolves configuration text (no file lookup).
+/// Reads and resolves configuration text (no file lookup); relative paths in it are taken
+/// from the current folder.
 pub fn from_yaml(text: &str, env: &dyn Env) -> Loaded {
+    from_yaml_in(text, env, &paths::base_of(None))
+}
+
+/// Reads and resolves configuration text whose relative paths are taken from `base` (the
+/// folder of the file it came from).
+pub fn from_yaml_in(text: &str, env: &dyn Env, base: &Path) -> Loaded {
     let mut findings = Vec::new();
     let mut tree = parse(text, &mut findings);
     let mut expansion = Vec::new();
@@ -263,7 +274,8 @@ pub fn from_yaml(text: &str, env: &dyn Env) -> Loaded {
         }
         findings.push(finding);
     }
-    let config = typed(tree.clone(), &mut findings);
+    let mut config = typed(tree.clone(), &mut findings);
+    paths::make_absolute(&mut config, base);
     notes_for_pipeline_keys(&tree, &mut findings);
     let (config, settings, secrets) = resolve::resolve(config, env, &mut findings);
     sort(&mut findings);

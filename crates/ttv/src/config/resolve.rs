@@ -17,6 +17,7 @@ use crate::services::animatic::camera::CameraMove;
 use crate::services::fal::{self, FalOptions};
 use crate::services::hunyuan::HunyuanOptions;
 use crate::services::local::LocalRun;
+use crate::services::ltx::{LtxOptions, Variant};
 use crate::services::minimax::{self, MinimaxOptions};
 use crate::services::runway::{self, RunwayOptions};
 use crate::services::veo::{self, VeoOptions};
@@ -120,7 +121,7 @@ pub(super) fn resolve(
         g.credentials_path = env
             .var(veo::CREDENTIALS_ENV)
             .filter(|v| !v.trim().is_empty())
-            .map(PathBuf::from);
+            .map(|v| crate::services::local::absolute(std::path::Path::new(&v)));
     }
     fill(&mut g.project_id, env, veo::PROJECT_ENV);
     fill(&mut g.region, env, veo::REGION_ENV);
@@ -305,6 +306,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         ..WanOptions::new(dir)
     });
     let hy = &config.hunyuan_video;
+    let (model_base, dit_weight) = check.hunyuan_weights(hy);
     let hunyuan = (hy.repo_dir.is_some()
         || hy.i2v_repo_dir.is_some()
         || hy.diffusers_model.is_some())
@@ -312,8 +314,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         let defaults = HunyuanOptions::default();
         HunyuanOptions {
             repo_dir: hy.repo_dir.clone(),
-            model_base: hy.model_base.clone(),
-            dit_weight: hy.dit_weight.clone(),
+            model_base,
+            dit_weight,
             i2v_repo_dir: hy.i2v_repo_dir.clone(),
             i2v_model_base: hy.i2v_model_base.clone(),
             i2v_dit_weight: hy.i2v_dit_weight.clone(),
@@ -327,9 +329,10 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             use_cpu_offload: hy.use_cpu_offload,
             seed: hy.seed,
             diffusers_model: hy.diffusers_model.clone(),
-            run,
+            run: run.clone(),
         }
     });
+    let ltx = check.ltx(&config.ltx_video, run);
 
     let animatic = AnimaticOptions {
         camera: config.animatic.camera.as_deref().and_then(|name| {
@@ -410,6 +413,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             alibaba: Some(more.alibaba),
             wan,
             hunyuan,
+            ltx,
         },
         default_backend,
         preference,
@@ -468,6 +472,111 @@ impl Checks<'_> {
             );
             None
         }
+    }
+
+    /// `hunyuan_video.model_base` and `dit_weight`. The original pipeline's `ckpt_path` (read
+    /// as `model_base`) may name the transformer's weights file rather than the `ckpts`
+    /// folder: then it is the `dit_weight`, and `model_base` is the `ckpts` folder it sits in
+    /// (`<ckpts>/hunyuan-video-t2v-720p/transformers/<file>`), or `<repo_dir>/ckpts`.
+    fn hunyuan_weights(
+        &mut self,
+        hy: &super::schema::HunyuanSection,
+    ) -> (Option<PathBuf>, Option<PathBuf>) {
+        let Some(base) = hy.model_base.clone() else {
+            return (None, hy.dit_weight.clone());
+        };
+        let is_file = base.is_file()
+            || base.extension().is_some_and(|e| {
+                ["pt", "pth", "safetensors", "bin"].contains(&&*e.to_string_lossy())
+            });
+        if !is_file {
+            return (Some(base), hy.dit_weight.clone());
+        }
+        let ckpts = base
+            .ancestors()
+            .nth(3)
+            .filter(|dir| dir.join("text_encoder").is_dir())
+            .map(PathBuf::from);
+        let message = match (&hy.dit_weight, &ckpts) {
+            (Some(_), _) => {
+                self.error(
+                    "hunyuan_video.ckpt_path",
+                    format!(
+                        "{} is a weights file, and dit_weight is set too; set ckpt_path (or                          model_base) to the ckpts folder that holds hunyuan-video-t2v-720p,                          text_encoder and text_encoder_2",
+                        base.display()
+                    ),
+                );
+                return (None, hy.dit_weight.clone());
+            }
+            (None, Some(dir)) => format!(
+                "{} is the transformer's weights file: used as dit_weight, with model_base {}                  (the ckpts folder it sits in)",
+                base.display(),
+                dir.display()
+            ),
+            (None, None) => format!(
+                "{} is the transformer's weights file: used as dit_weight; the VAE and text                  encoders are looked for in <repo_dir>/ckpts (set model_base to the folder that                  holds hunyuan-video-t2v-720p, text_encoder and text_encoder_2 if they are                  elsewhere)",
+                base.display()
+            ),
+        };
+        self.findings
+            .push(Finding::note("hunyuan_video.ckpt_path", message));
+        (ckpts, Some(base))
+    }
+
+    /// The `ltx_video` section, when it turns the backend on.
+    fn ltx(&mut self, section: &super::schema::LtxSection, run: LocalRun) -> Option<LtxOptions> {
+        if section.repo_dir.is_none() && section.diffusers_model.is_none() {
+            return None;
+        }
+        let variant = section.variant.as_deref().and_then(|v| {
+            v.parse::<Variant>()
+                .map_err(|allowed| {
+                    self.error("ltx_video.variant", format!("{v:?}; expected {allowed}"))
+                })
+                .ok()
+        });
+        let num_frames = section.num_frames.filter(|n| {
+            let ok = crate::services::ltx::is_8n_plus_1(*n) && *n >= 9;
+            if !ok {
+                self.error(
+                    "ltx_video.num_frames",
+                    format!("{n}; expected a frame count of the form 8n+1, such as 121 or 257"),
+                );
+            }
+            ok
+        });
+        let frame_rate = section.frame_rate.filter(|f| {
+            let ok = [24, 25, 30].contains(f);
+            if !ok {
+                self.error(
+                    "ltx_video.frame_rate",
+                    format!("{f}; expected 24, 25 or 30"),
+                );
+            }
+            ok
+        });
+        let defaults = LtxOptions::default();
+        Some(LtxOptions {
+            repo_dir: section.repo_dir.clone(),
+            pipeline_config: section
+                .pipeline_config
+                .clone()
+                .unwrap_or(defaults.pipeline_config),
+            models_dir: section.models_dir.clone(),
+            text_encoder: section.text_encoder.clone(),
+            num_frames,
+            frame_rate,
+            seed: section.seed,
+            offload_to_cpu: section.offload_to_cpu,
+            enhance_prompt: section.enhance_prompt.unwrap_or(false),
+            image_cond_noise_scale: section.image_cond_noise_scale,
+            diffusers_model: section.diffusers_model.clone(),
+            diffusers_upsampler: section.diffusers_upsampler.clone(),
+            variant,
+            num_inference_steps: section.num_inference_steps,
+            guidance_scale: section.guidance_scale,
+            run,
+        })
     }
 
     fn wan_task(&mut self, path: &str, name: Option<&str>) -> Option<WanTask> {

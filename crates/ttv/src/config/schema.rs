@@ -92,6 +92,8 @@ pub struct Config {
     pub uploads: UploadsSection,
     /// HunyuanVideo.
     pub hunyuan_video: HunyuanSection,
+    /// LTX-Video.
+    pub ltx_video: LtxSection,
     /// Settings shared by the hosted backends.
     pub remote_api_settings: RemoteApiSettings,
     /// The embedded renderer.
@@ -348,7 +350,8 @@ pub struct HunyuanSection {
     /// HunyuanVideo checkout; the pipeline's `hunyuan_dir` is read as this.
     #[serde(alias = "hunyuan_dir")]
     pub repo_dir: Option<PathBuf>,
-    /// Weights folder; the pipeline's `ckpt_path` is read as this.
+    /// Weights folder (`ckpts`). The pipeline's `ckpt_path` is read as this, or, when it
+    /// names a weights file, as `dit_weight` (its `ckpts` folder becoming `model_base`).
     #[serde(alias = "ckpt_path")]
     pub model_base: Option<PathBuf>,
     pub dit_weight: Option<PathBuf>,
@@ -368,6 +371,48 @@ pub struct HunyuanSection {
     pub seed: Option<u64>,
     /// The pipeline's config file setting; HunyuanVideo takes flags, not a file.
     pub config_file: Option<Value>,
+}
+
+/// `ltx_video`: Lightricks LTX-Video, through its `inference.py` or the persistent worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LtxSection {
+    /// A Lightricks/LTX-Video checkout (holds `inference.py` and `configs/`).
+    pub repo_dir: Option<PathBuf>,
+    /// The pipeline config: a file name in `<repo_dir>/configs/` (`ltxv-13b-0.9.8-distilled.yaml`,
+    /// the default) or a path to one.
+    pub pipeline_config: Option<PathBuf>,
+    /// The folder holding the `.safetensors` files the pipeline config names (the checkpoint
+    /// and, for multi-scale configs, the spatial upscaler); `repo_dir` when absent.
+    pub models_dir: Option<PathBuf>,
+    /// A local copy of the T5 text encoder (`PixArt-alpha/PixArt-XL-2-1024-MS`, with
+    /// `text_encoder/` and `tokenizer/`); the config's hub name when absent.
+    pub text_encoder: Option<PathBuf>,
+    /// Frames when the request gives no duration (8n+1; 121).
+    pub num_frames: Option<u32>,
+    /// Frames per second when the request gives none (30).
+    pub frame_rate: Option<u32>,
+    /// The seed when the request gives none.
+    pub seed: Option<u64>,
+    /// `--offload_to_cpu` (the script offloads only on GPUs under 30 GB).
+    pub offload_to_cpu: Option<bool>,
+    /// Let the pipeline rewrite short prompts with its prompt-enhancer models (off: ttv
+    /// sends the prompt as written).
+    pub enhance_prompt: Option<bool>,
+    /// Noise added to conditioning images (0.15).
+    pub image_cond_noise_scale: Option<f64>,
+    /// A diffusers-format LTX-Video 0.9.5+ folder, served by the persistent worker (it wins
+    /// over `repo_dir`).
+    pub diffusers_model: Option<PathBuf>,
+    /// A diffusers-format latent upsampler folder: the worker then renders multi-scale.
+    pub diffusers_upsampler: Option<PathBuf>,
+    /// `dev` or `distilled`, for the worker's defaults; read from the folder name when absent.
+    pub variant: Option<String>,
+    /// Worker only: sampling steps of the first pass (the pipeline config decides for
+    /// `inference.py`).
+    pub num_inference_steps: Option<u32>,
+    /// Worker only: guidance scale (the pipeline config decides for `inference.py`).
+    pub guidance_scale: Option<f64>,
 }
 
 /// `remote_api_settings`.
@@ -450,6 +495,7 @@ pub(super) fn keys_at(section: &str) -> Vec<&'static str> {
         "alibaba" | "dashscope" => fields_of::<AlibabaSection>(),
         "uploads" => fields_of::<UploadsSection>(),
         "hunyuan_video" => fields_of::<HunyuanSection>(),
+        "ltx_video" => fields_of::<LtxSection>(),
         "remote_api_settings" => fields_of::<RemoteApiSettings>(),
         "animatic" => fields_of::<AnimaticSection>(),
         "local" => fields_of::<LocalSection>(),

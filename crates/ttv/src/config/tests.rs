@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::*;
@@ -55,7 +55,11 @@ fn the_original_pipeline_file_loads_and_resolves() {
     assert_eq!(s.fallback, ["wan2.1"]);
     assert_eq!(s.retry.max_retries, 3);
     assert_eq!(s.retry.job_timeout, Some(Duration::from_secs(600)));
-    assert_eq!(s.output_dir, PathBuf::from("./output"));
+    // Relative paths are made absolute (here against the current folder: no file).
+    assert_eq!(
+        s.output_dir,
+        std::env::current_dir().unwrap().join("output")
+    );
     assert_eq!(
         s.defaults,
         RequestDefaults {
@@ -83,11 +87,12 @@ fn the_original_pipeline_file_loads_and_resolves() {
         serde_json::json!(false)
     );
 
+    let here = std::env::current_dir().unwrap();
     let wan = s.registry.wan.as_ref().unwrap();
-    assert_eq!(wan.wan2_dir, Path::new("./Wan2.1"));
+    assert_eq!(wan.wan2_dir, here.join("Wan2.1"));
     assert_eq!(
         wan.i2v_model_dir.as_deref(),
-        Some(Path::new("./Wan2.1/Wan2.1-I2V-14B-720P"))
+        Some(here.join("Wan2.1/Wan2.1-I2V-14B-720P").as_path())
     );
     assert_eq!(
         (
@@ -103,11 +108,11 @@ fn the_original_pipeline_file_loads_and_resolves() {
     let hunyuan = s.registry.hunyuan.as_ref().unwrap();
     assert_eq!(
         hunyuan.repo_dir.as_deref(),
-        Some(Path::new("./HunyuanVideo"))
+        Some(here.join("HunyuanVideo").as_path())
     );
     assert_eq!(
         hunyuan.model_base.as_deref(),
-        Some(Path::new("./HunyuanVideo/ckpts")),
+        Some(here.join("HunyuanVideo/ckpts").as_path()),
         "ckpt_path is read as model_base"
     );
 
@@ -245,7 +250,10 @@ fn expansion_gives_numbers_their_type_and_defaults_apply() {
         &env(&[("PAR", "2"), ("HOME_DIR", "/srv/me")]),
     );
     let wan = loaded.settings.registry.wan.as_ref().unwrap();
-    assert_eq!(wan.wan2_dir, Path::new("./Wan2.2"));
+    assert_eq!(
+        wan.wan2_dir,
+        std::env::current_dir().unwrap().join("Wan2.2")
+    );
     assert_eq!((wan.run.total_gpus, wan.run.parallel_segments), (2, 2));
     assert_eq!(loaded.settings.output_dir, Path::new("/srv/me/videos"));
     assert_eq!(errors(&loaded), Vec::<String>::new());
@@ -448,4 +456,96 @@ fn a_file_that_sets_nothing_is_the_defaults() {
     assert_eq!(loaded.config, Config::default());
     assert_eq!(loaded.settings.default_backend, "auto");
     assert_eq!(loaded.settings.output_dir, Path::new("."));
+}
+
+#[test]
+fn paths_in_a_file_are_taken_from_the_files_folder_and_bare_programs_stay() {
+    let loaded = super::from_yaml_in(
+        "wan2_dir: ./Wan2.1\ni2v_model_dir: models/Wan2.1-I2V-14B-720P\noutput_dir: out\n\
+         local: { python: venv/bin/python, torchrun: torchrun, work_dir: ./jobs }\n\
+         hunyuan_video: { repo_dir: ../HunyuanVideo }\n\
+         ltx_video: { repo_dir: LTX-Video, pipeline_config: ltxv-2b-0.9.8-distilled.yaml, models_dir: /abs/w }\n\
+         store: { data_dir: data }\n",
+        &env(&[]),
+        Path::new("/proj/conf"),
+    );
+    assert_eq!(errors(&loaded), Vec::<String>::new());
+    let s = &loaded.settings;
+    let wan = s.registry.wan.as_ref().unwrap();
+    assert_eq!(wan.wan2_dir, Path::new("/proj/conf/Wan2.1"));
+    assert_eq!(
+        wan.i2v_model_dir.as_deref(),
+        Some(Path::new("/proj/conf/models/Wan2.1-I2V-14B-720P"))
+    );
+    assert_eq!(wan.run.python, Path::new("/proj/conf/venv/bin/python"));
+    assert_eq!(wan.run.torchrun, Path::new("torchrun"));
+    assert_eq!(wan.run.work_dir, Path::new("/proj/conf/jobs"));
+    let hy = s.registry.hunyuan.as_ref().unwrap();
+    assert_eq!(
+        hy.repo_dir.as_deref(),
+        Some(Path::new("/proj/conf/../HunyuanVideo"))
+    );
+    let ltx = s.registry.ltx.as_ref().unwrap();
+    assert_eq!(
+        ltx.repo_dir.as_deref(),
+        Some(Path::new("/proj/conf/LTX-Video"))
+    );
+    // A bare config name stays a name in the checkout's configs/.
+    assert_eq!(
+        ltx.pipeline_config,
+        Path::new("ltxv-2b-0.9.8-distilled.yaml")
+    );
+    assert_eq!(ltx.models_dir.as_deref(), Some(Path::new("/abs/w")));
+    assert_eq!(s.output_dir, Path::new("/proj/conf/out"));
+    assert_eq!(s.data_dir.as_deref(), Some(Path::new("/proj/conf/data")));
+    // config check shows what the backends use.
+    let shown = loaded.config.to_value();
+    assert_eq!(shown["wan2_dir"], "/proj/conf/Wan2.1");
+    assert_eq!(shown["local"]["python"], "/proj/conf/venv/bin/python");
+}
+
+#[test]
+fn a_hunyuan_ckpt_path_naming_the_weights_file_becomes_dit_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpts = dir.path().join("HunyuanVideo/ckpts");
+    let file = ckpts.join("hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(ckpts.join("text_encoder")).unwrap();
+    std::fs::write(&file, b"").unwrap();
+    let loaded = super::from_yaml_in(
+        "hunyuan_video:\n  hunyuan_dir: ./HunyuanVideo\n  ckpt_path: ./HunyuanVideo/ckpts/hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt\n",
+        &env(&[]),
+        dir.path(),
+    );
+    assert_eq!(errors(&loaded), Vec::<String>::new());
+    let hy = loaded.settings.registry.hunyuan.as_ref().unwrap();
+    assert_eq!(hy.dit_weight.as_deref(), Some(file.as_path()));
+    assert_eq!(hy.model_base.as_deref(), Some(ckpts.as_path()));
+    let note = at(&loaded, "hunyuan_video.ckpt_path");
+    assert!(note[0].message.contains("used as dit_weight"), "{note:?}");
+    // A folder stays the weights folder.
+    let folder = super::from_yaml_in(
+        "hunyuan_video: { hunyuan_dir: ./HunyuanVideo, ckpt_path: ./HunyuanVideo/ckpts }\n",
+        &env(&[]),
+        dir.path(),
+    );
+    let hy = folder.settings.registry.hunyuan.as_ref().unwrap();
+    assert_eq!(hy.model_base.as_deref(), Some(ckpts.as_path()));
+    assert_eq!(hy.dit_weight, None);
+}
+
+#[test]
+fn ltx_video_values_out_of_range_are_errors_naming_the_key() {
+    let loaded = from_yaml(
+        "ltx_video: { repo_dir: /x, num_frames: 120, frame_rate: 60, variant: turbo }\n",
+        &env(&[]),
+    );
+    assert_eq!(
+        errors(&loaded),
+        [
+            "error: ltx_video.variant: \"turbo\"; expected dev or distilled",
+            "error: ltx_video.num_frames: 120; expected a frame count of the form 8n+1, such as 121 or 257",
+            "error: ltx_video.frame_rate: 60; expected 24, 25 or 30",
+        ]
+    );
 }

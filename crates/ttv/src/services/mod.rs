@@ -9,6 +9,7 @@ mod hosted;
 pub mod hunyuan;
 pub mod kling;
 pub mod local;
+pub mod ltx;
 pub mod luma;
 pub mod minimax;
 pub mod replicate;

@@ -17,8 +17,19 @@
 //!   explicitly because its default is a path relative to the working folder.
 //! - HunyuanVideo-I2V loads its transformer from `--i2v-dit-weight` in `--i2v-mode`, not from
 //!   `--dit-weight`; its `--flow-shift` default is 17.0 and `--embedded-cfg-scale` has no
-//!   default, so ttv always passes both (7.0 with `--i2v-stability`, as the README runs it).
-//!   `--i2v-resolution` also takes `360p`. Multi-GPU I2V sets `ALLOW_RESIZE_FOR_SP=1`.
+//!   default, so ttv always passes both: shift 7.0 with `--i2v-stability` and 17.0 without
+//!   (the README: "7 with `--i2v-stability` for more stable video, 17 without for more
+//!   dynamic video"). `--i2v-resolution` also takes `360p`. Multi-GPU I2V sets
+//!   `ALLOW_RESIZE_FOR_SP=1`.
+//! - The VAE is read from `<MODEL_BASE>/hunyuan-video-t2v-720p/vae` (I2V:
+//!   `hunyuan-video-i2v-720p/vae`, `hyvideo/constants.py` `VAE_PATH`); the install check
+//!   looks for it with the transformer and text encoders.
+//! - Both scripts save `<save-path>/<%Y-%m-%d-%H:%M:%S>_seed<seed>_<prompt.strip()[:100]
+//!   without "/">.mp4`, after the GPU work. A prompt whose first 100 characters take more
+//!   than 216 bytes of UTF-8 (about 72 CJK characters) makes a name over the 255-byte limit,
+//!   so such a prompt is refused before anything starts.
+//! - With `--cfg-scale` above 1 and no `--neg-prompt`, the scripts use their
+//!   `NEGATIVE_PROMPT` (`hyvideo/constants.py`); the worker is given the same text.
 //! - `--neg-prompt` only takes effect with `--cfg-scale` above 1 (default 1.0), so this
 //!   backend accepts a negative prompt only when `cfg_scale` is configured above 1.
 //! - xDiT splits the latent height or width by the GPU count; a size that splits neither way
@@ -29,7 +40,12 @@
 //! With `diffusers_model` set (a diffusers-format folder such as
 //! `hunyuanvideo-community/HunyuanVideo`), text-to-video runs in the persistent worker
 //! ([`crate::services::local::worker`]) instead: the pipeline loads once and serves every
-//! segment, on one GPU.
+//! segment, on one GPU. It honours what `sample_video.py` does: `embedded_cfg_scale` as
+//! diffusers' `guidance_scale`, `cfg_scale` as `true_cfg_scale` with the negative prompt (the
+//! scripts' default one when the request has none), `flow_shift` as the
+//! `FlowMatchEulerDiscreteScheduler`'s `shift` (diffusers samples in the reversed direction,
+//! so `flow_reverse: false` is refused there), `infer_steps`, `video_length`, the seed, and
+//! `use_cpu_offload` as model CPU offload.
 
 mod command;
 
@@ -51,7 +67,7 @@ use crate::request::{
 };
 use crate::services::local::LocalRun;
 use crate::services::local::pool::WorkerPool;
-use crate::services::local::worker::{LoadRequest, WorkerPipeline, WorkerRequest};
+use crate::services::local::worker::{LoadRequest, SchedulerSpec, WorkerPipeline, WorkerRequest};
 use crate::services::local::{
     self, ExpectedOutput, GpuProbe, GpuSlots, JobSpec, JobTable, LocalJob, MemoryNeeds, SizeTable,
     job,
@@ -64,6 +80,13 @@ pub const NAME: &str = "hunyuan";
 
 /// Frames per second the scripts write.
 pub const FPS: u32 = 24;
+
+/// `NEGATIVE_PROMPT` of HunyuanVideo's `hyvideo/constants.py`: the scripts' negative prompt
+/// when classifier-free guidance is on and none is given.
+pub const DEFAULT_NEGATIVE_PROMPT: &str = "Aerial view, aerial view, overexposed, low quality, deformation, a poor composition, bad hands, bad teeth, bad eyes, bad limbs, distortion";
+
+/// The longest file name (in bytes) the file systems the scripts write to allow.
+const NAME_MAX: usize = 255;
 
 const MIN_FRAMES: u32 = 17;
 const MAX_FRAMES: u32 = 129;
@@ -134,6 +157,29 @@ impl Default for HunyuanOptions {
             diffusers_model: None,
             run: LocalRun::default(),
         }
+    }
+}
+
+impl HunyuanOptions {
+    /// The same options with every path absolute (against the current folder): the scripts
+    /// run in their checkout, where a relative path would name something else.
+    pub fn absolute(mut self) -> Self {
+        for p in [
+            &mut self.repo_dir,
+            &mut self.model_base,
+            &mut self.dit_weight,
+            &mut self.i2v_repo_dir,
+            &mut self.i2v_model_base,
+            &mut self.i2v_dit_weight,
+            &mut self.diffusers_model,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = local::absolute(p);
+        }
+        self.run = self.run.absolute_in(Path::new(""));
+        self
     }
 }
 
@@ -213,8 +259,10 @@ impl Hunyuan {
         Self::with_gpu_probe(options, probe)
     }
 
-    /// A backend whose GPU answers come from `gpu`.
+    /// A backend whose GPU answers come from `gpu`. Relative paths in `options` are taken
+    /// from the current folder.
     pub fn with_gpu_probe(options: HunyuanOptions, gpu: GpuProbe) -> Self {
+        let options = options.absolute();
         let mut problems = Vec::new();
         let mut t2v = options.repo_dir.as_deref().and_then(|repo| {
             check_install(
@@ -253,6 +301,13 @@ impl Hunyuan {
                      total_gpus to 1 (or parallel_segments to total_gpus)"
                         .to_owned(),
                 );
+            } else if !options.flow_reverse {
+                problems.push(
+                    "flow_reverse: false cannot be honoured by diffusers_model: diffusers' \
+                     HunyuanVideo scheduler always samples in the reversed direction; remove \
+                     flow_reverse or use repo_dir (sample_video.py)"
+                        .to_owned(),
+                );
             } else {
                 t2v = Some(Install {
                     repo: dir.clone(),
@@ -269,12 +324,7 @@ impl Hunyuan {
         {
             problems.push(reason);
         }
-        if local::command::find_program(&options.run.python).is_none() {
-            problems.push(format!(
-                "python not found: {} is not on PATH; install Python 3 or set python",
-                options.run.python.display()
-            ));
-        }
+        problems.extend(options.run.python_problem());
         if options.run.gpus_per_job() > 1
             && local::command::find_program(&options.run.torchrun).is_none()
         {
@@ -435,6 +485,11 @@ impl Hunyuan {
                 ));
             }
         }
+        if !install.worker
+            && let Some(p) = file_name_problem(&req.prompt)
+        {
+            problems.push(p);
+        }
         if !problems.is_empty() {
             return Err(Error::invalid(problems).with_backend(NAME));
         }
@@ -465,7 +520,10 @@ impl Hunyuan {
             negative_prompt: req.negative_prompt.clone(),
             cfg_scale: self.options.cfg_scale,
             embedded_cfg_scale: self.options.embedded_cfg_scale.unwrap_or(6.0),
-            flow_shift: self.options.flow_shift.unwrap_or(7.0),
+            flow_shift: self.options.flow_shift.unwrap_or(match mode {
+                Mode::ImageToVideo if !self.options.i2v_stability => 17.0,
+                _ => 7.0,
+            }),
             flow_reverse: self.options.flow_reverse,
             seed,
             save_dir: dir.join("out"),
@@ -542,30 +600,17 @@ impl Hunyuan {
 
 impl Hunyuan {
     /// Hands a text-to-video job to the persistent worker (diffusers `HunyuanVideoPipeline`,
-    /// loaded once). Its `guidance_scale` is HunyuanVideo's embedded guidance; the flow shift
-    /// is the scheduler's own.
+    /// loaded once), with every setting `sample_video.py` would use (see [`worker_request`]).
     fn submit_to_worker(&self, id: String, dir: PathBuf, job: HunyuanJob) -> Ticket {
-        let save_file = job.save_dir.join("output.mp4");
         let load = LoadRequest {
             pipeline: WorkerPipeline::Hunyuan,
             model: job.model_base.display().to_string(),
             device: None,
             dtype: None,
             offload: job.cpu_offload,
+            upsampler: None,
         };
-        let request = WorkerRequest {
-            prompt: job.prompt.clone(),
-            negative_prompt: None,
-            image: None,
-            width: job.size.width,
-            height: job.size.height,
-            num_frames: job.frames,
-            steps: job.steps,
-            guidance_scale: Some(job.embedded_cfg_scale),
-            seed: job.seed,
-            fps: FPS,
-            output: save_file,
-        };
+        let request = worker_request(&job);
         self.jobs.insert(
             self.pool
                 .start_job(id.clone(), NAME, dir.clone(), load, request),
@@ -590,6 +635,67 @@ impl Hunyuan {
     pub async fn shutdown_worker(&self) {
         self.pool.shutdown().await;
     }
+}
+
+/// The worker request for `job`: `embedded_cfg_scale` is diffusers' `guidance_scale`,
+/// `cfg_scale` its `true_cfg_scale` (with the scripts' default negative prompt when the
+/// request has none), `flow_shift` the scheduler's `shift`.
+pub fn worker_request(job: &HunyuanJob) -> WorkerRequest {
+    let mut request = WorkerRequest::new(
+        job.prompt.clone(),
+        job.size,
+        job.frames,
+        job.steps,
+        job.seed,
+        FPS,
+        job.save_dir.join("output.mp4"),
+    );
+    request.guidance_scale = Some(job.embedded_cfg_scale);
+    if let Some(cfg) = job.cfg_scale.filter(|c| *c > 1.0) {
+        request
+            .pipeline_args
+            .insert("true_cfg_scale".to_owned(), json!(cfg));
+        request.negative_prompt = Some(
+            job.negative_prompt
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NEGATIVE_PROMPT.to_owned()),
+        );
+    }
+    request.scheduler = Some(SchedulerSpec {
+        class: "FlowMatchEulerDiscreteScheduler".to_owned(),
+        overrides: [("shift".to_owned(), json!(job.flow_shift))]
+            .into_iter()
+            .collect(),
+    });
+    request
+}
+
+/// Why the scripts could not save a video for `prompt`, if they could not: they name the
+/// file `<date-time>_seed<seed>_<first 100 characters>.mp4`, which must fit in a file name.
+fn file_name_problem(prompt: &str) -> Option<Problem> {
+    let head: String = prompt
+        .trim()
+        .chars()
+        .take(100)
+        .filter(|c| *c != '/')
+        .collect();
+    // "2025-01-01-00:00:00" + "_seed" + up to 10 digits + "_" + head + ".mp4"
+    let fixed = 19 + 5 + 10 + 1 + 4;
+    let room = NAME_MAX - fixed;
+    (head.len() > room).then(|| {
+        Problem::new(
+            "prompt",
+            format!("{} bytes in its first 100 characters", head.len()),
+            format!(
+                "at most {room} bytes of UTF-8 in the first 100 characters (about {} CJK \
+                 characters or {} emoji): HunyuanVideo's script names its output file from them \
+                 and a file name holds {NAME_MAX} bytes; shorten the prompt's opening, or use \
+                 hunyuan_video.diffusers_model (the worker names its own file)",
+                room / 3,
+                room / 4
+            ),
+        )
+    })
 }
 
 /// GPU memory for one HunyuanVideo job: resident sizes from the README (60 GB for
@@ -641,6 +747,10 @@ fn check_install(
     let mut missing: Vec<String> = Vec::new();
     if !dit_weight.exists() {
         missing.push(dit_weight.display().to_string());
+    }
+    let vae = model_base.join(transformer_folder).join("vae");
+    if !vae.is_dir() {
+        missing.push(vae.display().to_string());
     }
     for e in encoders {
         let p = model_base.join(e);
@@ -763,7 +873,7 @@ impl VideoBackend for Hunyuan {
             dir: dir.clone(),
             output: ExpectedOutput::Mp4In(hy_job.save_dir.clone()),
             timeout: self.options.run.timeout,
-            steps: Some(u64::from(hy_job.steps)),
+            steps: vec![u64::from(hy_job.steps)],
             command: Box::new(move |slot| command::build(&for_command, &launcher, slot)),
         };
         self.jobs.insert(LocalJob::start(spec, self.slots.clone()));
@@ -784,7 +894,7 @@ impl VideoBackend for Hunyuan {
     }
 
     async fn poll(&self, ticket: &Ticket) -> Result<Status> {
-        Ok(self.jobs.poll(NAME, ticket))
+        Ok(self.jobs.poll(NAME, ticket).await)
     }
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {

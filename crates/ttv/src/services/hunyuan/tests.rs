@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::services::local::test_support::{gpus, png};
 use crate::services::local::{GpuMemory, GpuProbe, LocalRun};
 
 /// A checkout with `script` and the weights layout its README describes.
@@ -17,6 +18,7 @@ fn checkout(script: &str, transformer: &str, encoders: &[&str]) -> tempfile::Tem
         .join("transformers");
     std::fs::create_dir_all(&t).unwrap();
     std::fs::write(t.join("mp_rank_00_model_states.pt"), b"").unwrap();
+    std::fs::create_dir_all(root.path().join("ckpts").join(transformer).join("vae")).unwrap();
     for e in encoders {
         std::fs::create_dir_all(root.path().join("ckpts").join(e)).unwrap();
     }
@@ -39,16 +41,6 @@ fn i2v_checkout() -> tempfile::TempDir {
     )
 }
 
-fn gpus(free_gib: &[u64]) -> GpuProbe {
-    GpuProbe::fixed(Ok(free_gib
-        .iter()
-        .map(|g| GpuMemory {
-            free_mib: g * 1024,
-            total_mib: 81_559,
-        })
-        .collect()))
-}
-
 /// `sh` exists everywhere; the commands only need a program name here.
 fn run() -> LocalRun {
     LocalRun {
@@ -62,6 +54,13 @@ fn options() -> HunyuanOptions {
     HunyuanOptions {
         run: run(),
         ..HunyuanOptions::default()
+    }
+}
+
+fn t2v_options(repo: &Path) -> HunyuanOptions {
+    HunyuanOptions {
+        repo_dir: Some(repo.to_path_buf()),
+        ..options()
     }
 }
 
@@ -349,4 +348,92 @@ fn unavailability_names_exactly_what_is_missing() {
         "{}",
         reason(&hy)
     );
+}
+
+#[test]
+fn a_missing_vae_folder_is_named() {
+    let root = t2v_checkout();
+    let vae = root.path().join("ckpts/hunyuan-video-t2v-720p/vae");
+    std::fs::remove_dir(&vae).unwrap();
+    let hy = Hunyuan::with_gpu_probe(t2v_options(root.path()), gpus(&[79]));
+    let Availability::Unavailable { reason } = hy.availability() else {
+        panic!("available without a VAE")
+    };
+    assert!(reason.contains(&vae.display().to_string()), "{reason}");
+}
+
+#[test]
+fn image_to_video_without_stability_uses_the_readmes_dynamic_shift_of_17() {
+    let root = i2v_checkout();
+    let opts = |stability| HunyuanOptions {
+        i2v_repo_dir: Some(root.path().to_path_buf()),
+        i2v_stability: stability,
+        use_cpu_offload: Some(false),
+        run: run(),
+        ..HunyuanOptions::default()
+    };
+    let req = GenerationRequest {
+        image: Some(png(1280, 720)),
+        ..GenerationRequest::text("a kite")
+    };
+    let shift = |stability| {
+        let hy = Hunyuan::with_gpu_probe(opts(stability), gpus(&[79]));
+        let cmd = hy.command_for(&req, Path::new("/j")).unwrap();
+        cmd[0].value_of("--flow-shift").map(str::to_owned)
+    };
+    assert_eq!(shift(true).as_deref(), Some("7"));
+    assert_eq!(shift(false).as_deref(), Some("17"));
+}
+
+#[test]
+fn a_prompt_whose_opening_would_overflow_the_scripts_file_name_is_refused_before_the_gpu() {
+    let root = t2v_checkout();
+    let hy = Hunyuan::with_gpu_probe(t2v_options(root.path()), gpus(&[79]));
+    // 72 CJK characters take 216 bytes: the name fits exactly.
+    let fits = "灯".repeat(72);
+    assert!(hy.validate(&GenerationRequest::text(&fits)).is_ok());
+    // 73 do not; neither do 60 emoji (240 bytes). Only the first 100 characters count.
+    for prompt in [
+        "灯".repeat(73),
+        "🏮".repeat(60),
+        format!("{}{}", "灯".repeat(73), "a".repeat(500)),
+    ] {
+        let err = hy.validate(&GenerationRequest::text(&prompt)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(err.problems()[0].field, "prompt", "{err}");
+        assert!(
+            err.to_string().contains("file name holds 255 bytes"),
+            "{err}"
+        );
+    }
+    // Long ASCII prompts are fine: 100 bytes at most.
+    assert!(
+        hy.validate(&GenerationRequest::text("a".repeat(1500)))
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_prompt_beginning_with_a_dash_is_joined_to_its_flag() {
+    let root = t2v_checkout();
+    let hy = Hunyuan::with_gpu_probe(t2v_options(root.path()), gpus(&[79]));
+    let req = GenerationRequest {
+        negative_prompt: Some("-blur".into()),
+        ..GenerationRequest::text("-close-up of a lantern")
+    };
+    let opts = HunyuanOptions {
+        cfg_scale: Some(6.0),
+        ..t2v_options(root.path())
+    };
+    let hy_cfg = Hunyuan::with_gpu_probe(opts, gpus(&[79]));
+    let cmd = hy_cfg.command_for(&req, Path::new("/j")).unwrap();
+    assert!(
+        cmd[0]
+            .args
+            .contains(&"--prompt=-close-up of a lantern".to_owned()),
+        "{:?}",
+        cmd[0].args
+    );
+    assert!(cmd[0].args.contains(&"--neg-prompt=-blur".to_owned()));
+    drop(hy);
 }

@@ -36,10 +36,17 @@ impl CommandSpec {
         self
     }
 
-    /// Appends a flag and its value as two arguments.
+    /// Appends a flag and its value as two arguments, or as one `--flag=value` when the
+    /// value begins with `-`: argparse would otherwise read a prompt such as `-close-up of a
+    /// fox` as an unknown option.
     pub fn flag(&mut self, flag: &str, value: impl fmt::Display) -> &mut Self {
-        self.args.push(flag.to_owned());
-        self.args.push(value.to_string());
+        let value = value.to_string();
+        if value.starts_with('-') {
+            self.args.push(format!("{flag}={value}"));
+        } else {
+            self.args.push(flag.to_owned());
+            self.args.push(value);
+        }
         self
     }
 
@@ -49,10 +56,15 @@ impl CommandSpec {
         self
     }
 
-    /// The value following `flag`, if the flag is present.
+    /// The value of `flag` (`--flag value` or `--flag=value`), if the flag is present.
     pub fn value_of(&self, flag: &str) -> Option<&str> {
-        let at = self.args.iter().position(|a| a == flag)?;
-        self.args.get(at + 1).map(String::as_str)
+        self.args.iter().enumerate().find_map(|(at, a)| {
+            if a == flag {
+                self.args.get(at + 1).map(String::as_str)
+            } else {
+                a.strip_prefix(flag)?.strip_prefix('=')
+            }
+        })
     }
 
     /// Whether the bare `flag` is present.
@@ -145,6 +157,27 @@ mod tests {
         );
         assert_eq!(c.value_of("--size"), Some("1280*720"));
         assert!(!c.has("--t5_cpu"));
+    }
+
+    #[test]
+    fn a_value_that_looks_like_an_option_is_joined_to_its_flag() {
+        let mut c = CommandSpec::new("python3");
+        c.flag("--prompt", "-close-up of a fox")
+            .flag("--neg-prompt", "blur")
+            .flag("--seed", -1);
+        assert_eq!(
+            c.args,
+            [
+                "--prompt=-close-up of a fox",
+                "--neg-prompt",
+                "blur",
+                "--seed=-1"
+            ]
+        );
+        assert_eq!(c.value_of("--prompt"), Some("-close-up of a fox"));
+        assert_eq!(c.value_of("--neg-prompt"), Some("blur"));
+        assert_eq!(c.value_of("--seed"), Some("-1"));
+        assert_eq!(c.value_of("--prompt-extend"), None);
     }
 
     #[test]

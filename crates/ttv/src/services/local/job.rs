@@ -22,7 +22,7 @@ use crate::backend::{Output, Status, Ticket};
 use crate::error::{Error, ErrorKind, Result};
 
 use super::command::CommandSpec;
-use super::progress::{LineSplitter, parse_bar};
+use super::progress::{LineSplitter, Passes, parse_bar};
 
 /// How long a stopped job may take to exit after SIGTERM before it gets SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -177,8 +177,9 @@ pub struct JobSpec {
     pub output: ExpectedOutput,
     /// The deadline for the whole process, from the moment it starts.
     pub timeout: Duration,
-    /// The number of sampling steps, so that only the sampling bar counts as progress.
-    pub steps: Option<u64>,
+    /// The step counts of the sampling passes, in order, so that only sampling bars count as
+    /// progress (empty: every bar counts).
+    pub steps: Vec<u64>,
     /// Builds the command once the job has its GPU slot.
     pub command: Box<dyn FnOnce(&Slot) -> CommandSpec + Send>,
 }
@@ -501,18 +502,18 @@ impl Logs {
 /// progress, other lines are kept (the last few) to explain a failure.
 struct LogWatch {
     files: Vec<(PathBuf, u64, LineSplitter)>,
-    steps: Option<u64>,
+    passes: Passes,
     tail: VecDeque<String>,
 }
 
 impl LogWatch {
-    fn new(dir: &Path, steps: Option<u64>) -> Self {
+    fn new(dir: &Path, steps: Vec<u64>) -> Self {
         Self {
             files: ["stdout.log", "stderr.log"]
                 .into_iter()
                 .map(|n| (dir.join(n), 0, LineSplitter::default()))
                 .collect(),
-            steps,
+            passes: Passes::new(steps),
             tail: VecDeque::new(),
         }
     }
@@ -533,10 +534,11 @@ impl LogWatch {
             *offset += bytes.len() as u64;
             for line in splitter.push(&bytes) {
                 match parse_bar(&line) {
-                    Some(bar) if self.steps.is_none_or(|s| s == bar.total) => {
-                        progress = Some(bar.fraction());
+                    Some(bar) => {
+                        if let Some(p) = self.passes.update(bar) {
+                            progress = Some(p);
+                        }
                     }
-                    Some(_) => {}
                     None => {
                         if self.tail.len() == TAIL_LINES {
                             self.tail.pop_front();
@@ -544,6 +546,15 @@ impl LogWatch {
                         self.tail.push_back(line);
                     }
                 }
+            }
+            // The bar tqdm is showing now has no terminator until its next redraw; it counts
+            // once written out to its closing `]` (a half-written `1/3` of `1/30` must not).
+            let shown = splitter.partial();
+            if shown.ends_with(']')
+                && let Some(bar) = parse_bar(&shown)
+                && let Some(p) = self.passes.update(bar)
+            {
+                progress = Some(p);
             }
         }
         progress
@@ -613,9 +624,23 @@ impl JobTable {
     }
 
     /// [`JobTable::status`] for `VideoBackend::poll`: a job that failed or was cancelled is
-    /// forgotten once reported (its folder stays).
-    pub fn poll(&self, backend: &'static str, ticket: &Ticket) -> Status {
-        let status = self.status(backend, ticket);
+    /// forgotten once reported (its folder stays). The check of a video left by an earlier
+    /// process reads the whole file, so it runs off the async runtime.
+    pub async fn poll(&self, backend: &'static str, ticket: &Ticket) -> Status {
+        let status = match self.get(&ticket.id) {
+            Some(job) => job.status(),
+            None => {
+                let ticket = ticket.clone();
+                tokio::task::spawn_blocking(move || recovered_status(backend, &ticket))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Status::Failed(Error::new(
+                            ErrorKind::Io,
+                            format!("checking the job failed: {e}"),
+                        ))
+                    })
+            }
+        };
         if matches!(status, Status::Failed(_) | Status::Cancelled) {
             self.remove(&ticket.id);
         }
@@ -639,53 +664,69 @@ impl JobTable {
     }
 
     /// The status of `ticket`: from the live job, or, for a job started by an earlier
-    /// process, from the video it left in its folder.
+    /// process, from its folder (see [`recovered_status`]).
     pub fn status(&self, backend: &'static str, ticket: &Ticket) -> Status {
-        if let Some(job) = self.get(&ticket.id) {
-            return job.status();
+        match self.get(&ticket.id) {
+            Some(job) => job.status(),
+            None => recovered_status(backend, ticket),
         }
-        let expected = ticket
-            .data
-            .get("save_file")
-            .and_then(|v| v.as_str())
-            .map(|p| ExpectedOutput::File(PathBuf::from(p)))
-            .or_else(|| {
-                ticket
-                    .data
-                    .get("save_dir")
-                    .and_then(|v| v.as_str())
-                    .map(|p| ExpectedOutput::Mp4In(PathBuf::from(p)))
-            });
-        if let Some(path) = expected.and_then(|e| e.find()) {
-            return Status::Succeeded {
+    }
+}
+
+/// The status of a job started by an earlier process, read from its folder: running while
+/// its process group lives (a video in the folder may still be being written), done once
+/// the process is gone and the video it left verifies as a complete MP4, failed otherwise.
+pub fn recovered_status(backend: &'static str, ticket: &Ticket) -> Status {
+    let dir = ticket.data.get("job_dir").and_then(|v| v.as_str());
+    if let Some(pgid) = recorded_pgid(ticket)
+        && process_alive(pgid)
+    {
+        let steps: Vec<u64> = match ticket.data.get("passes").and_then(|v| v.as_array()) {
+            Some(list) => list.iter().filter_map(|v| v.as_u64()).collect(),
+            None => ticket
+                .data
+                .get("steps")
+                .and_then(|v| v.as_u64())
+                .into_iter()
+                .collect(),
+        };
+        let progress = dir.and_then(|d| LogWatch::new(Path::new(d), steps).read_new());
+        return Status::Running { progress };
+    }
+    let expected = ticket
+        .data
+        .get("save_file")
+        .and_then(|v| v.as_str())
+        .map(|p| ExpectedOutput::File(PathBuf::from(p)))
+        .or_else(|| {
+            ticket
+                .data
+                .get("save_dir")
+                .and_then(|v| v.as_str())
+                .map(|p| ExpectedOutput::Mp4In(PathBuf::from(p)))
+        });
+    let dir = dir.unwrap_or("(unknown)");
+    let fail =
+        |why: String| Status::Failed(Error::new(ErrorKind::JobFailed, why).with_backend(backend));
+    match expected.and_then(|e| e.find()) {
+        Some(path) => match crate::media::probe::verify_file(&path) {
+            Ok(_) => Status::Succeeded {
                 output: Output::File { path },
                 cost: None,
-            };
-        }
-        if let Some(pgid) = recorded_pgid(ticket)
-            && process_alive(pgid)
-        {
-            let dir = ticket.data.get("job_dir").and_then(|v| v.as_str());
-            let steps = ticket.data.get("steps").and_then(|v| v.as_u64());
-            let progress = dir.and_then(|d| LogWatch::new(Path::new(d), steps).read_new());
-            return Status::Running { progress };
-        }
-        let dir = ticket
-            .data
-            .get("job_dir")
-            .and_then(|v| v.as_str())
-            .unwrap_or("(unknown)");
-        Status::Failed(
-            Error::new(
-                ErrorKind::JobFailed,
-                format!(
-                    "job {} ended without a video (its process is gone); its logs are in the job \
-                     folder {dir}",
-                    ticket.id
-                ),
-            )
-            .with_backend(backend),
-        )
+            },
+            Err(e) => fail(format!(
+                "job {} ended (its process is gone) but left an incomplete video {}: {}; its \
+                 logs are in the job folder {dir}",
+                ticket.id,
+                path.display(),
+                e.message()
+            )),
+        },
+        None => fail(format!(
+            "job {} ended without a video (its process is gone); its logs are in the job \
+             folder {dir}",
+            ticket.id
+        )),
     }
 }
 
@@ -767,7 +808,7 @@ mod tests {
             dir: dir.to_path_buf(),
             output: ExpectedOutput::File(dir.join("out.bin")),
             timeout,
-            steps: Some(4),
+            steps: vec![4],
             command: Box::new(move |_| {
                 let mut c = CommandSpec::new("sh");
                 c.arg("-c").arg(script);
@@ -905,10 +946,63 @@ mod tests {
         assert!(e.message().contains("ended without a video"), "{e}");
         // The job's own process saw its child stop.
         assert!(matches!(wait_done(&job).await, Status::Failed(_)));
-        // A video left behind counts as success.
+        // A video left behind counts only when it is a complete MP4.
         std::fs::write(dir.path().join("out.bin"), b"video").unwrap();
+        let Status::Failed(e) = later.status("test", &ticket) else {
+            panic!("a cut-off file was taken for a video")
+        };
+        assert!(e.message().contains("incomplete video"), "{e}");
+        write_mp4(&dir.path().join("out.bin")).await;
         assert!(matches!(
-            later.status("test", &ticket),
+            later.poll("test", &ticket).await,
+            Status::Succeeded { .. }
+        ));
+    }
+
+    async fn write_mp4(path: &Path) {
+        use crate::backend::VideoBackend;
+        let req = crate::request::GenerationRequest {
+            duration: Some(crate::request::VideoDuration::from_secs(1)),
+            resolution: Some(crate::request::ResolutionSpec::Exact(
+                crate::request::Resolution::new(64, 64),
+            )),
+            ..crate::request::GenerationRequest::text("x")
+        };
+        let mp4 = path.with_extension("mp4");
+        crate::services::animatic::Animatic::default()
+            .generate(&req, &mp4, &crate::backend::no_events)
+            .await
+            .unwrap();
+        std::fs::rename(&mp4, path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_video_still_being_written_by_a_live_job_is_not_taken_as_done() {
+        let dir = tempfile::tempdir().unwrap();
+        write_mp4(&dir.path().join("out.bin")).await;
+        // The job's process (this test's own, alive) is recorded in the folder.
+        std::fs::write(
+            dir.path().join(PID_FILE),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        let ticket = Ticket {
+            backend: "test".into(),
+            id: "t".into(),
+            model: None,
+            data: serde_json::json!({
+                "job_dir": dir.path(),
+                "save_file": dir.path().join("out.bin"),
+            }),
+            submitted_at: chrono::Utc::now(),
+        };
+        assert!(matches!(
+            JobTable::default().poll("test", &ticket).await,
+            Status::Running { .. }
+        ));
+        std::fs::remove_file(dir.path().join(PID_FILE)).unwrap();
+        assert!(matches!(
+            JobTable::default().poll("test", &ticket).await,
             Status::Succeeded { .. }
         ));
     }

@@ -1,6 +1,7 @@
-//! What the local GPU backends (`wan`, `hunyuan`) share: command lines as data, the child
-//! process runner (job folder, logs, tqdm progress, process-group cancel, timeout), the GPU
-//! probe, and the persistent model worker.
+//! What the local GPU backends (`wan`, `hunyuan`, `ltx`) share: command lines as data, the
+//! child process runner (job folder, logs, tqdm progress, process-group cancel, timeout), the
+//! GPU probe, the persistent model worker, and absolute paths (the scripts run with their
+//! checkout as the working folder, so every path handed to them must be absolute).
 //!
 //! Nothing here knows a model's flags or sizes; those stay in each backend's folder.
 
@@ -9,9 +10,11 @@ pub mod gpu;
 pub mod job;
 pub mod pool;
 pub mod progress;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod worker;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backend::Availability;
@@ -27,6 +30,29 @@ pub use pool::WorkerPool;
 /// How long a local generation may run before it is stopped, unless configured: a 14B model
 /// at 720p takes tens of minutes on one GPU, so the default is generous.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// `path` made absolute against `base` (itself made absolute against the current folder),
+/// without touching the file system: `.` components go, `..` and symlinks stay as written.
+pub fn absolute_in(base: &Path, path: &Path) -> PathBuf {
+    let joined = base.join(path);
+    let joined = std::path::absolute(&joined).unwrap_or(joined);
+    joined.components().collect()
+}
+
+/// A program as configured: a bare name (`python3`) is looked up on `PATH` when run and stays
+/// as it is; anything with a folder in it is made absolute against `base`.
+pub fn program_in(base: &Path, program: &Path) -> PathBuf {
+    if program.components().count() > 1 {
+        absolute_in(base, program)
+    } else {
+        program.to_path_buf()
+    }
+}
+
+/// `path` made absolute against the current folder.
+pub fn absolute(path: &Path) -> PathBuf {
+    absolute_in(Path::new(""), path)
+}
 
 /// Where job folders go unless configured: `$TMPDIR/ttv-jobs`.
 pub fn default_work_dir() -> PathBuf {
@@ -71,6 +97,26 @@ impl Default for LocalRun {
 }
 
 impl LocalRun {
+    /// The same settings with every path absolute against `base` (programs named without a
+    /// folder stay as they are, for the `PATH` lookup).
+    pub fn absolute_in(mut self, base: &Path) -> Self {
+        self.python = program_in(base, &self.python);
+        self.torchrun = program_in(base, &self.torchrun);
+        self.nvidia_smi = program_in(base, &self.nvidia_smi);
+        self.work_dir = absolute_in(base, &self.work_dir);
+        self
+    }
+
+    /// Why the Python interpreter cannot be used, if it cannot (found without running it).
+    pub fn python_problem(&self) -> Option<String> {
+        command::find_program(&self.python).is_none().then(|| {
+            format!(
+                "python not found: {} is not on PATH; install Python 3 or set local.python",
+                self.python.display()
+            )
+        })
+    }
+
     /// GPUs one job gets.
     pub fn gpus_per_job(&self) -> u32 {
         (self.total_gpus / self.parallel_segments.max(1)).max(1)
@@ -405,6 +451,28 @@ mod tests {
         assert_eq!(input_image_extension(&plain), "jpg");
         write_input_image(&plain, &path).await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), jpeg);
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute_against_their_base_and_bare_programs_stay() {
+        let base = Path::new("/proj/conf");
+        assert_eq!(
+            absolute_in(base, Path::new("./Wan2.1")),
+            Path::new("/proj/conf/Wan2.1")
+        );
+        assert_eq!(
+            absolute_in(base, Path::new("../models/x")),
+            Path::new("/proj/conf/../models/x")
+        );
+        assert_eq!(absolute_in(base, Path::new("/abs/y")), Path::new("/abs/y"));
+        assert_eq!(program_in(base, Path::new("python3")), Path::new("python3"));
+        assert_eq!(
+            program_in(base, Path::new("venv/bin/python")),
+            Path::new("/proj/conf/venv/bin/python")
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(absolute(Path::new("jobs")), cwd.join("jobs"));
+        assert!(absolute_in(Path::new("rel"), Path::new("x")).is_absolute());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! tqdm redraws one line with carriage returns (`\r 40%|████      | 20/50 [00:31<00:46,
 //! 1.55s/it]`), so output is split on `\r` as well as `\n`. Loading bars (checkpoint shards,
-//! text encoders) print the same shape with other totals; when the number of sampling steps
-//! is known, only bars with that total count as progress.
+//! text encoders) print the same shape with other totals; when the sampling passes are known
+//! (one for most models, two for LTX-Video's multi-scale pipeline), only bars with their
+//! totals count as progress, and progress runs once over all of them.
 
 /// One reading of a progress bar: `done` of `total` steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,45 @@ impl Bar {
         } else {
             (self.done.min(self.total) as f64 / self.total as f64) as f32
         }
+    }
+}
+
+/// Progress over a job's sampling passes, read bar by bar.
+#[derive(Debug, Clone, Default)]
+pub struct Passes {
+    /// The step count of each sampling pass, in order; empty when unknown (any bar counts).
+    totals: Vec<u64>,
+    current: usize,
+    last_done: u64,
+}
+
+impl Passes {
+    /// Passes of these step counts, in order (empty: any bar counts on its own).
+    pub fn new(totals: Vec<u64>) -> Self {
+        Self {
+            totals,
+            current: 0,
+            last_done: 0,
+        }
+    }
+
+    /// The job's progress, 0 to 1, after `bar`; `None` when the bar is not a sampling pass.
+    pub fn update(&mut self, bar: Bar) -> Option<f32> {
+        if self.totals.is_empty() {
+            return Some(bar.fraction());
+        }
+        let total = self.totals[self.current];
+        // A pass that finished, followed by a new bar starting over, is the next pass.
+        let restarted = self.last_done >= total && bar.done < self.last_done;
+        if bar.total != total || restarted {
+            let next = (self.current + 1..self.totals.len()).find(|k| self.totals[*k] == bar.total);
+            self.current = next?;
+        }
+        self.last_done = bar.done;
+        let before: u64 = self.totals[..self.current].iter().sum();
+        let all: u64 = self.totals.iter().sum();
+        let done = before + bar.done.min(bar.total);
+        Some((done as f64 / all.max(1) as f64) as f32)
     }
 }
 
@@ -66,6 +106,12 @@ impl LineSplitter {
             self.flush_into(&mut out);
         }
         out
+    }
+
+    /// The line being written, not yet terminated: tqdm starts each redraw with `\r`, so the
+    /// bar on screen is always this one.
+    pub fn partial(&self) -> String {
+        String::from_utf8_lossy(&self.pending).into_owned()
     }
 
     /// The unterminated remainder, at end of stream.
@@ -127,5 +173,22 @@ mod tests {
         assert_eq!(parse_bar(&lines[0]), Some(Bar { done: 1, total: 2 }));
         assert_eq!(lines[2], "INFO: saved");
         assert_eq!(s.finish(), None);
+    }
+
+    #[test]
+    fn progress_runs_once_over_every_sampling_pass() {
+        let bar = |done, total| Bar { done, total };
+        let mut p = Passes::new(vec![7, 3]);
+        assert_eq!(p.update(bar(2, 4)), None, "a loading bar");
+        assert_eq!(p.update(bar(0, 7)), Some(0.0));
+        assert_eq!(p.update(bar(7, 7)), Some(0.7));
+        assert_eq!(p.update(bar(1, 3)), Some(0.8));
+        assert_eq!(p.update(bar(3, 3)), Some(1.0));
+        // Two passes of the same length: the second starts when the first has finished.
+        let mut same = Passes::new(vec![4, 4]);
+        assert_eq!(same.update(bar(4, 4)), Some(0.5));
+        assert_eq!(same.update(bar(1, 4)), Some(0.625));
+        // Unknown passes: every bar on its own.
+        assert_eq!(Passes::default().update(bar(1, 4)), Some(0.25));
     }
 }

@@ -1,5 +1,5 @@
 //! The persistent model worker: a small Python process (embedded in ttv as
-//! [`WORKER_SCRIPT`]) that loads a diffusers Wan or HunyuanVideo pipeline once and serves
+//! [`WORKER_SCRIPT`]) that loads a diffusers Wan, HunyuanVideo or LTX-Video pipeline once and serves
 //! many generations, so a multi-segment run does not reload 14B weights per segment.
 //!
 //! ttv writes the script into a folder it owns, starts it in its own process group,
@@ -12,6 +12,7 @@
 //! `hunyuanvideo-community/HunyuanVideo`), not the original repositories' checkpoint folders
 //! that `generate.py` / `sample_video.py` read.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -78,12 +79,17 @@ pub enum WorkerPipeline {
     /// `WanPipeline` (text-to-video).
     #[serde(rename = "wan")]
     Wan,
-    /// `WanImageToVideoPipeline`.
+    /// `WanImageToVideoPipeline`; Wan2.1's CLIP image encoder is loaded in float32, as
+    /// diffusers' Wan documentation does.
     #[serde(rename = "wan-i2v")]
     WanImageToVideo,
     /// `HunyuanVideoPipeline`.
     #[serde(rename = "hunyuan")]
     Hunyuan,
+    /// `LTXConditionPipeline` (LTX-Video 0.9.5 or later): text-to-video, and image or first +
+    /// last frame through frame conditions; with an upsampler, the multi-scale recipe.
+    #[serde(rename = "ltx")]
+    Ltx,
 }
 
 /// A `load` request.
@@ -102,36 +108,127 @@ pub struct LoadRequest {
     pub dtype: Option<String>,
     /// `enable_model_cpu_offload()` instead of moving the pipeline to the GPU.
     pub offload: bool,
+    /// A latent upsampler folder (`LTXLatentUpsamplePipeline`), loaded beside the pipeline
+    /// and sharing its VAE (LTX multi-scale).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upsampler: Option<String>,
 }
 
-/// A `generate` request.
+/// How an input image becomes `width × height`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFit {
+    /// Resized to the size, whose shape ttv already chose to follow the image (Wan I2V).
+    #[default]
+    Resize,
+    /// Scaled to cover the size and centre-cropped (Wan2.2 TI2V, LTX-Video).
+    Cover,
+}
+
+/// A scheduler to use instead of the one the weights came with: built with
+/// `Class.from_config(<the loaded scheduler's config>, **overrides)` for each request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchedulerSpec {
+    /// A diffusers scheduler class the worker allows: `UniPCMultistepScheduler`,
+    /// `DPMSolverMultistepScheduler`, `FlowMatchEulerDiscreteScheduler`.
+    pub class: String,
+    /// Config values replaced (`flow_shift`, `shift`).
+    pub overrides: BTreeMap<String, Value>,
+}
+
+/// The refining pass of LTX-Video's multi-scale recipe: the first pass runs at
+/// `downscale` of the size, the upsampler doubles the latents, and this pass denoises them
+/// at full size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefinePass {
+    /// The first pass's share of each side (LTX: 2/3), rounded down to the VAE's 32.
+    pub downscale: f64,
+    /// Arguments of the second pipeline call (`timesteps` or `num_inference_steps`,
+    /// `denoise_strength`, `guidance_scale` ...), by diffusers' names.
+    pub args: BTreeMap<String, Value>,
+    /// Arguments of the upsampler call (`adain_factor`, `tone_map_compression_ratio`).
+    pub upsample_args: BTreeMap<String, Value>,
+    /// Sampling steps of the second pass, for progress.
+    pub steps: u32,
+}
+
+/// A `generate` request: every value decided by ttv, so that the worker runs exactly what
+/// the model's own script would for the same request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerRequest {
     /// The prompt.
     pub prompt: String,
-    /// The negative prompt (Wan pipelines).
+    /// The negative prompt (the model's default when the request has none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub negative_prompt: Option<String>,
-    /// The first-frame image file (image-to-video).
+    /// The first-frame image file (image-to-video, first + last frame).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<PathBuf>,
+    /// The last-frame image file (first + last frame).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_image: Option<PathBuf>,
+    /// How images are fitted to the frame.
+    pub image_fit: ImageFit,
     /// Frame width.
     pub width: u32,
     /// Frame height.
     pub height: u32,
-    /// Frames (4n+1).
+    /// Frames (4n+1 for Wan and HunyuanVideo, 8n+1 for LTX-Video).
     pub num_frames: u32,
-    /// Denoising steps.
+    /// Denoising steps (of the first pass).
     pub steps: u32,
     /// Guidance scale; the pipeline's default when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guidance_scale: Option<f64>,
     /// Seed.
     pub seed: u64,
-    /// Frame rate written into the MP4.
+    /// Frame rate written into the MP4 (and LTX-Video's `frame_rate`).
     pub fps: u32,
     /// Where to write the MP4.
     pub output: PathBuf,
+    /// The scheduler for this request, when it differs from the weights' own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerSpec>,
+    /// Further arguments of the pipeline call, by diffusers' names (`guidance_scale_2`,
+    /// `true_cfg_scale`, `decode_timestep`, `timesteps` ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pipeline_args: BTreeMap<String, Value>,
+    /// LTX-Video's multi-scale second pass (needs a loaded upsampler).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refine: Option<RefinePass>,
+}
+
+impl WorkerRequest {
+    /// A request for `width × height`, `num_frames` frames and `steps` steps, written to
+    /// `output`, with nothing else set.
+    pub fn new(
+        prompt: impl Into<String>,
+        size: crate::request::Resolution,
+        num_frames: u32,
+        steps: u32,
+        seed: u64,
+        fps: u32,
+        output: PathBuf,
+    ) -> Self {
+        Self {
+            prompt: prompt.into(),
+            negative_prompt: None,
+            image: None,
+            last_image: None,
+            image_fit: ImageFit::Resize,
+            width: size.width,
+            height: size.height,
+            num_frames,
+            steps,
+            guidance_scale: None,
+            seed,
+            fps,
+            output,
+            scheduler: None,
+            pipeline_args: BTreeMap::new(),
+            refine: None,
+        }
+    }
 }
 
 /// What a generation produced.
@@ -414,6 +511,7 @@ mod tests {
             device: Some("cpu".into()),
             dtype: None,
             offload: false,
+            upsampler: None,
         };
         let err = worker.load(&load).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
@@ -427,19 +525,15 @@ mod tests {
         } else {
             assert!(err.message().contains("no diffusers weights"), "{err}");
         }
-        let req = WorkerRequest {
-            prompt: "x".into(),
-            negative_prompt: None,
-            image: None,
-            width: 16,
-            height: 16,
-            num_frames: 9,
-            steps: 2,
-            guidance_scale: None,
-            seed: 0,
-            fps: 16,
-            output: dir.path().join("x.mp4"),
-        };
+        let req = WorkerRequest::new(
+            "x",
+            crate::request::Resolution::new(16, 16),
+            9,
+            2,
+            0,
+            16,
+            dir.path().join("x.mp4"),
+        );
         let err = worker.generate(&req, &|_| {}).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
         assert!(err.message().contains("load a pipeline first"), "{err}");

@@ -13,7 +13,13 @@
 //! `Wan-AI/Wan2.1-T2V-14B-Diffusers`) is served instead by the persistent worker
 //! ([`crate::services::local::worker`]): the pipeline is loaded once and kept for the next
 //! segment, on one GPU. Its task is still read from the folder name (or `t2v_task` /
-//! `i2v_task`), and `wan2_dir` must still name a checkout.
+//! `i2v_task`), and `wan2_dir` must still name a checkout. The worker is given what
+//! `generate.py` would use ([`worker_request`]): the task's steps, shift (as the scheduler's
+//! `flow_shift`; `sample_solver` picks UniPC or DPM++, diffusers' equivalents of Wan's
+//! flow-matching solvers) and guidance (Wan2.2 A14B: the high-noise expert's as
+//! `guidance_scale`, the low-noise one's as `guidance_scale_2`), Wan's own negative prompt,
+//! and for an image the frame in the image's shape (see [`WanTask::frame_size_for_image`]).
+//! `t5_cpu` and `convert_model_dtype` are `generate.py` settings and are refused there.
 //!
 //! Differences from `providers/local-models.md`, checked against the repositories:
 //! - Wan2.1's current `generate.py` has no `--fp8` flag (an older revision had one), and has
@@ -28,7 +34,10 @@
 //!   per-task rules apply; `--sample_steps` is always passed (the same per-task defaults).
 //! - `--offload_model` defaults to True on one GPU and False with several; ttv always passes
 //!   it, chosen from free memory.
-//! - `generate.py` takes no negative prompt, so this backend refuses one.
+//! - `generate.py` takes no negative prompt (it always uses `sample_neg_prompt`), so a
+//!   request's negative prompt is refused for checkpoint folders; the worker takes one.
+//! - For an image, `--size` is an area: the frame takes the image's shape, so the size ttv
+//!   reports (and verifies) is that frame, not the nominal size.
 //! - Wan2.1's image-to-video checkpoints come as separate 480P and 720P downloads; the task
 //!   accepts all four sizes with either.
 //!
@@ -56,7 +65,9 @@ use crate::request::{
 };
 use crate::services::local::LocalRun;
 use crate::services::local::pool::WorkerPool;
-use crate::services::local::worker::{LoadRequest, WorkerPipeline, WorkerRequest};
+use crate::services::local::worker::{
+    ImageFit, LoadRequest, SchedulerSpec, WorkerPipeline, WorkerRequest,
+};
 use crate::services::local::{
     self, ExpectedOutput, GpuProbe, GpuSlots, JobSpec, JobTable, LocalJob, MemoryPlan, SizeTable,
     job,
@@ -121,6 +132,22 @@ pub struct WanOptions {
 }
 
 impl WanOptions {
+    /// The same options with every path absolute (against the current folder): the script
+    /// runs in the checkout, where a relative path would name something else.
+    pub fn absolute(mut self) -> Self {
+        let abs = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p.as_mut() {
+                *p = local::absolute(p);
+            }
+        };
+        self.wan2_dir = local::absolute(&self.wan2_dir);
+        abs(&mut self.t2v_model_dir);
+        abs(&mut self.i2v_model_dir);
+        abs(&mut self.flf2v_model_dir);
+        self.run = self.run.absolute_in(Path::new(""));
+        self
+    }
+
     /// Options for the checkout at `wan2_dir`, everything else at its default.
     pub fn new(wan2_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -165,6 +192,7 @@ struct Model {
 struct Prepared {
     resolved: Resolved,
     model: Model,
+    /// The nominal `--size`; for image input, the area (the frame is `resolved.resolution`).
     size: Resolution,
     steps: u32,
     shift: Option<f64>,
@@ -215,7 +243,9 @@ impl Wan {
     }
 
     /// A backend whose GPU answers come from `gpu` (tests, or callers that probed already).
+    /// Relative paths in `options` are taken from the current folder.
     pub fn with_gpu_probe(options: WanOptions, gpu: GpuProbe) -> Self {
+        let options = options.absolute();
         let mut problems = Vec::new();
         let version = detect_version(&options.wan2_dir, &mut problems);
         let mut t2v = None;
@@ -265,12 +295,7 @@ impl Wan {
                 ));
             }
         }
-        if local::command::find_program(&options.run.python).is_none() {
-            problems.push(format!(
-                "python not found: {} is not on PATH; install Python 3 or set python",
-                options.run.python.display()
-            ));
-        }
+        problems.extend(options.run.python_problem());
         let gpus = options.run.gpus_per_job();
         if gpus > 1 {
             if local::command::find_program(&options.run.torchrun).is_none() {
@@ -305,6 +330,24 @@ impl Wan {
                 }
             }
         }
+        let worker = [&t2v, &i2v, &flf2v]
+            .into_iter()
+            .flatten()
+            .find(|m| m.via == Via::Worker);
+        if let Some(m) = worker {
+            for (key, set) in [
+                ("t5_cpu", options.t5_cpu.is_some()),
+                ("convert_model_dtype", options.convert_model_dtype.is_some()),
+            ] {
+                if set {
+                    problems.push(format!(
+                        "{key} is a generate.py setting, but {} is a diffusers folder served by \
+                         the worker, which offloads with offload_model only; remove {key}",
+                        m.dir.display()
+                    ));
+                }
+            }
+        }
         if let Some(n) = options.frame_num
             && !task::is_4n_plus_1(n)
         {
@@ -315,7 +358,8 @@ impl Wan {
         }
 
         let models: Vec<&Model> = [&t2v, &i2v, &flf2v].into_iter().flatten().collect();
-        let caps = capabilities(&models);
+        let mut caps = capabilities(&models);
+        caps.negative_prompt = models.iter().any(|m| m.via == Via::Worker);
         let pool = Arc::new(options.run.worker_pool("wan-worker"));
         Self {
             pool,
@@ -382,6 +426,20 @@ impl Wan {
         if let Err(e) = self.caps.resolve(&settled) {
             problems.extend(e.problems().iter().cloned());
         }
+        // For an image, the size is an area and the frame takes the image's shape.
+        let frame = match (mode, &req.image) {
+            (Mode::ImageToVideo, Some(img)) => task.frame_size_for_image(size, img.resolution()),
+            _ => size,
+        };
+        // Without any worker folder the capability check above has refused it already.
+        if req.negative_prompt.is_some() && self.caps.negative_prompt && model.via == Via::Script {
+            problems.push(Problem::new(
+                "negative_prompt",
+                "given",
+                "none with generate.py, which always uses Wan's own negative prompt (a \
+                 diffusers-format model folder, served by the worker, takes one)",
+            ));
+        }
         let fps = req.fps.unwrap_or(task.fps());
         if fps != task.fps() && self.caps.fps.allows(fps) {
             problems.push(Problem::new(
@@ -426,7 +484,7 @@ impl Wan {
         )
         .map(|x| x as u32)
         .or(self.options.sample_steps)
-        .unwrap_or(task.default_steps());
+        .unwrap_or(task.sampling_defaults(size).steps);
         let shift =
             number("sample_shift", &|x| x > 0.0, "a positive number").or(self.options.sample_shift);
         let guide_scale = number("sample_guide_scale", &|x| x >= 0.0, "a number ≥ 0")
@@ -458,7 +516,7 @@ impl Wan {
             resolved: Resolved {
                 mode,
                 duration,
-                resolution: size,
+                resolution: frame,
                 fps,
                 frames,
             },
@@ -587,7 +645,14 @@ impl Wan {
 impl Wan {
     /// Hands the job to the persistent worker, which loads the pipeline on first use and
     /// keeps it for the next segment.
-    fn submit_to_worker(&self, id: String, dir: PathBuf, p: &Prepared, job: WanJob) -> Ticket {
+    fn submit_to_worker(
+        &self,
+        id: String,
+        dir: PathBuf,
+        p: &Prepared,
+        job: WanJob,
+        negative_prompt: Option<&str>,
+    ) -> Ticket {
         let load = LoadRequest {
             pipeline: match p.resolved.mode {
                 Mode::ImageToVideo => WorkerPipeline::WanImageToVideo,
@@ -597,20 +662,9 @@ impl Wan {
             device: None,
             dtype: None,
             offload: job.memory.offload,
+            upsampler: None,
         };
-        let request = WorkerRequest {
-            prompt: job.prompt.clone(),
-            negative_prompt: None,
-            image: job.image.clone(),
-            width: job.size.width,
-            height: job.size.height,
-            num_frames: job.frames,
-            steps: job.steps,
-            guidance_scale: job.guide_scale,
-            seed: job.seed,
-            fps: p.resolved.fps,
-            output: job.save_file.clone(),
-        };
+        let request = worker_request(&job, p.resolved.resolution, p.resolved.fps, negative_prompt);
         self.jobs.insert(
             self.pool
                 .start_job(id.clone(), NAME, dir.clone(), load, request),
@@ -636,6 +690,60 @@ impl Wan {
     pub async fn shutdown_worker(&self) {
         self.pool.shutdown().await;
     }
+}
+
+/// The worker request that runs `job` as `generate.py` would: its defaults for the task at
+/// the nominal size (negative prompt, steps, shift, both experts' guidance on Wan2.2 A14B),
+/// the solver as the matching diffusers scheduler, and the frame in the image's shape.
+pub fn worker_request(
+    job: &WanJob,
+    frame: Resolution,
+    fps: u32,
+    negative_prompt: Option<&str>,
+) -> WorkerRequest {
+    let defaults = job.task.sampling_defaults(job.size);
+    let mut request = WorkerRequest::new(
+        job.prompt.clone(),
+        frame,
+        job.frames,
+        job.steps,
+        job.seed,
+        fps,
+        job.save_file.clone(),
+    );
+    request.negative_prompt = Some(
+        negative_prompt
+            .unwrap_or(task::DEFAULT_NEGATIVE_PROMPT)
+            .to_owned(),
+    );
+    request.image = job.image.clone();
+    request.image_fit = if job.task == WanTask::Ti2v5B {
+        ImageFit::Cover
+    } else {
+        ImageFit::Resize
+    };
+    // One configured scale serves both experts, as generate.py's float flag does.
+    request.guidance_scale = Some(job.guide_scale.unwrap_or(defaults.guide_scale));
+    if let Some(low) = defaults.guide_scale_low_noise {
+        request.pipeline_args.insert(
+            "guidance_scale_2".to_owned(),
+            json!(job.guide_scale.unwrap_or(low)),
+        );
+    }
+    let class = match job.solver.as_deref() {
+        Some("dpm++") => "DPMSolverMultistepScheduler",
+        _ => "UniPCMultistepScheduler",
+    };
+    request.scheduler = Some(SchedulerSpec {
+        class: class.to_owned(),
+        overrides: [(
+            "flow_shift".to_owned(),
+            json!(job.shift.unwrap_or(defaults.shift)),
+        )]
+        .into_iter()
+        .collect(),
+    });
+    request
 }
 
 /// The command lines a request would run, one per GPU slot.
@@ -934,7 +1042,8 @@ impl VideoBackend for Wan {
         let wan_job = self.job(req, &p, &dir, memory, seed);
         write_inputs(&wan_job, req).await?;
         if p.model.via == Via::Worker {
-            return Ok(self.submit_to_worker(id, dir, &p, wan_job));
+            let negative = req.negative_prompt.as_deref();
+            return Ok(self.submit_to_worker(id, dir, &p, wan_job, negative));
         }
 
         let launcher = self.launcher();
@@ -945,7 +1054,7 @@ impl VideoBackend for Wan {
             dir: dir.clone(),
             output: ExpectedOutput::File(wan_job.save_file.clone()),
             timeout: self.options.run.timeout,
-            steps: Some(u64::from(wan_job.steps)),
+            steps: vec![u64::from(wan_job.steps)],
             command: Box::new(move |slot| command::build(&for_command, &launcher, slot)),
         };
         self.jobs.insert(LocalJob::start(spec, self.slots.clone()));
@@ -967,7 +1076,7 @@ impl VideoBackend for Wan {
     }
 
     async fn poll(&self, ticket: &Ticket) -> Result<Status> {
-        Ok(self.jobs.poll(NAME, ticket))
+        Ok(self.jobs.poll(NAME, ticket).await)
     }
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {

@@ -2,14 +2,36 @@
 //!
 //! Facts read from the repositories (Wan2.1 at 9737cba, Wan2.2 at 42bf4cf):
 //! `wan/configs/__init__.py` (`WAN_CONFIGS`, `SUPPORTED_SIZES`), the per-task configs
-//! (`num_heads`, `sample_fps`, default steps/shift/guide scale/frame count) and
-//! `generate.py` (`_validate_args` defaults, and which parallel flags exist).
+//! (`num_heads`, `sample_fps`, `vae_stride`, `patch_size`, default steps/shift/guide
+//! scale/frame count), `wan/configs/shared_config.py` (`sample_neg_prompt`), `generate.py`
+//! (`_validate_args` defaults, and which parallel flags exist), `wan/image2video.py` (the
+//! image-to-video frame size: the image's aspect over the size's area, sides rounded down to
+//! `vae_stride × patch_size` = 16) and Wan2.2's `wan/textimage2video.py` with
+//! `wan/utils/utils.py::best_output_size` (ti2v-5B: multiples of 32, then scale to cover and
+//! centre-crop).
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::request::{Mode, Resolution};
 use crate::services::local::MemoryNeeds;
+
+/// `sample_neg_prompt` of both repositories' `shared_config.py`: what `generate.py` uses as
+/// the negative prompt (it has no flag for one).
+pub const DEFAULT_NEGATIVE_PROMPT: &str = "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
+
+/// The sampling settings `generate.py` uses when none are given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// `--sample_steps`.
+    pub steps: u32,
+    /// `--sample_shift`: the flow-matching scheduler's shift.
+    pub shift: f64,
+    /// `--sample_guide_scale`; for Wan2.2's two-expert A14B models, the high-noise expert's.
+    pub guide_scale: f64,
+    /// The low-noise expert's guidance scale (Wan2.2 A14B only).
+    pub guide_scale_low_noise: Option<f64>,
+}
 
 /// Which Wan repository a checkout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,12 +144,57 @@ impl WanTask {
         }
     }
 
-    /// `sample_steps` when none is given.
-    pub fn default_steps(self) -> u32 {
-        match self {
-            Self::I2v14B | Self::T2vA14B | Self::I2vA14B => 40,
-            _ => 50,
+    /// What `generate.py` samples with when nothing is configured, for the nominal `--size`
+    /// (Wan2.1 lowers the image-to-video shift to 3.0 at 480p and raises flf2v's to 16;
+    /// Wan2.2 takes every value from the task's config).
+    pub fn sampling_defaults(self, size: Resolution) -> Sampling {
+        let at_480 = size.short_side() < 700;
+        let (steps, shift, guide, low) = match self {
+            Self::T2v14B | Self::T2v1_3B => (50, 5.0, 5.0, None),
+            Self::I2v14B => (40, if at_480 { 3.0 } else { 5.0 }, 5.0, None),
+            Self::Flf2v14B => (50, 16.0, 5.0, None),
+            // sample_guide_scale = (low noise, high noise).
+            Self::T2vA14B => (40, 12.0, 4.0, Some(3.0)),
+            Self::I2vA14B => (40, 5.0, 3.5, Some(3.5)),
+            Self::Ti2v5B => (50, 5.0, 5.0, None),
+        };
+        Sampling {
+            steps,
+            shift,
+            guide_scale: guide,
+            guide_scale_low_noise: low,
         }
+    }
+
+    /// Whether the task has two experts (Wan2.2 A14B), each with its own guidance scale.
+    pub fn has_two_experts(self) -> bool {
+        matches!(self, Self::T2vA14B | Self::I2vA14B)
+    }
+
+    /// What frame sides are a multiple of: `vae_stride × patch_size`.
+    pub fn size_multiple(self) -> u32 {
+        match self {
+            Self::Ti2v5B => 32,
+            _ => 16,
+        }
+    }
+
+    /// The frame size `generate.py` renders for an input `image` at the nominal `size`: the
+    /// size's area in the image's shape, as the task's code rounds it.
+    pub fn frame_size_for_image(self, size: Resolution, image: Resolution) -> Resolution {
+        let area = f64::from(size.width) * f64::from(size.height);
+        let (iw, ih) = (
+            f64::from(image.width.max(1)),
+            f64::from(image.height.max(1)),
+        );
+        if self == Self::Ti2v5B {
+            let (w, h) = best_output_size(iw, ih, 32.0, area);
+            return Resolution::new(w, h);
+        }
+        // image2video.py: lat = sqrt(area × aspect) // vae_stride // patch × patch.
+        let aspect = ih / iw;
+        let side = |x: f64| ((x.sqrt() / 8.0).floor() / 2.0).floor() as u32 * 2 * 8;
+        Resolution::new(side(area / aspect), side(area * aspect))
     }
 
     /// Attention heads of the DiT: the Ulysses degree must divide it.
@@ -212,6 +279,25 @@ impl FromStr for WanTask {
     }
 }
 
+/// Wan2.2's `best_output_size(w, h, dw, dh, expected_area)` with `dw = dh = d`: the
+/// multiple-of-`d` size of at most `area` pixels whose shape is closest to `w × h`.
+fn best_output_size(w: f64, h: f64, d: f64, area: f64) -> (u32, u32) {
+    let ratio = w / h;
+    let ow = (area * ratio).sqrt();
+    let oh = area / ow;
+    // Width first, then height first; the one closer in shape wins.
+    let ow1 = (ow / d).floor() * d;
+    let oh1 = (area / ow1 / d).floor() * d;
+    let oh2 = (oh / d).floor() * d;
+    let ow2 = (area / oh2 / d).floor() * d;
+    let off = |r: f64| (ratio / r).max(r / ratio);
+    if off(ow1 / oh1) < off(ow2 / oh2) {
+        (ow1 as u32, oh1 as u32)
+    } else {
+        (ow2 as u32, oh2 as u32)
+    }
+}
+
 /// Whether `frames` is a frame count Wan's VAE can produce: 4n+1.
 pub fn is_4n_plus_1(frames: u32) -> bool {
     frames >= 1 && (frames - 1).is_multiple_of(4)
@@ -252,6 +338,31 @@ mod tests {
         assert_eq!(nearest_4n_plus_1(79), 81);
         assert_eq!(nearest_4n_plus_1(78), 77);
         assert_eq!(nearest_4n_plus_1(0), 1);
+    }
+
+    #[test]
+    fn image_to_video_keeps_the_images_shape_over_the_sizes_area() {
+        let r = Resolution::new;
+        // A 4:3 photo at 1280*720's area: 1104x832 (multiples of 16), not 1280x720.
+        assert_eq!(
+            WanTask::I2v14B.frame_size_for_image(r(1280, 720), r(1600, 1200)),
+            r(1104, 816)
+        );
+        // The same shape as the size: generate.py's floating point loses one row of
+        // latents, and so does ttv (checked against the Python expression).
+        assert_eq!(
+            WanTask::I2vA14B.frame_size_for_image(r(832, 480), r(1664, 960)),
+            r(832, 464)
+        );
+        assert_eq!(
+            WanTask::I2v14B.frame_size_for_image(r(1280, 720), r(720, 1280)),
+            r(720, 1280)
+        );
+        // ti2v-5B: multiples of 32 within 1280*704.
+        let five = WanTask::Ti2v5B.frame_size_for_image(r(1280, 704), r(1600, 1200));
+        assert_eq!(five, r(1088, 800));
+        assert!(five.width.is_multiple_of(32) && five.height.is_multiple_of(32));
+        assert!(five.width * five.height <= 1280 * 704);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::services::local::test_support::{gpus, png};
 use crate::services::local::{GpuMemory, GpuProbe, LocalRun};
 
 /// A checkout of `version` with checkpoint folders `dirs` (each holding the weights marker).
@@ -24,16 +25,6 @@ fn checkout(version: WanVersion, dirs: &[&str]) -> tempfile::TempDir {
     root
 }
 
-fn gpus(free_gib: &[u64]) -> GpuProbe {
-    GpuProbe::fixed(Ok(free_gib
-        .iter()
-        .map(|g| GpuMemory {
-            free_mib: g * 1024,
-            total_mib: 81_559,
-        })
-        .collect()))
-}
-
 /// `sh` exists everywhere; the commands only need a program name here.
 fn run() -> LocalRun {
     LocalRun {
@@ -48,17 +39,6 @@ fn options(root: &Path) -> WanOptions {
         run: run(),
         ..WanOptions::new(root)
     }
-}
-
-fn png(w: u32, h: u32) -> crate::media::image::ImageInput {
-    let img = image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 200]));
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    crate::media::image::ImageInput::from_bytes("image", "test.png", bytes).unwrap()
 }
 
 fn argv(cmd: &local::CommandSpec) -> Vec<&str> {
@@ -505,4 +485,88 @@ fn local_generation_is_free_and_says_what_it_will_run() {
         est.basis,
         "local GPU: t2v-14B × 50 steps, 81 frames at 1280x720 on 1 GPU(s)"
     );
+}
+
+fn job_for(task: WanTask, size: Resolution) -> WanJob {
+    WanJob {
+        task,
+        ckpt_dir: PathBuf::from("/m"),
+        size,
+        frames: 81,
+        prompt: "p".into(),
+        image: None,
+        first_last: None,
+        steps: task.sampling_defaults(size).steps,
+        shift: None,
+        guide_scale: None,
+        solver: None,
+        seed: 1,
+        save_file: PathBuf::from("/j/output.mp4"),
+        memory: MemoryPlan {
+            offload: false,
+            text_encoder_cpu: false,
+        },
+        convert_model_dtype: false,
+    }
+}
+
+#[test]
+fn worker_defaults_equal_generate_py_for_every_task() {
+    // (task, --size, steps, shift, guide scale (high-noise expert), low-noise expert), read
+    // from generate.py's _validate_args and the task configs.
+    let table = [
+        (WanTask::T2v14B, (1280, 720), 50, 5.0, 5.0, None),
+        (WanTask::T2v1_3B, (832, 480), 50, 5.0, 5.0, None),
+        (WanTask::I2v14B, (1280, 720), 40, 5.0, 5.0, None),
+        (WanTask::I2v14B, (832, 480), 40, 3.0, 5.0, None),
+        (WanTask::Flf2v14B, (1280, 720), 50, 16.0, 5.0, None),
+        (WanTask::T2vA14B, (1280, 720), 40, 12.0, 4.0, Some(3.0)),
+        (WanTask::I2vA14B, (832, 480), 40, 5.0, 3.5, Some(3.5)),
+        (WanTask::Ti2v5B, (1280, 704), 50, 5.0, 5.0, None),
+    ];
+    for (task, (w, h), steps, shift, guide, low) in table {
+        let size = Resolution::new(w, h);
+        let r = worker_request(&job_for(task, size), size, task.fps(), None);
+        assert_eq!(r.steps, steps, "{task}");
+        assert_eq!(r.guidance_scale, Some(guide), "{task}");
+        assert_eq!(
+            r.pipeline_args.get("guidance_scale_2"),
+            low.map(|l| serde_json::json!(l)).as_ref(),
+            "{task}"
+        );
+        let scheduler = r.scheduler.unwrap();
+        assert_eq!(scheduler.class, "UniPCMultistepScheduler", "{task}");
+        assert_eq!(
+            scheduler.overrides["flow_shift"],
+            serde_json::json!(shift),
+            "{task}"
+        );
+        assert_eq!(
+            r.negative_prompt.as_deref(),
+            Some(task::DEFAULT_NEGATIVE_PROMPT),
+            "{task}"
+        );
+    }
+}
+
+#[test]
+fn configured_settings_reach_the_worker_as_the_script_would_take_them() {
+    let size = Resolution::new(1280, 720);
+    let job = WanJob {
+        shift: Some(7.5),
+        guide_scale: Some(6.0),
+        solver: Some("dpm++".into()),
+        ..job_for(WanTask::T2vA14B, size)
+    };
+    let r = worker_request(&job, size, 16, Some("blurry"));
+    // One --sample_guide_scale serves both experts.
+    assert_eq!(r.guidance_scale, Some(6.0));
+    assert_eq!(r.pipeline_args["guidance_scale_2"], serde_json::json!(6.0));
+    let scheduler = r.scheduler.unwrap();
+    assert_eq!(scheduler.class, "DPMSolverMultistepScheduler");
+    assert_eq!(scheduler.overrides["flow_shift"], serde_json::json!(7.5));
+    assert_eq!(r.negative_prompt.as_deref(), Some("blurry"));
+    // ti2v-5B crops an image to cover its frame; the others resize.
+    let five = worker_request(&job_for(WanTask::Ti2v5B, size), size, 24, None);
+    assert_eq!(five.image_fit, ImageFit::Cover);
 }
