@@ -31,7 +31,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use config::{Endpoint, FaultKind, FaultRule, ProviderKnobs, SimConfig};
-pub use state::Record;
+pub use state::{Fired, Record};
 
 /// A simulated provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -123,6 +123,12 @@ impl Sim {
         format!("http://{}/{}", self.addr, provider.prefix())
     }
 
+    /// The base URL of fal's platform API (`https://api.fal.ai` in production), which lists
+    /// the requests an account sent.
+    pub fn fal_platform_url(&self) -> String {
+        format!("{}/api", self.base_url(Provider::Fal))
+    }
+
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<Record> {
         self.state.records()
@@ -135,6 +141,12 @@ impl Sim {
             .iter()
             .filter(|r| r.provider == Some(provider) && r.paid)
             .count()
+    }
+
+    /// Every fault the simulator applied so far, oldest first: what a test checks to know
+    /// that the fault it scripted really happened.
+    pub fn faults_fired(&self) -> Vec<Fired> {
+        self.state.faults_fired()
     }
 
     /// The URL of the simulated OAuth token endpoint (a service-account key's `token_uri`).
