@@ -143,6 +143,12 @@ impl Sim {
             .count()
     }
 
+    /// The ids of the tasks `provider` has, oldest first: what a person reads off the
+    /// provider's dashboard to settle a job by hand.
+    pub fn tasks(&self, provider: Provider) -> Vec<String> {
+        self.state.task_ids(provider)
+    }
+
     /// Every fault the simulator applied so far, oldest first: what a test checks to know
     /// that the fault it scripted really happened.
     pub fn faults_fired(&self) -> Vec<Fired> {

@@ -285,6 +285,16 @@ impl State {
         job
     }
 
+    /// The ids of `provider`'s tasks, oldest first (its dashboard's task list).
+    pub fn task_ids(&self, provider: Provider) -> Vec<String> {
+        let Ok(jobs) = self.jobs.lock() else {
+            return Vec::new();
+        };
+        let mut tasks: Vec<_> = jobs.values().filter(|j| j.provider == provider).collect();
+        tasks.sort_by_key(|j| j.created);
+        tasks.into_iter().map(|j| j.id.clone()).collect()
+    }
+
     pub fn job(&self, id: &str) -> Option<Job> {
         self.jobs.lock().ok()?.get(id).cloned()
     }

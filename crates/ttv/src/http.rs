@@ -160,6 +160,10 @@ pub fn client() -> Result<reqwest::Client> {
 /// Sends `request` and reads the whole answer. Transport failures become errors; any HTTP
 /// status is returned for the caller to judge.
 pub async fn send(request: RequestBuilder, call: Call) -> Result<Reply> {
+    if call == Call::Paid {
+        // From here on a deadline cannot prove the provider never got the request.
+        crate::layers::timeout::mark_sent();
+    }
     let response = request.send().await.map_err(|e| transport_error(e, call))?;
     let status = response.status();
     let headers = response.headers().clone();
@@ -189,13 +193,8 @@ pub fn transport_error(e: reqwest::Error, call: Call) -> Error {
             "the connection failed",
         )
     };
-    let mut message = format!("{what}: {e}");
-    if spend == Spend::Maybe {
-        message.push_str(
-            "; the provider may have accepted the job, so it was not resubmitted (check the provider's task list)",
-        );
-    }
-    Error::new(kind, message)
+    // A paid call's `Spend::Maybe` says the rest; the job runner explains it to the user.
+    Error::new(kind, format!("{what}: {e}"))
         .with_spend(spend)
         .with_source(e.without_url())
 }
@@ -237,11 +236,6 @@ pub fn status_error(status: StatusCode, headers: &HeaderMap, message: &str, call
     if kind == ErrorKind::Auth {
         text.push_str(" (check the API key)");
     }
-    if spend == Spend::Maybe {
-        text.push_str(
-            "; the provider may have accepted the job, so it was not resubmitted (check the provider's task list)",
-        );
-    }
     let mut err = Error::new(kind, text).with_spend(spend);
     if let Some(after) = after {
         err = err.with_retry_after(after);
@@ -251,7 +245,8 @@ pub fn status_error(status: StatusCode, headers: &HeaderMap, message: &str, call
 
 /// Streams `url` into the file at `into`, reporting progress. Fails when the server announced
 /// a size and sent a different number of bytes, or on any interruption; the caller deletes
-/// the temporary file. An output URL refused with 403/404/410 has most likely expired.
+/// the temporary file. An output URL refused with 403/404/410 has most likely expired
+/// (`OutputExpired`: poll the job again for a fresh one).
 ///
 /// When `into` already holds the start of the video (an earlier attempt broke off), only the
 /// rest is asked for with `Range`; a server that ignores it sends everything again and the
@@ -287,7 +282,7 @@ pub async fn download_request(
     let status = response.status();
     if matches!(status.as_u16(), 403 | 404 | 410) {
         return Err(Error::new(
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
             format!(
                 "the output URL was refused (HTTP {}); it has probably expired: poll the job again for a fresh URL",
                 status.as_u16()

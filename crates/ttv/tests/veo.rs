@@ -365,7 +365,7 @@ async fn gemini_faults_map_to_the_right_kinds() {
         (
             Endpoint::Submit,
             FaultKind::ServerError,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
         ),
         (
@@ -383,7 +383,7 @@ async fn gemini_faults_map_to_the_right_kinds() {
         (
             Endpoint::Download,
             FaultKind::ExpiredUrl,
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
             Spend::No,
         ),
     ];
@@ -546,13 +546,13 @@ async fn vertex_faults_map_to_the_right_kinds_and_never_resubmit_a_paid_call() {
         (
             Endpoint::Submit,
             FaultKind::ServerError,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
         ),
         (
             Endpoint::Submit,
             FaultKind::ConnectionReset,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
         ),
         (
@@ -582,7 +582,7 @@ async fn vertex_faults_map_to_the_right_kinds_and_never_resubmit_a_paid_call() {
         (
             Endpoint::Download,
             FaultKind::ExpiredUrl,
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
             Spend::No,
         ),
     ];

@@ -39,6 +39,11 @@
 //!   headers across redirects, so the key reaches the redirect target too, as it does with the
 //!   SDK (whether that target needs it is UNCONFIRMED).
 //! - Operation progress is not reported by either surface: a running job shows no fraction.
+//! - Ambiguous submits cannot be looked up: operations are read one at a time by name (Gemini
+//!   `GET v1beta/{name}`, Vertex `:fetchPredictOperation`), `predictLongRunning` takes no
+//!   request id, and neither surface lists video operations (google-genai's `operations`
+//!   module, read 2026-12-02, has `get` only; the Gemini API's operation listing covers tuned
+//!   models). A submit whose answer was lost stays `unknown` for a person to settle.
 //! - Vertex calls use API version `v1` as Google's REST docs do; the SDK defaults to
 //!   `v1beta1`, which serves the same methods. Polling posts to the model resource cut from
 //!   the operation name at `/operations/`, as the SDK does.
