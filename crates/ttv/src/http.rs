@@ -378,11 +378,20 @@ pub async fn download_request(
 /// The offset a `206 Partial Content` answer continues from, when it continues exactly
 /// where our `have` bytes end.
 fn resumed_from(response: &reqwest::Response, have: u64) -> Option<u64> {
-    if response.status() != StatusCode::PARTIAL_CONTENT || have == 0 {
+    let range = response
+        .headers()
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok());
+    resume_offset(response.status(), range, have)
+}
+
+/// [`resumed_from`] on the parts of the answer: `status`, its `Content-Range` and the bytes
+/// already held. Only a 206 whose range starts exactly at `have` (> 0) continues the file.
+fn resume_offset(status: StatusCode, content_range: Option<&str>, have: u64) -> Option<u64> {
+    if status != StatusCode::PARTIAL_CONTENT || have == 0 {
         return None;
     }
-    let range = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
-    let start = range
+    let start = content_range?
         .trim()
         .strip_prefix("bytes ")?
         .split('-')
@@ -451,5 +460,28 @@ mod tests {
         assert_eq!(e(400, &none), (ErrorKind::InvalidRequest, Spend::No));
         let free = status_error(StatusCode::BAD_GATEWAY, &none, "x", Call::Free);
         assert_eq!(free.spend(), Spend::No);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_download_continues_only_where_the_bytes_held_end(
+            have in 0u64..10_000_000,
+            start in 0u64..10_000_000,
+            extra in 1u64..10_000_000,
+            status in proptest::sample::select(vec![200u16, 206, 416, 500]),
+        ) {
+            let status = StatusCode::from_u16(status).unwrap();
+            let total = start + extra;
+            let range = format!("bytes {start}-{}/{total}", total - 1);
+            let got = resume_offset(status, Some(&range), have);
+            let continues = status == StatusCode::PARTIAL_CONTENT && have > 0 && start == have;
+            proptest::prop_assert_eq!(got, continues.then_some(have));
+            // No Content-Range, or one that is not a byte range, never continues.
+            proptest::prop_assert_eq!(resume_offset(status, None, have), None);
+            proptest::prop_assert_eq!(
+                resume_offset(status, Some(&format!("items {start}-{total}")), have),
+                None
+            );
+        }
     }
 }

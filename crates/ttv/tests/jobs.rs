@@ -104,7 +104,7 @@ async fn a_job_runs_to_done_with_one_paid_submit_and_its_ticket_saved() {
     let Finished::Made(generated) = made else {
         panic!("expected a new video")
     };
-    assert!(generated.video.frames > 0);
+    assert_eq!(generated.video.frames, 16, "2 s at the simulator's 8 fps");
     let job = runner.job("j1").await.unwrap();
     assert_eq!(job.state, JobState::Done);
     assert_eq!(job.submits, 1);
@@ -294,6 +294,14 @@ async fn a_rate_limited_submit_is_retried_because_nothing_was_bought() {
     let job = runner.job("r").await.unwrap();
     assert_eq!((job.state, job.submits), (JobState::Done, 1));
     assert_eq!(paid(&sim), 1);
+    // From the simulator's side: the first submit was refused with 429 and bought nothing.
+    let submits: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Submit))
+        .map(|r| (r.status, r.paid))
+        .collect();
+    assert_eq!(submits, [(429, false), (200, true)]);
 }
 
 #[tokio::test]
@@ -620,4 +628,43 @@ async fn a_lost_fal_submit_matching_two_requests_stays_unknown() {
     let job = runner.job("second").await.unwrap();
     assert_eq!((job.state, job.submits), (JobState::Unknown, 1));
     assert_eq!(sim.paid_submits(Provider::Fal), 2);
+}
+
+#[tokio::test]
+async fn a_run_that_died_while_sending_to_fal_is_settled_by_the_next_run_with_the_request() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
+    let backend = fal_in_time(&sim, Duration::from_secs(5));
+    let dir = tempfile::tempdir().unwrap();
+    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let req = GenerationRequest::text("a pier at noon");
+    new_job_for(&runner, &*backend, dir.path(), "died", &req).await;
+    // What a process killed mid-submit leaves: the job in `submitting`, the request at fal.
+    runner
+        .store()
+        .apply("died", &ttv::store::JobEvent::BeginSubmit)
+        .unwrap();
+    let job = runner.job("died").await.unwrap();
+    backend.submit(&req, &job.resolved).await.unwrap();
+
+    // Without the request at hand it can only wait for a person.
+    let err = runner
+        .run(&*backend, "died", None, &no_events)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsettled);
+    assert_eq!(runner.job("died").await.unwrap().state, JobState::Unknown);
+    // With it (`ttv generate --job-id` again), fal's listing settles it.
+    runner
+        .run(&*backend, "died", Some(&req), &no_events)
+        .await
+        .unwrap();
+    let job = runner.job("died").await.unwrap();
+    assert_eq!((job.state, job.submits), (JobState::Done, 1));
+    assert_eq!(sim.paid_submits(Provider::Fal), 1);
+    let history = events(&runner, "died");
+    assert_eq!(
+        history[..4],
+        ["created", "begin_submit", "interrupted", "settled"]
+    );
+    assert_eq!(history[history.len() - 2..], ["downloading", "done"]);
 }

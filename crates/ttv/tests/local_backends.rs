@@ -56,6 +56,8 @@ for i in range(steps + 1):
     time.sleep(0.05)
 sys.stderr.write("\n")
 if behaviour == "hang":
+    with open(os.path.join(here, "hung.pid"), "w") as f:
+        f.write(str(os.getpid()))
     time.sleep(60)
 shutil.copy(os.path.join(here, "fixture.mp4"), args.save_file)
 print("[2025-01-01 00:00:09] INFO: Saving generated video to %s" % args.save_file, flush=True)
@@ -170,6 +172,21 @@ impl FakeWan {
             .join("Wan2.1-T2V-1.3B")
             .display()
             .to_string()
+    }
+
+    /// The pid of `generate.py` once it hangs ("hang" behaviour), waiting for it to get there.
+    async fn hung_pid(&self) -> i32 {
+        let file = self.root.path().join("hung.pid");
+        for _ in 0..2000 {
+            if let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("generate.py never reached its hang");
     }
 
     fn run(&self) -> LocalRun {
@@ -348,6 +365,7 @@ async fn a_failing_wan_run_reports_the_scripts_last_words_and_leaves_no_output()
     assert!(!dest.exists());
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_wan_run_past_its_timeout_is_stopped_with_a_timeout_error() {
     let fake = FakeWan::new("hang").await;
@@ -365,15 +383,30 @@ async fn a_wan_run_past_its_timeout_is_stopped_with_a_timeout_error() {
         seed: Some(3),
         ..GenerationRequest::text("x")
     };
-    let started = std::time::Instant::now();
     let err = wan
         .generate(&req, &fake.work.path().join("t.mp4"), &no_events)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20));
+    // It hung, and the process itself is gone: stopped, not abandoned.
+    let pid = fake.hung_pid().await;
+    assert!(gone(pid).await, "generate.py (pid {pid}) still runs");
 }
 
+/// Whether process `pid` ends (waiting a while for the kill to land).
+#[cfg(unix)]
+async fn gone(pid: i32) -> bool {
+    for _ in 0..1000 {
+        // Signal 0 only asks whether the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[cfg(unix)]
 #[tokio::test]
 async fn a_cancelled_wan_job_stops_and_says_so() {
     let fake = FakeWan::new("hang").await;
@@ -386,7 +419,7 @@ async fn a_cancelled_wan_job_stops_and_says_so() {
     };
     let resolved = wan.validate(&req).unwrap();
     let ticket = wan.submit(&req, &resolved).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = fake.hung_pid().await;
     wan.cancel(&ticket).await.unwrap();
     let mut last = None;
     for _ in 0..200 {
@@ -400,6 +433,7 @@ async fn a_cancelled_wan_job_stops_and_says_so() {
         }
     }
     assert_eq!(last, Some("cancelled"));
+    assert!(gone(pid).await, "generate.py (pid {pid}) still runs");
 }
 
 #[tokio::test]

@@ -28,7 +28,15 @@ async fn text_to_video_sends_the_documented_request_and_saves_a_playable_video()
     let req = GenerationRequest::text("a red fox in the snow");
     let (out, seen, _dir) = generate(&runway, &req).await;
     let generated = out.unwrap();
-    assert!(generated.video.frames > 0);
+    // gen4.5's default 5 s, at the simulator's 8 fps, 1280x720 served at its 256 px cap.
+    assert_eq!(
+        (
+            generated.video.frames,
+            generated.video.width,
+            generated.video.height
+        ),
+        (40, 256, 144)
+    );
     assert_eq!(generated.ticket.model.as_deref(), Some("gen4.5"));
     assert!(
         seen.queued > 0 && seen.running > 0 && seen.downloading > 0,

@@ -9,8 +9,8 @@
 //!
 //! Outermost first: the concurrency layer holds a place for a whole job ([`VideoBackend::
 //! reserve`]); the retry layer repeats failed calls; inside it each attempt waits for its own
-//! rate-limit token and has its own deadline, and a wait for a token never counts against the
-//! deadline. Retry, rate limit and timeout wrap hosted backends only (`remote_api_settings`
+//! rate-limit token and has its own deadline (downloads excepted, see [`timeout`]), and a wait
+//! for a token never counts against the deadline. Retry, rate limit and timeout wrap hosted backends only (`remote_api_settings`
 //! are about remote APIs; an embedded or local backend's calls are not network requests);
 //! the job limits apply to every backend.
 //!

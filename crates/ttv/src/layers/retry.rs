@@ -101,8 +101,13 @@ mod tests {
             .unwrap();
         assert!(matches!(status, crate::Status::Running { .. }));
         assert_eq!(inner.calls(), [Op::Poll, Op::Poll, Op::Poll]);
-        // The paused clock only moves when everything waits: this is the time slept.
-        assert!(started.elapsed() >= Duration::from_secs(3));
+        // The paused clock only moves when everything waits: this is the time slept, the
+        // Retry-After of 3 s and then a jittered wait of at most base_delay × 2 (1 s).
+        let slept = started.elapsed();
+        assert!(
+            slept >= Duration::from_secs(3) && slept <= Duration::from_secs(4),
+            "{slept:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

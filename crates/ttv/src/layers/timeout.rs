@@ -1,5 +1,7 @@
 //! The timeout layer: a deadline for each attempt of each call
-//! (`remote_api_settings.call_timeout`).
+//! (`remote_api_settings.call_timeout`), downloads excepted: a video may rightly take longer
+//! to arrive than any answer, a stalled one is caught by the HTTP client's read timeout, and
+//! a broken-off one continues with `Range`.
 //!
 //! A call cut off by its deadline is a retryable `Timeout` — except a paid submit whose request
 //! was already handed to the HTTP client: the provider may have received it and created the job
@@ -43,7 +45,7 @@ impl Timeout {
 #[async_trait]
 impl Layer for Timeout {
     async fn around(&self, op: Op, next: Next<'_>) -> Result<Answer> {
-        let Some(limit) = self.limit else {
+        let Some(limit) = self.limit.filter(|_| op != Op::Fetch) else {
             return next().await;
         };
         let sent = Arc::new(AtomicBool::new(false));
@@ -110,6 +112,23 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!((err.kind(), err.spend()), (ErrorKind::Timeout, Spend::No));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_download_may_take_longer_than_a_call() {
+        let inner = Scripted::new(vec![Ok(Answer::Fetched(7))]).slow(Duration::from_secs(30));
+        let output = crate::Output::Url {
+            url: "http://127.0.0.1:9/v.mp4".into(),
+        };
+        let got = layered(&inner)
+            .fetch(
+                &output,
+                std::path::Path::new("v.mp4"),
+                &crate::backend::no_events,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, 7);
     }
 
     #[tokio::test(start_paused = true)]

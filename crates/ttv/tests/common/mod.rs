@@ -113,7 +113,12 @@ pub async fn fails_with<B: VideoBackend>(
     let backend = make(&sim);
     let (out, _, dir) = generate(&backend, &GenerationRequest::text("a fox")).await;
     let err = out.expect_err("the job fails");
-    assert!(!dir.path().join("out.mp4").exists());
+    // Nothing at the output path, and no temporary file beside it either.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("output folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     assert!(submits(&sim) <= 1, "resubmitted: {:?}", sim.requests());
     (err, sim)
 }

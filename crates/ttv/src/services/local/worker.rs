@@ -463,7 +463,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // An interpreter that reads nothing and stays silent.
         let fake = dir.path().join("silent");
-        std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        let pid_file = dir.path().join("silent.pid");
+        let script = format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+            pid_file.display()
+        );
+        std::fs::write(&fake, script).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -471,10 +476,29 @@ mod tests {
         }
         let opts = WorkerOptions {
             python: fake,
-            startup_timeout: Duration::from_millis(300),
+            startup_timeout: Duration::from_secs(1),
             ..WorkerOptions::new(dir.path())
         };
         let err = Worker::start(opts).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        // Killed, as the name says: the silent process is gone.
+        #[cfg(unix)]
+        {
+            let pid: i32 = std::fs::read_to_string(&pid_file)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let mut alive = true;
+            for _ in 0..500 {
+                // Signal 0 only asks whether the process exists.
+                alive = unsafe { libc::kill(pid, 0) } == 0;
+                if !alive {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(!alive, "the silent worker {pid} survived its deadline");
+        }
     }
 }
