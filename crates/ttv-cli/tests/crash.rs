@@ -32,18 +32,11 @@ fn ttv_std(dir: &Path, base: &str) -> StdCommand {
 /// Waits until the job is in `state` and `also` holds (the child still running), then kills
 /// it with SIGKILL.
 async fn kill_when(child: &mut Child, store: &Store, state: JobState, also: impl Fn() -> bool) {
-    for _ in 0..1500 {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("ttv exited ({status}) before the job reached {state}");
-        }
-        if store.get(JOB).unwrap().is_some_and(|j| j.state == state) && also() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the job never reached {state}");
+    let what = format!("the job reached {state}");
+    kill_once(child, &what, || {
+        store.get(JOB).unwrap().is_some_and(|j| j.state == state) && also()
+    })
+    .await;
 }
 
 /// Waits until `event` holds (the child still running), then kills it with SIGKILL.
@@ -62,10 +55,9 @@ async fn kill_once(child: &mut Child, what: &str, event: impl Fn() -> bool) {
     panic!("never saw {what}");
 }
 
-/// The video the simulator serves for Runway task `task`, fetched as any client would.
-async fn served_video(sim: &Sim, task: &str) -> Vec<u8> {
-    let client = reqwest::Client::new();
-    let task: Value = client
+/// Runway task `task` as the simulator reports it, asked as any client would.
+async fn task_state(sim: &Sim, task: &str) -> Value {
+    reqwest::Client::new()
         .get(format!(
             "{}/v1/tasks/{task}",
             sim.base_url(Provider::Runway)
@@ -77,11 +69,14 @@ async fn served_video(sim: &Sim, task: &str) -> Vec<u8> {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    let url = task["output"][0].as_str().expect("the task is done");
-    client
-        .get(url)
-        .send()
+        .unwrap()
+}
+
+/// The video the simulator serves for Runway task `task`, fetched as any client would.
+async fn served_video(sim: &Sim, task: &str) -> Vec<u8> {
+    let state = task_state(sim, task).await;
+    let url = state["output"][0].as_str().expect("the task is done");
+    reqwest::get(url)
         .await
         .unwrap()
         .bytes()
@@ -120,27 +115,28 @@ async fn run(dir: &Path, base: &str, args: &[&str]) -> std::process::Output {
 
 /// Waits until the simulator reports Runway task `task` finished.
 async fn until_finished(sim: &Sim, task: &str) {
-    let client = reqwest::Client::new();
     for _ in 0..1500 {
-        let state: Value = client
-            .get(format!(
-                "{}/v1/tasks/{task}",
-                sim.base_url(Provider::Runway)
-            ))
-            .bearer_auth(KEY)
-            .header("X-Runway-Version", "2024-11-06")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if state["status"] == "SUCCEEDED" {
+        if task_state(sim, task).await["status"] == "SUCCEEDED" {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("task {task} never finished");
+}
+
+/// A simulator serving small Runway videos with `fault`, a folder for the run and its store.
+async fn setup(run_secs: f64, fault: FaultRule) -> (Sim, tempfile::TempDir, Store) {
+    let mut config = SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, run_secs)
+    };
+    config.runway.faults.push(fault);
+    let sim = Sim::start(config).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("data")).unwrap();
+    let store = Store::open_in(&work.path().join("data")).unwrap();
+    (sim, work, store)
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -155,22 +151,14 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_generate_is_resumed_without_paying_twice() {
-    let mut config = SimConfig {
-        api_key: Some(KEY.into()),
-        video_max_side: 320,
-        ..SimConfig::default().with_timings(0.0, 1.0)
-    };
     // The first download crawls, so the process can be killed in the middle of it.
-    config.runway.faults.push(FaultRule {
+    let crawl = FaultRule {
         delay_ms: Some(40),
         ..FaultRule::nth(Endpoint::Download, 1, FaultKind::SlowBody)
-    });
-    let sim = Sim::start(config).await.unwrap();
+    };
+    let (sim, work, store) = setup(1.0, crawl).await;
     let base = sim.base_url(Provider::Runway);
-    let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    let store = Store::open_in(&dir.join("data")).unwrap();
 
     // 1. Killed while polling: the ticket is already saved.
     let mut child = ttv_std(dir, &base)
@@ -323,22 +311,14 @@ async fn ctrl_c_cancels_the_remote_job_and_records_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generate_killed_while_its_submit_was_in_flight_is_never_submitted_again() {
-    let mut config = SimConfig {
-        api_key: Some(KEY.into()),
-        video_max_side: 320,
-        ..SimConfig::default().with_timings(0.0, 0.0)
-    };
     // The task is created and the answer held back: the process is killed waiting for it.
-    config.runway.faults.push(FaultRule {
+    let held = FaultRule {
         delay_ms: Some(60_000),
         ..FaultRule::nth(Endpoint::Submit, 1, FaultKind::NoAnswer)
-    });
-    let sim = Sim::start(config).await.unwrap();
+    };
+    let (sim, work, store) = setup(0.0, held).await;
     let base = sim.base_url(Provider::Runway);
-    let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    let store = Store::open_in(&dir.join("data")).unwrap();
     let generate = [
         "generate",
         "--backend",

@@ -85,6 +85,23 @@ async fn new_job_for(
         .unwrap();
 }
 
+/// A job runner over a job store in `dir`.
+fn runner_in(dir: &Path) -> JobRunner {
+    JobRunner::new(Store::open_in(dir).unwrap(), policy())
+}
+
+/// Records job `id` for `req` on `backend` and runs it once, with the request at hand.
+async fn create_and_run(
+    runner: &JobRunner,
+    backend: &dyn VideoBackend,
+    dir: &Path,
+    id: &str,
+    req: &GenerationRequest,
+) -> ttv::Result<Finished> {
+    new_job_for(runner, backend, dir, id, req).await;
+    runner.run(backend, id, Some(req), &no_events).await
+}
+
 fn paid(sim: &Sim) -> usize {
     sim.paid_submits(Provider::Runway)
 }
@@ -94,7 +111,7 @@ async fn a_job_runs_to_done_with_one_paid_submit_and_its_ticket_saved() {
     let sim = sim(SimConfig::default().with_timings(0.1, 0.2)).await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "j1").await;
 
     let made = runner
@@ -135,7 +152,7 @@ async fn a_run_stopped_mid_poll_resumes_from_the_saved_ticket() {
     let sim = sim(SimConfig::default().with_timings(0.0, 2.0)).await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "j2").await;
 
     // Stopped (the future dropped, as a crash would) as soon as the provider reports it running.
@@ -156,7 +173,7 @@ async fn a_run_stopped_mid_poll_resumes_from_the_saved_ticket() {
     assert_eq!(job.state, JobState::Running);
 
     // A new runner (another process after a crash) with no request at hand.
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     let resumable: Vec<_> = runner
         .resumable()
         .await
@@ -180,7 +197,7 @@ async fn an_ambiguous_submit_goes_to_unknown_and_is_not_repeated() {
     .await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "j3").await;
 
     let err = runner
@@ -242,7 +259,7 @@ async fn resolve_with_task_id(provider: Provider) {
     // Each provider's default duration, so every model can take it.
     let req = GenerationRequest::text("a lighthouse at dusk");
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     // A first, healthy job gives us a real task id to point the second one at.
     new_job_for(&runner, backend, dir.path(), "a", &req).await;
     runner
@@ -285,7 +302,7 @@ async fn a_rate_limited_submit_is_retried_because_nothing_was_bought() {
     .await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "r").await;
     runner
         .run(&*backend, "r", Some(&request()), &no_events)
@@ -313,7 +330,7 @@ async fn a_failed_task_and_a_cancel_are_recorded() {
     .await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "f").await;
     let err = runner
         .run(&*backend, "f", Some(&request()), &no_events)
@@ -329,16 +346,7 @@ async fn a_failed_task_and_a_cancel_are_recorded() {
 }
 
 fn fal(sim: &Sim) -> Arc<dyn VideoBackend> {
-    let fal = ttv::services::fal::Fal::new(ttv::services::fal::FalOptions {
-        api_key: Some(ttv::http::ApiKey::new(KEY)),
-        base_url: sim.base_url(Provider::Fal),
-        platform_url: sim.fal_platform_url(),
-        model: "fal-ai/kling-video/v2.5-turbo/pro/text-to-video".to_owned(),
-        poll_interval: Duration::from_millis(50),
-        ..ttv::services::fal::FalOptions::default()
-    })
-    .unwrap();
-    layered(fal, None, json!({}))
+    fal_with(sim, None)
 }
 
 #[tokio::test]
@@ -350,7 +358,7 @@ async fn an_empty_balance_falls_back_to_the_next_backend_and_both_attempts_are_r
     .await;
     let backends = vec![runway(&sim), fal(&sim)];
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, backends[0].as_ref(), dir.path(), "fb").await;
     let req = GenerationRequest {
         duration: Some(VideoDuration::from_secs(5)),
@@ -389,12 +397,10 @@ async fn a_job_over_budget_is_refused_before_anything_is_sent() {
     let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy()).with_budget(
-        ttv::budget::Budget {
-            per_job_usd: Some(0.01),
-            ..Default::default()
-        },
-    );
+    let runner = runner_in(dir.path()).with_budget(ttv::budget::Budget {
+        per_job_usd: Some(0.01),
+        ..Default::default()
+    });
     new_job(&runner, &*backend, dir.path(), "big").await;
     let err = runner
         .run(&*backend, "big", Some(&request()), &no_events)
@@ -415,7 +421,7 @@ async fn a_broken_off_download_continues_with_a_range_request() {
     .await;
     let backend = runway(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "rg").await;
     let made = runner
         .run(&*backend, "rg", Some(&request()), &no_events)
@@ -484,7 +490,7 @@ async fn a_backend_limited_to_one_job_runs_jobs_one_after_another() {
     let sim = sim(SimConfig::default().with_timings(0.0, 0.2)).await;
     let backend = runway_with(&sim, json!({ "backends": { "runway": { "max_jobs": 1 } } }));
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     new_job(&runner, &*backend, dir.path(), "one").await;
     new_job(&runner, &*backend, dir.path(), "two").await;
     let req = request();
@@ -531,6 +537,10 @@ async fn a_job_run_elsewhere_is_not_run_twice() {
 
 /// fal inside the layers, with a call deadline.
 fn fal_in_time(sim: &Sim, call_timeout: Duration) -> Arc<dyn VideoBackend> {
+    fal_with(sim, Some(call_timeout))
+}
+
+fn fal_with(sim: &Sim, call_timeout: Option<Duration>) -> Arc<dyn VideoBackend> {
     let fal = ttv::services::fal::Fal::new(ttv::services::fal::FalOptions {
         api_key: Some(ttv::http::ApiKey::new(KEY)),
         base_url: sim.base_url(Provider::Fal),
@@ -540,7 +550,7 @@ fn fal_in_time(sim: &Sim, call_timeout: Duration) -> Arc<dyn VideoBackend> {
         ..ttv::services::fal::FalOptions::default()
     })
     .unwrap();
-    layered(fal, Some(call_timeout), json!({}))
+    layered(fal, call_timeout, json!({}))
 }
 
 fn events(runner: &JobRunner, id: &str) -> Vec<String> {
@@ -563,11 +573,9 @@ async fn a_fal_submit_without_an_answer_is_found_in_the_request_listing_and_carr
     .await;
     let backend = fal_in_time(&sim, Duration::from_millis(500));
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     let req = GenerationRequest::text("a lighthouse at dusk");
-    new_job_for(&runner, &*backend, dir.path(), "lost", &req).await;
-    runner
-        .run(&*backend, "lost", Some(&req), &no_events)
+    create_and_run(&runner, &*backend, dir.path(), "lost", &req)
         .await
         .unwrap();
 
@@ -608,16 +616,12 @@ async fn a_lost_fal_submit_matching_two_requests_stays_unknown() {
     .await;
     let backend = fal_in_time(&sim, Duration::from_secs(5));
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     let req = GenerationRequest::text("the same harbour");
-    new_job_for(&runner, &*backend, dir.path(), "first", &req).await;
-    runner
-        .run(&*backend, "first", Some(&req), &no_events)
+    create_and_run(&runner, &*backend, dir.path(), "first", &req)
         .await
         .unwrap();
-    new_job_for(&runner, &*backend, dir.path(), "second", &req).await;
-    let err = runner
-        .run(&*backend, "second", Some(&req), &no_events)
+    let err = create_and_run(&runner, &*backend, dir.path(), "second", &req)
         .await
         .unwrap_err();
     assert_eq!(
@@ -635,7 +639,7 @@ async fn a_run_that_died_while_sending_to_fal_is_settled_by_the_next_run_with_th
     let sim = sim(SimConfig::default().with_timings(0.0, 0.1)).await;
     let backend = fal_in_time(&sim, Duration::from_secs(5));
     let dir = tempfile::tempdir().unwrap();
-    let runner = JobRunner::new(Store::open_in(dir.path()).unwrap(), policy());
+    let runner = runner_in(dir.path());
     let req = GenerationRequest::text("a pier at noon");
     new_job_for(&runner, &*backend, dir.path(), "died", &req).await;
     // What a process killed mid-submit leaves: the job in `submitting`, the request at fal.

@@ -188,12 +188,10 @@ mod tests {
         let err = query(&fake, Duration::from_secs(1)).unwrap_err();
         assert!(err.contains("did not answer"), "{err}");
         // The hung process itself is gone (killed and reaped), not left running.
-        let pid: i32 = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // Signal 0 only asks whether the process exists.
-        assert_ne!(unsafe { libc::kill(pid, 0) }, 0, "pid {pid} still runs");
+        let pid = super::super::job::pid_in(&pid_file);
+        assert!(
+            !super::super::job::process_alive(pid),
+            "pid {pid} still runs"
+        );
     }
 }

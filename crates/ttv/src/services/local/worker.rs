@@ -482,23 +482,10 @@ mod tests {
         let err = Worker::start(opts).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         // Killed, as the name says: the silent process is gone.
-        #[cfg(unix)]
-        {
-            let pid: i32 = std::fs::read_to_string(&pid_file)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
-            let mut alive = true;
-            for _ in 0..500 {
-                // Signal 0 only asks whether the process exists.
-                alive = unsafe { libc::kill(pid, 0) } == 0;
-                if !alive {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            assert!(!alive, "the silent worker {pid} survived its deadline");
-        }
+        let pid = crate::services::local::job::pid_in(&pid_file);
+        assert!(
+            crate::services::local::job::ends(pid).await,
+            "the silent worker {pid} survived its deadline"
+        );
     }
 }
