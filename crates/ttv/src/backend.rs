@@ -314,7 +314,7 @@ pub trait VideoBackend: Send + Sync {
             Err(err) if err.spend() == Spend::Maybe => {
                 match self.find_submitted(req, &resolved, since).await {
                     Ok(Lookup::Found(ticket)) => ticket,
-                    _ => return Err(unsettled(&err, None).with_backend(self.id())),
+                    _ => return Err(unsettled(err.message(), None).with_backend(self.id())),
                 }
             }
             Err(err) => return Err(err),
@@ -334,14 +334,13 @@ pub trait VideoBackend: Send + Sync {
     }
 }
 
-/// The [`ErrorKind::Unsettled`] error for a paid submit that failed with `cause` in a way that
-/// may have reached the provider. `job` names the stored job, whose settling commands the
-/// message then gives.
-pub fn unsettled(cause: &Error, job: Option<&str>) -> Error {
-    let what = cause.message();
+/// The [`ErrorKind::Unsettled`] error for a paid submit that failed (for the reason `what`)
+/// in a way that may have reached the provider. `job` names the stored job, whose settling
+/// commands the message then gives.
+pub fn unsettled(what: &str, job: Option<&str>) -> Error {
     let message = match job {
         Some(id) => format!(
-            "job {id}: the provider may or may not have accepted the paid request ({what}), so it was not sent again. \
+            "the provider may or may not have accepted the paid request ({what}), so it was not sent again. \
              Check the provider's task list, then settle it: `ttv jobs resolve {id} --submitted TASK_ID`, \
              `ttv jobs resolve {id} --not-submitted` (it will be submitted again), or `ttv jobs resolve {id} --failed`"
         ),
@@ -350,11 +349,7 @@ pub fn unsettled(cause: &Error, job: Option<&str>) -> Error {
              check the provider's task list before asking for this video again"
         ),
     };
-    let mut err = Error::new(ErrorKind::Unsettled, message).with_spend(Spend::Maybe);
-    if let Some(backend) = cause.backend() {
-        err = err.with_backend(backend.to_owned());
-    }
-    err
+    Error::new(ErrorKind::Unsettled, message).with_spend(Spend::Maybe)
 }
 
 /// How many times a download is started again from a fresh address after its address expired.

@@ -438,7 +438,7 @@ impl JobRunner {
                     }
                     return Ok(());
                 }
-                Err(unsettled(&err, Some(id)).with_backend(backend.id()))
+                Err(unsettled(err.message(), Some(id)).with_backend(backend.id()))
             }
         }
     }
@@ -621,9 +621,6 @@ fn ticket_of(job: &Job) -> Result<&Ticket> {
 }
 
 fn unknown_error(job: &Job) -> Error {
-    let cause = Error::new(
-        ErrorKind::Transient,
-        job.error.as_deref().unwrap_or("no reason recorded"),
-    );
-    unsettled(&cause, Some(&job.id)).with_backend(job.backend.clone())
+    let reason = job.error.as_deref().unwrap_or("no reason recorded");
+    unsettled(reason, Some(&job.id)).with_backend(job.backend.clone())
 }

@@ -315,10 +315,9 @@ impl Stack {
         let name = backend.id();
         let mut wrapped = backend;
         if wrapped.kind() == BackendKind::Hosted {
-            wrapped = Arc::new(Layered::new(
-                timeout::Timeout::new(self.retry.call_timeout),
-                wrapped,
-            ));
+            if let Some(limit) = self.retry.call_timeout {
+                wrapped = Arc::new(Layered::new(timeout::Timeout::new(limit), wrapped));
+            }
             if let Some(bucket) = self.rates.bucket(name) {
                 wrapped = Arc::new(Layered::new(bucket, wrapped));
             }

@@ -32,12 +32,12 @@ pub fn mark_sent() {
 /// A deadline per attempt.
 #[derive(Debug, Clone)]
 pub struct Timeout {
-    limit: Option<Duration>,
+    limit: Duration,
 }
 
 impl Timeout {
-    /// Attempts limited to `limit`; unlimited when `None`.
-    pub fn new(limit: Option<Duration>) -> Self {
+    /// Attempts limited to `limit`.
+    pub fn new(limit: Duration) -> Self {
         Self { limit }
     }
 }
@@ -45,9 +45,10 @@ impl Timeout {
 #[async_trait]
 impl Layer for Timeout {
     async fn around(&self, op: Op, next: Next<'_>) -> Result<Answer> {
-        let Some(limit) = self.limit.filter(|_| op != Op::Fetch) else {
+        if op == Op::Fetch {
             return next().await;
-        };
+        }
+        let limit = self.limit;
         let sent = Arc::new(AtomicBool::new(false));
         match tokio::time::timeout(limit, SENT.scope(sent.clone(), next())).await {
             Ok(answer) => answer,
@@ -82,7 +83,7 @@ mod tests {
     use crate::layers::testing::{Scripted, req};
 
     fn layered(inner: &Arc<Scripted>) -> Layered<Timeout> {
-        Layered::new(Timeout::new(Some(Duration::from_secs(1))), inner.clone())
+        Layered::new(Timeout::new(Duration::from_secs(1)), inner.clone())
     }
 
     #[tokio::test(start_paused = true)]
