@@ -20,6 +20,8 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// A backend failed to make the video.
     pub const BACKEND_FAILED: u8 = 3;
+    /// A paid request may have reached the provider; the job waits to be settled.
+    pub const UNSETTLED: u8 = 4;
     /// Interrupted by Ctrl-C.
     pub const INTERRUPTED: u8 = 130;
 }

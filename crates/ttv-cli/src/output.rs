@@ -50,6 +50,7 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::Config => exit::BAD_INPUT,
         ErrorKind::Cancelled => exit::INTERRUPTED,
+        ErrorKind::Unsettled => exit::UNSETTLED,
         _ => exit::BACKEND_FAILED,
     }
 }
@@ -106,6 +107,9 @@ fn hint(e: &Error) -> Option<&'static str> {
         ErrorKind::Config => {
             Some("`ttv config check` shows the resolved configuration and its problems")
         }
+        ErrorKind::Unsettled => Some(
+            "nothing was sent twice; `ttv jobs list --state unknown` lists the jobs waiting to be settled",
+        ),
         _ => None,
     }
 }

@@ -419,10 +419,13 @@ fn validate_lists_problems_and_estimate_prices_the_request() {
 #[test]
 fn interrupt_stops_the_render_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let child = common::ttv_std(dir.path())
-        .env("TTV_DATA_DIR", data_dir())
+    let data = tempfile::tempdir().unwrap();
+    let mut child = common::ttv_std(dir.path())
+        .env("TTV_DATA_DIR", data.path())
         .args([
             "generate",
+            "--job-id",
+            "long",
             "-p",
             "a long render",
             "-d",
@@ -438,7 +441,21 @@ fn interrupt_stops_the_render_and_leaves_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Interrupted once the render is under way, as the job store shows it.
+    let store = ttv::store::Store::open_in(data.path()).unwrap();
+    let rendering = || {
+        store
+            .get("long")
+            .unwrap()
+            .is_some_and(|j| j.state == ttv::store::JobState::Running)
+    };
+    while !rendering() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ttv ended before rendering"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -452,6 +469,9 @@ fn interrupt_stops_the_render_and_leaves_nothing() {
         "{:?}",
         files_in(dir.path())
     );
+    // The render stopped and the job says so.
+    let job = store.job("long").unwrap();
+    assert_eq!(job.state, ttv::store::JobState::Cancelled);
 }
 
 const PIPELINE_CONFIG: &str = include_str!("../../ttv/tests/fixtures/pipeline_config.yaml");

@@ -67,10 +67,12 @@ async fn an_ambiguous_submit_waits_for_resolve_and_a_job_id_never_pays_twice() {
         tokio::task::spawn_blocking(move || ttv(&dir, &base, &args))
     };
 
-    // The submit fails with a 500 after the simulator created the task: unknown, not retried.
+    // The submit fails with a 500 after the simulator created the task: unknown, not retried,
+    // and the run ends with its own exit code.
     let out = run(GENERATE.to_vec()).await.unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(4));
     let err = json(&out);
+    assert_eq!(err["error"]["kind"], "unsettled");
     assert_eq!(err["error"]["spend"], "maybe");
     assert!(
         err["error"]["message"]
@@ -85,7 +87,7 @@ async fn an_ambiguous_submit_waits_for_resolve_and_a_job_id_never_pays_twice() {
 
     // Running the same job again sends nothing.
     let again = run(GENERATE.to_vec()).await.unwrap();
-    assert_eq!(again.status.code(), Some(3));
+    assert_eq!(again.status.code(), Some(4));
     assert_eq!(sim.requests().len(), 1);
 
     // A different request under the same id is refused.

@@ -39,7 +39,7 @@ pub enum Endpoint {
 }
 
 /// What goes wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// 429 (MiniMax: base_resp 1002), with `Retry-After` when `retry_after` is set.
@@ -53,6 +53,15 @@ pub enum FaultKind {
     ConnectionReset,
     /// The body is sent slowly, `delay_ms` between small chunks.
     SlowBody,
+    /// The request is read (on submit the task is created) and no answer starts for
+    /// `delay_ms` (default 60 s): what a client sees as a timeout after sending.
+    NoAnswer,
+    /// HTTP 502 from a gateway in front of the API, after the request was read. On submit the
+    /// task is created.
+    BadGateway,
+    /// HTTP 504 from a gateway in front of the API, after the request was read. On submit the
+    /// task is created.
+    GatewayTimeout,
     /// The download sends half the bytes it announced, then drops the connection.
     TruncatedDownload,
     /// The output URL handed out has already expired.

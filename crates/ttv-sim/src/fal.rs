@@ -3,6 +3,12 @@
 //! and `PUT /{owner}/{alias}/requests/{id}/cancel`, with `Authorization: Key <key>`. Errors are
 //! `{"detail": ...}`: a string for request errors, a list of `{loc, msg, type}` for 422.
 //!
+//! The platform API's `GET /v1/models/requests/by-endpoint` (served under `/fal/api`) lists
+//! the requests an account sent to an endpoint, with their inputs when asked
+//! (`expand=payloads`), as fal documents it
+//! (https://docs.fal.ai/platform-apis/v1/models/requests/by-endpoint). UNCONFIRMED and chosen
+//! here: requests still queued or running are listed too, without `ended_at`.
+//!
 //! Insufficient balance is the 403 "User is locked. Reason: Exhausted balance" that users
 //! report (github.com/fal-ai/fal issues 1112, 1147). UNCONFIRMED and chosen here: a cancelled
 //! request reports `COMPLETED` with an error; the result of a
@@ -15,7 +21,7 @@ use serde_json::{Value, json};
 use crate::Provider;
 use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::server::{Call, JsonReply, Reply, json, retry_after, transport_fault};
-use crate::state::Phase;
+use crate::state::{Phase, Submission};
 
 fn detail(status: StatusCode, text: &str) -> Response {
     json(status, json!({ "detail": text }))
@@ -45,7 +51,13 @@ fn owner_alias(app_id: &str) -> String {
         .join("/")
 }
 
+/// Where the platform API is served, under the provider prefix.
+const PLATFORM: &str = "/api/v1/";
+
 pub(crate) fn handle(call: &Call<'_>) -> Reply {
+    if call.path.starts_with(PLATFORM) {
+        return Reply::unrouted(platform(call));
+    }
     let app_path = call.path.trim_start_matches('/');
     let request = app_path.split_once("/requests/").map(|(app, rest)| {
         let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
@@ -185,6 +197,12 @@ fn submit(call: &Call<'_>, app_id: &str, fault: Option<&FaultRule>) -> (JsonRepl
     let id = uuid::Uuid::new_v4().to_string();
     call.state
         .create(Provider::Fal, id.clone(), size, secs, app.clone(), fault);
+    call.state.keep_submission(Submission {
+        id: id.clone(),
+        endpoint_id: app_id.to_owned(),
+        input: Value::Object(body),
+        sent_at: chrono::Utc::now(),
+    });
     let (response_url, status_url, cancel_url) = urls(call, &app, &id);
     let body = json!({
         "status": "IN_QUEUE",
@@ -298,4 +316,91 @@ fn cancel(call: &Call<'_>, id: &str) -> JsonReply {
         ),
         None => JsonReply(StatusCode::NOT_FOUND, json!({ "status": "NOT_FOUND" })),
     }
+}
+
+/// `GET /v1/models/requests/by-endpoint?endpoint_id=...[&start=...][&request_id=...]
+/// [&expand=payloads][&limit=N]`: the account's requests to one endpoint, newest first.
+fn platform(call: &Call<'_>) -> Response {
+    if call.path != "/api/v1/models/requests/by-endpoint" || call.method != Method::GET {
+        return detail(StatusCode::NOT_FOUND, "Not Found");
+    }
+    if !call.state.key_ok(call.credential("Key")) {
+        return detail(StatusCode::UNAUTHORIZED, "Invalid API key.");
+    }
+    let query = |k: &str| {
+        call.query
+            .get(k)
+            .map(|v| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .filter(|v| !v.is_empty())
+    };
+    let Some(endpoint_id) = query("endpoint_id") else {
+        return json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "detail": [{ "loc": ["query", "endpoint_id"], "msg": "field required", "type": "missing" }] }),
+        );
+    };
+    let start = match query("start").map(|s| chrono::DateTime::parse_from_rfc3339(&s)) {
+        Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+        Some(Err(_)) => {
+            return detail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "start: expected an ISO8601 date-time",
+            );
+        }
+        None => Some(chrono::Utc::now() - chrono::Duration::hours(24)),
+    };
+    let request_id = query("request_id");
+    let payloads = query("expand").is_some_and(|e| e.split(',').any(|x| x == "payloads"));
+    let limit = query("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .clamp(1, 100);
+    let now = tokio::time::Instant::now();
+    let wall = |at: tokio::time::Instant| {
+        let utc = chrono::Utc::now();
+        match at.checked_duration_since(now) {
+            Some(ahead) => utc + chrono::Duration::from_std(ahead).unwrap_or_default(),
+            None => utc - chrono::Duration::from_std(now - at).unwrap_or_default(),
+        }
+    };
+    let mut items: Vec<Value> = call
+        .state
+        .submissions()
+        .into_iter()
+        .rev()
+        .filter(|s| s.endpoint_id == endpoint_id)
+        .filter(|s| start.is_none_or(|t| s.sent_at >= t))
+        .filter(|s| request_id.as_ref().is_none_or(|r| *r == s.id))
+        .filter_map(|s| {
+            let job = call.state.job(&s.id)?;
+            let phase = call.state.phase(&job);
+            let started = now >= job.created + job.queue;
+            let ended = matches!(
+                phase,
+                Phase::Succeeded | Phase::Failed | Phase::Moderated | Phase::Cancelled
+            );
+            let mut item = json!({
+                "request_id": s.id,
+                "endpoint_id": s.endpoint_id,
+                "sent_at": s.sent_at.to_rfc3339(),
+                "started_at": started.then(|| wall(job.created + job.queue).to_rfc3339()),
+                "ended_at": ended.then(|| wall(job.finished_at()).to_rfc3339()),
+                "status_code": ended.then_some(if phase == Phase::Succeeded { 200 } else { 500 }),
+                "duration": ended.then_some(job.run.as_secs_f64()),
+            });
+            if payloads && let Some(obj) = item.as_object_mut() {
+                obj.insert("json_input".into(), s.input.clone());
+            }
+            Some(item)
+        })
+        .collect();
+    items.truncate(limit);
+    json(
+        StatusCode::OK,
+        json!({ "items": items, "next_cursor": null, "has_more": false }),
+    )
 }

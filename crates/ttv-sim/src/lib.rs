@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{Endpoint, FaultKind, FaultRule, ProviderKnobs, SimConfig};
 pub use log::{Outcome, Record, SimTime, TaskTimeline};
+pub use state::Fired;
 
 /// A simulated provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -164,6 +165,12 @@ impl Sim {
         format!("http://{}/{}", self.addr, provider.prefix())
     }
 
+    /// The base URL of fal's platform API (`https://api.fal.ai` in production), which lists
+    /// the requests an account sent.
+    pub fn fal_platform_url(&self) -> String {
+        format!("{}/api", self.base_url(Provider::Fal))
+    }
+
     /// Every request received so far, oldest first (as `GET /_sim/requests` answers).
     pub fn requests(&self) -> Vec<Record> {
         self.state.records()
@@ -193,6 +200,18 @@ impl Sim {
             .iter()
             .filter(|r| r.provider == Some(provider) && r.paid)
             .count()
+    }
+
+    /// The ids of the tasks `provider` has, oldest first: what a person reads off the
+    /// provider's dashboard to settle a job by hand.
+    pub fn task_ids(&self, provider: Provider) -> Vec<String> {
+        self.state.task_ids(provider)
+    }
+
+    /// Every fault the simulator applied so far, oldest first: what a test checks to know
+    /// that the fault it scripted really happened.
+    pub fn faults_fired(&self) -> Vec<Fired> {
+        self.state.faults_fired()
     }
 
     /// The URL of the simulated OAuth token endpoint (a service-account key's `token_uri`).

@@ -163,10 +163,16 @@ async fn handle(
     });
     let mut response = reply.response;
     response.headers_mut().remove(RESET_MARK);
+    // A held answer is logged at once (the request did arrive), then sent late.
+    if let Some(wait) = response.headers_mut().remove(HOLD_MARK) {
+        let ms = wait.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     response
 }
 
 const RESET_MARK: &str = "x-ttv-sim-reset";
+const HOLD_MARK: &str = "x-ttv-sim-hold-ms";
 
 fn parse_query(q: Option<&str>) -> HashMap<String, String> {
     q.unwrap_or_default()
@@ -189,6 +195,7 @@ fn admin(state: &State, path: &str) -> Reply {
                 None => (StatusCode::NOT_FOUND, "no such task").into_response(),
             }
         }
+        "/_sim/faults" => axum::Json(state.faults_fired()).into_response(),
         "/_sim/paid_submits" => {
             let records = state.records();
             let counts: BTreeMap<_, _> = Provider::ALL
@@ -276,7 +283,8 @@ pub(crate) fn slow(response: Response, delay: Duration) -> Response {
     Response::from_parts(parts, Body::from_stream(chunks))
 }
 
-/// Applies the faults every protocol answers the same way; `None` for protocol-specific ones.
+/// Applies the faults every protocol answers the same way, after the request was read (and,
+/// on submit, the task created); `None` for protocol-specific ones.
 pub(crate) fn transport_fault(
     rule: &FaultRule,
     body: impl FnOnce() -> Response,
@@ -287,8 +295,33 @@ pub(crate) fn transport_fault(
             body(),
             Duration::from_millis(rule.delay_ms.unwrap_or(200)),
         )),
+        FaultKind::NoAnswer => {
+            let mut response = body();
+            let ms = rule.delay_ms.unwrap_or(60_000).to_string();
+            if let Ok(v) = HeaderValue::from_str(&ms) {
+                response.headers_mut().insert(HOLD_MARK, v);
+            }
+            Some(response)
+        }
+        FaultKind::BadGateway => Some(gateway(StatusCode::BAD_GATEWAY)),
+        FaultKind::GatewayTimeout => Some(gateway(StatusCode::GATEWAY_TIMEOUT)),
         _ => None,
     }
+}
+
+/// The HTML page a load balancer answers with when the API behind it fails.
+fn gateway(status: StatusCode) -> Response {
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html")],
+        format!("<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center></body></html>\n"),
+    )
+        .into_response()
 }
 
 async fn download(call: &Call<'_>, path: &str) -> (Option<Provider>, Reply) {

@@ -16,6 +16,32 @@ use crate::config::{Counters, Endpoint, FaultKind, FaultRule, SimConfig};
 use crate::log::{Outcome, Record, SimTime, TaskTimeline};
 use crate::video::VideoCache;
 
+/// A fault the simulator applied: which call of which provider got what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Fired {
+    /// The provider whose protocol answered.
+    pub provider: Provider,
+    /// The kind of call.
+    pub endpoint: Endpoint,
+    /// Which such call it was for this provider (1-based).
+    pub nth: u32,
+    /// What was done to it.
+    pub fault: FaultKind,
+}
+
+/// What a provider that lists its received requests (fal's platform API) keeps of a submit.
+#[derive(Debug, Clone)]
+pub(crate) struct Submission {
+    /// The job created.
+    pub id: String,
+    /// The endpoint (fal app id, with its sub-path) it was sent to.
+    pub endpoint_id: String,
+    /// The request body.
+    pub input: serde_json::Value,
+    /// When it arrived.
+    pub sent_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// How a job ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ending {
@@ -74,6 +100,8 @@ pub(crate) struct State {
     jobs: Mutex<HashMap<String, Job>>,
     records: Mutex<Vec<Record>>,
     counters: Mutex<Counters>,
+    fired: Mutex<Vec<Fired>>,
+    submissions: Mutex<Vec<Submission>>,
     numeric_ids: AtomicU64,
     /// Vertex access tokens handed out, with their expiry.
     tokens: Mutex<HashMap<String, Instant>>,
@@ -98,6 +126,8 @@ impl State {
             jobs: Mutex::new(HashMap::new()),
             records: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
+            fired: Mutex::new(Vec::new()),
+            submissions: Mutex::new(Vec::new()),
             numeric_ids: AtomicU64::new(106_916_112_212_032),
             tokens: Mutex::new(HashMap::new()),
             uploaded: Mutex::new(HashMap::new()),
@@ -144,16 +174,47 @@ impl State {
         }
     }
 
-    /// The fault to inject on this call, if any. Every call counts towards `nth`.
+    /// The fault to inject on this call, if any, logged as fired. Every call counts towards
+    /// `nth`.
     pub fn fault(&self, provider: Provider, on: Endpoint) -> Option<FaultRule> {
         let n = self.counters.lock().ok()?.next(provider, on);
-        self.config
+        let rule = self
+            .config
             .knobs(provider)
             .faults
             .iter()
             .filter(|r| r.on == on && r.nth.is_none_or(|k| k == n))
             .find(|r| r.probability.is_none_or(|p| chance() < p))
-            .cloned()
+            .cloned()?;
+        if let Ok(mut fired) = self.fired.lock() {
+            fired.push(Fired {
+                provider,
+                endpoint: on,
+                nth: n,
+                fault: rule.fault,
+            });
+        }
+        Some(rule)
+    }
+
+    /// Every fault applied so far, oldest first.
+    pub fn faults_fired(&self) -> Vec<Fired> {
+        self.fired.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Keeps what a submit carried, for providers that list received requests.
+    pub fn keep_submission(&self, submission: Submission) {
+        if let Ok(mut all) = self.submissions.lock() {
+            all.push(submission);
+        }
+    }
+
+    /// Every kept submission, oldest first.
+    pub fn submissions(&self) -> Vec<Submission> {
+        self.submissions
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Hands out a Vertex access token valid for `ttl`.
@@ -226,6 +287,16 @@ impl State {
             jobs.insert(id, job.clone());
         }
         job
+    }
+
+    /// The ids of `provider`'s tasks, oldest first (its dashboard's task list).
+    pub fn task_ids(&self, provider: Provider) -> Vec<String> {
+        let Ok(jobs) = self.jobs.lock() else {
+            return Vec::new();
+        };
+        let mut tasks: Vec<_> = jobs.values().filter(|j| j.provider == provider).collect();
+        tasks.sort_by_key(|j| j.created);
+        tasks.into_iter().map(|j| j.id.clone()).collect()
     }
 
     /// The job `id`, unless it is unknown or was deleted.

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capabilities::{Capabilities, Resolved};
 use crate::cost::{CostEstimate, Money};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Spend};
 use crate::media::atomic::AtomicFile;
 use crate::media::probe::{self, VideoInfo};
 use crate::request::GenerationRequest;
@@ -130,6 +130,35 @@ pub enum Status {
     Cancelled,
 }
 
+/// What a look-up of an ambiguous submit found ([`VideoBackend::find_submitted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// The provider has the job: carry on with this ticket.
+    Found(Ticket),
+    /// Nothing that is provably this request was found (yet); the job stays `unknown`.
+    NotFound,
+    /// The provider offers no way to look a request up.
+    Unsupported,
+}
+
+/// Places held for one job (see [`VideoBackend::reserve`]); released when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    permits: Vec<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Reservation {
+    /// Keeps `permit` until the reservation is dropped.
+    pub fn hold(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.permits.push(permit);
+    }
+
+    /// Keeps `other`'s places too.
+    pub fn join(&mut self, other: Reservation) {
+        self.permits.extend(other.permits);
+    }
+}
+
 /// A step of [`VideoBackend::generate`], for progress displays and logs.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -227,8 +256,28 @@ pub trait VideoBackend: Send + Sync {
         Duration::from_secs(5)
     }
 
+    /// Waits for a place to run one job and holds it until the reservation is dropped (the
+    /// job limits of [`crate::layers::concurrency`]); free by default.
+    async fn reserve(&self) -> Reservation {
+        Reservation::default()
+    }
+
     /// Starts a job. The only step that may spend money.
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket>;
+
+    /// Looks for the job a submit of `req` sent at or after `since` may have created, after
+    /// that submit failed in a way that leaves it unknown whether the provider received it.
+    /// Only a match that is provably this request counts. [`Lookup::Unsupported`] by default:
+    /// most providers offer no way to look a request up.
+    async fn find_submitted(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        since: DateTime<Utc>,
+    ) -> Result<Lookup> {
+        let _ = (req, resolved, since);
+        Ok(Lookup::Unsupported)
+    }
 
     /// Asks how a job is doing.
     async fn poll(&self, ticket: &Ticket) -> Result<Status>;
@@ -240,9 +289,13 @@ pub trait VideoBackend: Send + Sync {
     /// Stops a job. Cancelling a finished job is not an error.
     async fn cancel(&self, ticket: &Ticket) -> Result<()>;
 
-    /// Runs the whole job: validate, submit, poll until done, fetch into a temporary file
-    /// beside `dest`, verify it is a playable MP4, and rename it into place. On any failure
-    /// nothing is left at `dest`.
+    /// Runs the whole job: validate, hold a place ([`VideoBackend::reserve`]), submit, poll
+    /// until done, fetch into a temporary file beside `dest`, verify it is a playable MP4, and
+    /// rename it into place. On any failure nothing is left at `dest`.
+    ///
+    /// A submit that may have reached the provider is never sent again: it is looked up where
+    /// the provider allows ([`VideoBackend::find_submitted`]), else the run ends with an
+    /// [`ErrorKind::Unsettled`] error. (The job runner, [`crate::jobs`], also records it.)
     async fn generate(
         &self,
         req: &GenerationRequest,
@@ -254,18 +307,99 @@ pub trait VideoBackend: Send + Sync {
         // Claim the output folder before anything is spent: an unwritable destination must
         // fail now, not after a paid job has finished.
         let file = AtomicFile::new(dest)?;
-        let ticket = self.submit(req, &resolved).await?;
+        let _place = self.reserve().await;
+        let since = Utc::now();
+        let ticket = match self.submit(req, &resolved).await {
+            Ok(ticket) => ticket,
+            Err(err) if err.spend() == Spend::Maybe => {
+                match self.find_submitted(req, &resolved, since).await {
+                    Ok(Lookup::Found(ticket)) => ticket,
+                    _ => return Err(unsettled(err.message(), None).with_backend(self.id())),
+                }
+            }
+            Err(err) => return Err(err),
+        };
         events(Event::Submitted(ticket.clone()));
         let started = Instant::now();
-        let (output, charged) = wait_for_output(self, &ticket, events).await?;
+        let ready = wait_for_output(self, &ticket, events).await?;
         let generation_secs = started.elapsed().as_secs_f64();
         let fetch_started = Instant::now();
+        let (bytes, charged) = fetch_fresh(self, &ticket, Some(ready), file.path(), events).await?;
         let mut generated =
-            fetch_verified_into(self, &ticket, &output, file, &resolved, events).await?;
+            verify_and_commit(self, &ticket, file, &resolved, bytes, events).await?;
         generated.charged = charged;
         generated.generation_secs = generation_secs;
         generated.fetch_secs = fetch_started.elapsed().as_secs_f64();
         Ok(generated)
+    }
+}
+
+/// The [`ErrorKind::Unsettled`] error for a paid submit that failed (for the reason `what`)
+/// in a way that may have reached the provider. `job` names the stored job, whose settling
+/// commands the message then gives.
+pub fn unsettled(what: &str, job: Option<&str>) -> Error {
+    let message = match job {
+        Some(id) => format!(
+            "the provider may or may not have accepted the paid request ({what}), so it was not sent again. \
+             Check the provider's task list, then settle it: `ttv jobs resolve {id} --submitted TASK_ID`, \
+             `ttv jobs resolve {id} --not-submitted` (it will be submitted again), or `ttv jobs resolve {id} --failed`"
+        ),
+        None => format!(
+            "the provider may or may not have accepted the paid request ({what}), so it was not sent again; \
+             check the provider's task list before asking for this video again"
+        ),
+    };
+    Error::new(ErrorKind::Unsettled, message).with_spend(Spend::Maybe)
+}
+
+/// How many times a download is started again from a fresh address after its address expired.
+const FRESH_ADDRESSES: u32 = 2;
+
+/// Polls `ticket` once for the address of its finished video (output addresses expire, so
+/// one is asked for again after a crash or an expired download).
+pub async fn fresh_output<B: VideoBackend + ?Sized>(
+    backend: &B,
+    ticket: &Ticket,
+) -> Result<(Output, Option<Money>)> {
+    match backend.poll(ticket).await? {
+        Status::Succeeded { output, cost } => Ok((output, cost)),
+        other => Err(Error::new(
+            ErrorKind::JobFailed,
+            format!(
+                "job {} was ready to download, but the provider now reports {other:?}",
+                ticket.id
+            ),
+        )
+        .with_backend(backend.id())),
+    }
+}
+
+/// Downloads the video of `ticket` into `into` (a temporary file the caller owns), from
+/// `ready` when given, else from an address asked for now. The backend's layers retry a
+/// broken-off download, continuing it with `Range`; an address that expired is replaced by a
+/// fresh one. Returns the size and what the provider charged, when it says.
+pub async fn fetch_fresh<B: VideoBackend + ?Sized>(
+    backend: &B,
+    ticket: &Ticket,
+    ready: Option<(Output, Option<Money>)>,
+    into: &Path,
+    events: EventSink<'_>,
+) -> Result<(u64, Option<Money>)> {
+    let mut ready = ready;
+    let mut fresh = 0;
+    loop {
+        let (output, charged) = match ready.take() {
+            Some(r) => r,
+            None => fresh_output(backend, ticket).await?,
+        };
+        match backend.fetch(&output, into, events).await {
+            Ok(bytes) => return Ok((bytes, charged)),
+            Err(err) if err.kind() == ErrorKind::OutputExpired && fresh < FRESH_ADDRESSES => {
+                tracing::info!(job = %ticket.id, error = %err, "asking for a fresh output address");
+                fresh += 1;
+            }
+            Err(err) => return Err(err),
+        }
     }
 }
 
@@ -316,7 +450,8 @@ pub async fn fetch_verified_into<B: VideoBackend + ?Sized>(
     resolved: &Resolved,
     events: EventSink<'_>,
 ) -> Result<Generated> {
-    let bytes = backend.fetch(output, file.path(), events).await?;
+    let ready = Some((output.clone(), None));
+    let (bytes, _) = fetch_fresh(backend, ticket, ready, file.path(), events).await?;
     verify_and_commit(backend, ticket, file, resolved, bytes, events).await
 }
 

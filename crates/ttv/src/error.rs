@@ -2,7 +2,8 @@
 //!
 //! Every failure carries an [`ErrorKind`], and the kind alone answers the three questions the
 //! router, the retry layer and the job store ask: may this call be retried, may another backend
-//! be tried instead, and may money already have been spent. Provider modules map their own
+//! be tried instead, and may money already have been spent. (Whether a *paid* call may be
+//! repeated also needs [`Spend`]; [`crate::layers::may_repeat`] puts the two together.) Provider modules map their own
 //! error bodies onto these kinds; nothing outside a provider's folder looks at provider codes.
 
 use std::fmt;
@@ -40,6 +41,13 @@ pub enum ErrorKind {
     Config,
     /// The output is not a playable video.
     InvalidOutput,
+    /// The address of a finished video has expired or was refused; a fresh one has to be
+    /// asked for (by polling the job again), repeating the same download will not help.
+    OutputExpired,
+    /// A paid request may or may not have reached the provider, so it was not sent again: the
+    /// job waits in state `unknown` until it is settled (automatically where the provider
+    /// lets ttv look the request up, else with `ttv jobs resolve`).
+    Unsettled,
 }
 
 impl ErrorKind {
@@ -74,6 +82,8 @@ impl ErrorKind {
             Self::Io => "io",
             Self::Config => "config",
             Self::InvalidOutput => "invalid_output",
+            Self::OutputExpired => "output_expired",
+            Self::Unsettled => "unsettled",
         }
     }
 
@@ -315,6 +325,21 @@ mod tests {
         assert!(ErrorKind::Unavailable.is_fallback_worthy());
         assert!(!ErrorKind::JobFailed.is_fallback_worthy());
         assert!(!ErrorKind::Cancelled.is_fallback_worthy());
+        // A job that may have been bought is neither repeated nor moved elsewhere.
+        assert!(!ErrorKind::Unsettled.is_retryable());
+        assert!(!ErrorKind::Unsettled.is_fallback_worthy());
+        // The same expired address would be refused again.
+        assert!(!ErrorKind::OutputExpired.is_retryable());
+    }
+
+    #[test]
+    fn kind_names_are_stable() {
+        assert_eq!(ErrorKind::Unsettled.as_str(), "unsettled");
+        assert_eq!(ErrorKind::OutputExpired.as_str(), "output_expired");
+        assert_eq!(
+            serde_json::to_value(ErrorKind::Unsettled).unwrap(),
+            serde_json::json!("unsettled")
+        );
     }
 
     #[test]

@@ -160,6 +160,10 @@ pub fn client() -> Result<reqwest::Client> {
 /// Sends `request` and reads the whole answer. Transport failures become errors; any HTTP
 /// status is returned for the caller to judge.
 pub async fn send(request: RequestBuilder, call: Call) -> Result<Reply> {
+    if call == Call::Paid {
+        // From here on a deadline cannot prove the provider never got the request.
+        crate::layers::timeout::mark_sent();
+    }
     let response = request.send().await.map_err(|e| transport_error(e, call))?;
     let status = response.status();
     let headers = response.headers().clone();
@@ -189,13 +193,8 @@ pub fn transport_error(e: reqwest::Error, call: Call) -> Error {
             "the connection failed",
         )
     };
-    let mut message = format!("{what}: {e}");
-    if spend == Spend::Maybe {
-        message.push_str(
-            "; the provider may have accepted the job, so it was not resubmitted (check the provider's task list)",
-        );
-    }
-    Error::new(kind, message)
+    // A paid call's `Spend::Maybe` says the rest; the job runner explains it to the user.
+    Error::new(kind, format!("{what}: {e}"))
         .with_spend(spend)
         .with_source(e.without_url())
 }
@@ -237,11 +236,6 @@ pub fn status_error(status: StatusCode, headers: &HeaderMap, message: &str, call
     if kind == ErrorKind::Auth {
         text.push_str(" (check the API key)");
     }
-    if spend == Spend::Maybe {
-        text.push_str(
-            "; the provider may have accepted the job, so it was not resubmitted (check the provider's task list)",
-        );
-    }
     let mut err = Error::new(kind, text).with_spend(spend);
     if let Some(after) = after {
         err = err.with_retry_after(after);
@@ -251,7 +245,8 @@ pub fn status_error(status: StatusCode, headers: &HeaderMap, message: &str, call
 
 /// Streams `url` into the file at `into`, reporting progress. Fails when the server announced
 /// a size and sent a different number of bytes, or on any interruption; the caller deletes
-/// the temporary file. An output URL refused with 403/404/410 has most likely expired.
+/// the temporary file. An output URL refused with 403/404/410 has most likely expired
+/// (`OutputExpired`: poll the job again for a fresh one).
 ///
 /// When `into` already holds the start of the video (an earlier attempt broke off), only the
 /// rest is asked for with `Range`; a server that ignores it sends everything again and the
@@ -287,7 +282,7 @@ pub async fn download_request(
     let status = response.status();
     if matches!(status.as_u16(), 403 | 404 | 410) {
         return Err(Error::new(
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
             format!(
                 "the output URL was refused (HTTP {}); it has probably expired: poll the job again for a fresh URL",
                 status.as_u16()
@@ -383,11 +378,20 @@ pub async fn download_request(
 /// The offset a `206 Partial Content` answer continues from, when it continues exactly
 /// where our `have` bytes end.
 fn resumed_from(response: &reqwest::Response, have: u64) -> Option<u64> {
-    if response.status() != StatusCode::PARTIAL_CONTENT || have == 0 {
+    let range = response
+        .headers()
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok());
+    resume_offset(response.status(), range, have)
+}
+
+/// [`resumed_from`] on the parts of the answer: `status`, its `Content-Range` and the bytes
+/// already held. Only a 206 whose range starts exactly at `have` (> 0) continues the file.
+fn resume_offset(status: StatusCode, content_range: Option<&str>, have: u64) -> Option<u64> {
+    if status != StatusCode::PARTIAL_CONTENT || have == 0 {
         return None;
     }
-    let range = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
-    let start = range
+    let start = content_range?
         .trim()
         .strip_prefix("bytes ")?
         .split('-')
@@ -456,5 +460,28 @@ mod tests {
         assert_eq!(e(400, &none), (ErrorKind::InvalidRequest, Spend::No));
         let free = status_error(StatusCode::BAD_GATEWAY, &none, "x", Call::Free);
         assert_eq!(free.spend(), Spend::No);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_download_continues_only_where_the_bytes_held_end(
+            have in 0u64..10_000_000,
+            start in 0u64..10_000_000,
+            extra in 1u64..10_000_000,
+            status in proptest::sample::select(vec![200u16, 206, 416, 500]),
+        ) {
+            let status = StatusCode::from_u16(status).unwrap();
+            let total = start + extra;
+            let range = format!("bytes {start}-{}/{total}", total - 1);
+            let got = resume_offset(status, Some(&range), have);
+            let continues = status == StatusCode::PARTIAL_CONTENT && have > 0 && start == have;
+            proptest::prop_assert_eq!(got, continues.then_some(have));
+            // No Content-Range, or one that is not a byte range, never continues.
+            proptest::prop_assert_eq!(resume_offset(status, None, have), None);
+            proptest::prop_assert_eq!(
+                resume_offset(status, Some(&format!("items {start}-{total}")), have),
+                None
+            );
+        }
     }
 }

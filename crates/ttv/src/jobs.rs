@@ -3,30 +3,33 @@
 //!
 //! The ticket is written the moment `submit` returns. A job found with a ticket is polled,
 //! never submitted again; a job whose submit may have reached the provider (timeout after
-//! sending, 500/502/504, a crash while sending) goes to `unknown` until a person settles it
-//! with [`JobRunner::resolve`]. Reads (polls, downloads) are retried by the [`RetryPolicy`];
-//! the submit only when the provider provably never got it.
+//! sending, 500/502/504, a dropped connection, a crash while sending) goes to `unknown`. ttv
+//! then looks the request up where the provider allows ([`VideoBackend::find_submitted`]) and
+//! settles the job itself when it finds it; otherwise the job waits for a person
+//! ([`JobRunner::resolve`]) and the run ends with an [`ErrorKind::Unsettled`] error.
 //!
-//! This module does not choose backends or print anything; callers hand it the backend named
-//! in the job and a sink for progress events.
+//! Retries, call deadlines and rate and job limits are the backend's layers
+//! ([`crate::layers`]), composed once by the registry: this module sends every call exactly
+//! once and never decides whether a call may be repeated. It does not choose backends or print
+//! anything; callers hand it the backend named in the job and a sink for progress events.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::backend::{
-    Event, EventSink, Generated, Output, Status, Ticket, VideoBackend, verify_and_commit,
+    Event, EventSink, Generated, Lookup, Output, Status, Ticket, VideoBackend, fetch_fresh,
+    unsettled, verify_and_commit,
 };
 use crate::budget::Budget;
 use crate::cost::Money;
 use crate::error::{Error, ErrorKind, Result, Spend};
-use crate::limits::Limits;
 use crate::media::atomic::AtomicFile;
 use crate::request::GenerationRequest;
-use crate::retry::{RetryPolicy, submit_may_repeat};
+use crate::retry::RetryPolicy;
 use crate::store::{Job, JobEvent, JobState, NewJob, Store, StoreError};
 
 /// How a person settles a job in state `unknown`.
@@ -70,13 +73,12 @@ pub struct Resumed {
     pub error: Option<String>,
 }
 
-/// Drives jobs with a store and a retry policy.
+/// Drives jobs with a store, a job deadline and a budget.
 #[derive(Debug, Clone)]
 pub struct JobRunner {
     store: Store,
     policy: RetryPolicy,
     budget: Budget,
-    limits: Limits,
 }
 
 /// Runs a store call off the async threads.
@@ -116,20 +118,15 @@ pub fn check_job_id(id: &str) -> Result<()> {
 }
 
 impl JobRunner {
-    /// A runner over `store`.
+    /// A runner over `store`. Of `policy` it uses the job deadline (`job_timeout`); retries,
+    /// call deadlines and limits belong to the backends' layers ([`crate::layers::Stack`]),
+    /// which the registry puts around every backend it builds.
     pub fn new(store: Store, policy: RetryPolicy) -> Self {
         Self {
             store,
             policy,
             budget: Budget::default(),
-            limits: Limits::none(),
         }
-    }
-
-    /// Runs jobs within `limits`: a place per job, a token per provider request.
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
     }
 
     /// Checks `budget` against the ledger before every submit.
@@ -190,7 +187,13 @@ impl JobRunner {
         let Some(limit) = self.policy.job_timeout else {
             return self.run_unbounded(backend, id, req, events).await;
         };
-        match tokio::time::timeout(limit, self.run_unbounded(backend, id, req, events)).await {
+        // The retry layer sees the deadline too, and never waits past it.
+        let deadline = tokio::time::Instant::now() + limit;
+        let bounded = crate::layers::retry::with_deadline(
+            deadline,
+            self.run_unbounded(backend, id, req, events),
+        );
+        match tokio::time::timeout_at(deadline, bounded).await {
             Ok(result) => result,
             Err(_) => {
                 let state = self.job(id).await?.state;
@@ -222,7 +225,7 @@ impl JobRunner {
                 ),
             ));
         };
-        let _permit = self.limits.job_permit(backend.id()).await;
+        let _place = backend.reserve().await;
         let started = Instant::now();
         let mut ready: Option<(Output, Option<Money>)> = None;
         let mut generation_secs = 0.0;
@@ -244,17 +247,27 @@ impl JobRunner {
                     // Only a process that stopped while sending leaves a job here.
                     self.apply(id, JobEvent::Interrupted).await?;
                 }
-                JobState::Unknown => return Err(unknown_error(&job)),
+                JobState::Unknown => {
+                    // With the request at hand, the provider may be asked once more.
+                    let settled = match req {
+                        Some(req) => self.settle(backend, &job, req).await?,
+                        None => false,
+                    };
+                    if !settled {
+                        return Err(unknown_error(&job));
+                    }
+                }
                 JobState::Submitted | JobState::Running => {
                     let ticket = ticket_of(&job)?;
-                    match self.poll(backend, ticket).await {
+                    match backend.poll(ticket).await {
+                        // The store first, then the news: whoever hears it finds it recorded.
                         Ok(Status::Queued { position }) => {
-                            events(Event::Queued { position });
                             self.mark_running(&job).await?;
+                            events(Event::Queued { position });
                         }
                         Ok(Status::Running { progress }) => {
-                            events(Event::Running { progress });
                             self.mark_running(&job).await?;
+                            events(Event::Running { progress });
                         }
                         Ok(Status::Succeeded { output, cost }) => {
                             generation_secs = started.elapsed().as_secs_f64();
@@ -402,14 +415,7 @@ impl JobRunner {
             return Err(err);
         }
         self.apply(id, JobEvent::BeginSubmit).await?;
-        let submitted = self
-            .policy
-            .run("submit", submit_may_repeat, || async {
-                self.limits.request(backend.id()).await;
-                backend.submit(req, &job.resolved).await
-            })
-            .await;
-        match submitted {
+        match backend.submit(req, &job.resolved).await {
             Ok(ticket) => {
                 // Saved before anything else happens: from here on the job is only polled.
                 self.apply(id, JobEvent::Submitted(ticket.clone())).await?;
@@ -425,22 +431,67 @@ impl JobRunner {
                 let after = self
                     .apply(id, JobEvent::SubmitAmbiguous(err.to_string()))
                     .await?;
-                Err(unknown_error(&after).with_spend(Spend::Maybe))
+                if self.settle(backend, &after, req).await? {
+                    let job = self.job(id).await?;
+                    if let Some(ticket) = job.ticket {
+                        events(Event::Submitted(ticket));
+                    }
+                    return Ok(());
+                }
+                Err(unsettled(err.message(), Some(id)).with_backend(backend.id()))
             }
         }
     }
 
-    async fn poll(&self, backend: &dyn VideoBackend, ticket: &Ticket) -> Result<Status> {
-        self.policy
-            .run(
-                "poll",
-                |_| true,
-                || async {
-                    self.limits.request(backend.id()).await;
-                    backend.poll(ticket).await
-                },
-            )
-            .await
+    /// Tries to settle `job` (in `unknown`) by looking its request up at the provider.
+    /// Settles it as submitted, under the ticket found, only when the provider holds exactly
+    /// this request and no other job already has that ticket; `false` leaves it `unknown`.
+    async fn settle(
+        &self,
+        backend: &dyn VideoBackend,
+        job: &Job,
+        req: &GenerationRequest,
+    ) -> Result<bool> {
+        let since = self.submit_began(&job.id).await?;
+        let ticket = match backend.find_submitted(req, &job.resolved, since).await {
+            Ok(Lookup::Found(ticket)) => ticket,
+            Ok(Lookup::NotFound | Lookup::Unsupported) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "could not look the request up at the provider");
+                return Ok(false);
+            }
+        };
+        let (key, task) = (job.id.clone(), ticket.id.clone());
+        let taken = blocking(&self.store, move |s| {
+            Ok(s.list(&[])?.into_iter().any(|other| {
+                other.id != key && other.ticket.as_ref().is_some_and(|t| t.id == task)
+            }))
+        })
+        .await?;
+        if taken {
+            tracing::warn!(job = %job.id, task = %ticket.id, "the request found belongs to another job");
+            return Ok(false);
+        }
+        tracing::info!(job = %job.id, task = %ticket.id, "found the request at the provider");
+        self.apply(&job.id, JobEvent::Settled(ticket)).await?;
+        Ok(true)
+    }
+
+    /// When the job's latest paid request began to be sent.
+    async fn submit_began(&self, id: &str) -> Result<DateTime<Utc>> {
+        let key = id.to_owned();
+        let history = blocking(&self.store, move |s| s.history(&key)).await?;
+        history
+            .iter()
+            .rev()
+            .find(|h| h.event == JobEvent::BeginSubmit.name())
+            .map(|h| h.at)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("job {id} is unknown but its history has no submit"),
+                )
+            })
     }
 
     async fn mark_running(&self, job: &Job) -> Result<()> {
@@ -478,47 +529,16 @@ impl JobRunner {
         backend: &dyn VideoBackend,
         job: &Job,
         ticket: &Ticket,
-        mut ready: Option<(Output, Option<Money>)>,
+        ready: Option<(Output, Option<Money>)>,
         events: EventSink<'_>,
     ) -> Result<(Generated, Option<Money>)> {
         remove_stale_parts(&job.out).await;
+        // One temporary file across the layers' attempts, so a broken-off download continues.
         let file = AtomicFile::new(&job.out)?;
-        let mut retry = 0;
-        loop {
-            // After a crash or a failed download, ask again: output URLs expire.
-            let (output, charged) = match ready.take() {
-                Some(r) => r,
-                None => match self.poll(backend, ticket).await? {
-                    Status::Succeeded { output, cost } => (output, cost),
-                    other => {
-                        return Err(Error::new(
-                            ErrorKind::JobFailed,
-                            format!(
-                                "job {} was ready to download, but the provider now reports {other:?}",
-                                job.id
-                            ),
-                        )
-                        .with_backend(backend.id()));
-                    }
-                },
-            };
-            // One temporary file across attempts, so a broken-off download continues.
-            self.limits.request(backend.id()).await;
-            match backend.fetch(&output, file.path(), events).await {
-                Ok(bytes) => {
-                    return verify_and_commit(backend, ticket, file, &job.resolved, bytes, events)
-                        .await
-                        .map(|g| (g, charged));
-                }
-                Err(err) if err.is_retryable() && retry < self.policy.max_retries => {
-                    let wait = self.policy.delay(retry, err.retry_after());
-                    tracing::info!(job = %job.id, error = %err, "download failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        let (bytes, charged) = fetch_fresh(backend, ticket, ready, file.path(), events).await?;
+        verify_and_commit(backend, ticket, file, &job.resolved, bytes, events)
+            .await
+            .map(|g| (g, charged))
     }
 
     /// Cancels job `id`: stops the remote job where the backend can and records it as
@@ -529,10 +549,7 @@ impl JobRunner {
             JobState::Submitting => return self.apply(id, JobEvent::Interrupted).await,
             s if s.has_remote_job() => {
                 if let (Some(backend), Some(ticket)) = (backend, &job.ticket)
-                    && let Err(e) = {
-                        self.limits.request(backend.id()).await;
-                        backend.cancel(ticket).await
-                    }
+                    && let Err(e) = backend.cancel(ticket).await
                 {
                     tracing::warn!(job = id, error = %e, "the provider did not confirm the cancel");
                 }
@@ -604,16 +621,6 @@ fn ticket_of(job: &Job) -> Result<&Ticket> {
 }
 
 fn unknown_error(job: &Job) -> Error {
-    let id = &job.id;
-    Error::new(
-        ErrorKind::JobFailed,
-        format!(
-            "job {id}: the provider may or may not have accepted the paid request ({}), so it was not sent again. \
-             Check the provider's task list, then settle it: `ttv jobs resolve {id} --submitted TASK_ID`, \
-             `ttv jobs resolve {id} --not-submitted` (it will be submitted again), or `ttv jobs resolve {id} --failed`",
-            job.error.as_deref().unwrap_or("no reason recorded")
-        ),
-    )
-    .with_backend(job.backend.clone())
-    .with_spend(Spend::Maybe)
+    let reason = job.error.as_deref().unwrap_or("no reason recorded");
+    unsettled(reason, Some(&job.id)).with_backend(job.backend.clone())
 }

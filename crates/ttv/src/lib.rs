@@ -32,6 +32,7 @@ pub mod cost;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod layers;
 pub mod limits;
 pub mod media;
 pub mod registry;
@@ -43,7 +44,8 @@ pub mod sidecar;
 pub mod store;
 
 pub use backend::{
-    Availability, BackendKind, Event, Generated, Output, Status, Ticket, VideoBackend,
+    Availability, BackendKind, Event, Generated, Lookup, Output, Reservation, Status, Ticket,
+    VideoBackend,
 };
 pub use capabilities::{Capabilities, Resolved};
 pub use cost::{CostEstimate, Money};

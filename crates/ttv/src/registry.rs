@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::backend::{Availability, BackendKind, VideoBackend};
 use crate::error::{Error, ErrorKind, Result};
+use crate::layers::{LayerSettings, Stack};
 use crate::services::alibaba::{self, Alibaba, AlibabaOptions};
 use crate::services::animatic::{self, Animatic, AnimaticOptions};
 use crate::services::fal::{self, Fal, FalOptions};
@@ -208,6 +209,9 @@ pub struct RegistrySettings {
     pub hunyuan: Option<HunyuanOptions>,
     /// LTX-Video on a local GPU (`ltx_video`); listed as unavailable when absent.
     pub ltx: Option<LtxOptions>,
+    /// Retries, deadlines and limits: every backend built is wrapped in these layers
+    /// ([`crate::layers::Stack`]); the defaults retry and limit nothing else.
+    pub layers: LayerSettings,
 }
 
 impl RegistrySettings {
@@ -248,8 +252,12 @@ where
 }
 
 impl Registry {
-    /// Builds every backend this version of ttv has, and lists the rest with the reason.
+    /// Builds every backend this version of ttv has, each wrapped in the layers of
+    /// `settings.layers` (retries, call deadlines, rate and job limits), and lists the rest
+    /// with the reason. Limits that would stop everything leave every backend unavailable,
+    /// saying why.
     pub fn new(settings: &RegistrySettings) -> Self {
+        let stack = Stack::new(&settings.layers);
         let entries = KNOWN
             .iter()
             .map(|known| {
@@ -310,7 +318,12 @@ impl Registry {
                         known.name
                     )),
                 };
-                let (backend, availability) = match built {
+                let layered = match (built, &stack) {
+                    (Ok(b), Ok(stack)) => Ok(stack.wrap(b)),
+                    (Ok(_), Err(e)) => Err(e.to_string()),
+                    (Err(reason), _) => Err(reason),
+                };
+                let (backend, availability) = match layered {
                     Ok(b) => {
                         let a = b.availability();
                         (Some(b), a)
@@ -327,7 +340,8 @@ impl Registry {
         Self { entries }
     }
 
-    /// A registry holding exactly `backends`, for tests and embedding.
+    /// A registry holding exactly `backends`, as given (wrap them with
+    /// [`crate::layers::Stack::wrap`] for retries and limits), for tests and embedding.
     pub fn with_backends(backends: Vec<Arc<dyn VideoBackend>>) -> Self {
         let entries = backends
             .into_iter()

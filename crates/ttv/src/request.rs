@@ -430,7 +430,90 @@ impl GenerationRequest {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::error::ErrorKind;
+
+    proptest! {
+        #[test]
+        fn sizes_parse_whatever_the_separator_case_or_spacing(
+            w in 1u32..20_000,
+            h in 1u32..20_000,
+            sep in prop::sample::select(vec!["x", "X", "*", ":"]),
+            pad in prop::sample::select(vec!["", " ", "  "]),
+        ) {
+            let spec: ResolutionSpec = format!("{pad}{w}{sep}{h}{pad}").parse().unwrap();
+            prop_assert_eq!(spec, ResolutionSpec::Exact(Resolution::new(w, h)));
+            prop_assert_eq!(spec.to_string(), format!("{w}x{h}"));
+            prop_assert_eq!(spec.to_string().parse::<ResolutionSpec>().unwrap(), spec);
+        }
+
+        #[test]
+        fn tiers_parse_and_follow_the_aspect(
+            short in 1u32..5_000,
+            w in 1u32..50,
+            h in 1u32..50,
+        ) {
+            let spec: ResolutionSpec = format!("{short}P").parse().unwrap();
+            prop_assert_eq!(spec, ResolutionSpec::Tier(short));
+            prop_assert_eq!(spec.to_string(), format!("{short}p"));
+            let aspect = AspectRatio::new(w, h).unwrap();
+            let size = spec.resolve(aspect);
+            // The short side is the tier; the long one is even and follows the ratio.
+            prop_assert_eq!(size.short_side(), short);
+            let long = size.width.max(size.height);
+            prop_assert_eq!(long % 2, 0);
+            let want = f64::from(short) * f64::from(w.max(h)) / f64::from(w.min(h));
+            prop_assert!((f64::from(long) - want).abs() <= 1.5, "{} vs {}", long, want);
+        }
+
+        #[test]
+        fn aspect_ratios_parse_reduced(w in 1u32..10_000, h in 1u32..10_000, k in 1u32..50) {
+            let a: AspectRatio = format!(" {} : {} ", w * k, h * k).parse().unwrap();
+            prop_assert_eq!(a, AspectRatio::new(w, h).unwrap());
+            let g = gcd(w, h);
+            prop_assert_eq!(a.to_string(), format!("{}:{}", w / g, h / g));
+            prop_assert_eq!(a.to_string().parse::<AspectRatio>().unwrap(), a);
+        }
+
+        #[test]
+        fn durations_parse_with_or_without_the_s(millis in 1u32..86_400_000) {
+            let secs = f64::from(millis) / 1000.0;
+            let want = VideoDuration::from_millis(millis);
+            prop_assert_eq!(format!("{secs}").parse::<VideoDuration>().unwrap(), want);
+            prop_assert_eq!(format!("{secs}s").parse::<VideoDuration>().unwrap(), want);
+            prop_assert_eq!(format!(" {secs} s ").parse::<VideoDuration>().unwrap(), want);
+            prop_assert_eq!(want.to_string().parse::<VideoDuration>().unwrap(), want);
+        }
+
+        #[test]
+        fn bad_values_are_refused_naming_the_field_never_a_panic(text in ".*") {
+            for (field, result) in [
+                ("duration", text.parse::<VideoDuration>().err()),
+                ("aspect", text.parse::<AspectRatio>().err()),
+                ("resolution", text.parse::<ResolutionSpec>().err()),
+            ] {
+                if let Some(err) = result {
+                    prop_assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+                    prop_assert_eq!(err.problems()[0].field.as_str(), field);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_and_negative_values_are_refused() {
+        for bad in ["0", "0s", "-5", "-5s", "nan", "inf", "86401"] {
+            assert!(bad.parse::<VideoDuration>().is_err(), "{bad}");
+        }
+        for bad in ["0x720", "1280x0", "0p", "-720p", "1280x"] {
+            assert!(bad.parse::<ResolutionSpec>().is_err(), "{bad}");
+        }
+        for bad in ["0:9", "16:0", "16x9", ":", "16:-9"] {
+            assert!(bad.parse::<AspectRatio>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn aspect_ratio_parses_and_reduces() {

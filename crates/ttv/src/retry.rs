@@ -1,16 +1,15 @@
 //! One retry policy for every backend: exponential backoff with full jitter, the provider's
-//! `Retry-After` honoured, a cap on attempts and a deadline per call.
+//! `Retry-After` honoured, a cap on attempts, and never a wait that ends past a deadline.
 //!
-//! The policy decides *when* to try again; whether a call may be repeated at all is the
-//! error's business ([`crate::Error::is_retryable`], and for the paid submit
-//! [`crate::Spend::No`]). Waiting uses tokio's clock, so tests run it with a paused clock.
+//! The policy only says *when* to try again ([`RetryPolicy::next_wait`]). Whether a failed
+//! call may be repeated at all is decided in one place, [`crate::layers::may_repeat`], and the
+//! loop that repeats calls is the retry layer ([`crate::layers::retry`]). Times are tokio's, so
+//! tests run them on a paused clock.
 
-use std::future::Future;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-use crate::error::{Error, ErrorKind, Result};
+use tokio::time::Instant;
 
 /// How often and how long to retry. Deserialisable so the configuration
 /// (`remote_api_settings{max_retries, timeout}`) can fill it.
@@ -29,11 +28,13 @@ pub struct RetryPolicy {
     /// The longest `Retry-After` accepted; a provider asking for more fails the call.
     #[serde(with = "secs")]
     pub max_retry_after: Duration,
-    /// Deadline of one call (one request and its answer); none when absent.
+    /// Deadline of one attempt of one call (one request and its answer); none when absent.
+    /// Applied by the timeout layer ([`crate::layers::timeout`]).
     #[serde(with = "opt_secs")]
     pub call_timeout: Option<Duration>,
     /// Deadline of a whole job run (submit to verified file); none when absent. A job that
-    /// runs out of time is kept as it is, to be resumed.
+    /// runs out of time is kept as it is, to be resumed. Applied by the job runner, which
+    /// also hands it to the retry layer so that no retry waits past it.
     #[serde(with = "opt_secs")]
     pub job_timeout: Option<Duration>,
 }
@@ -98,62 +99,26 @@ impl RetryPolicy {
         }
     }
 
-    /// Runs `call` until it succeeds, fails with an error that may not be repeated, or the
-    /// retries are spent. `may_repeat` has the last word on each error (the paid submit passes
-    /// one that also demands `Spend::No`).
-    pub async fn run<T, F, Fut>(
+    /// How long to wait before retry number `retry` (0-based) of a call that failed at `now`
+    /// with `retry_after` asked for, or `None` when it must not be retried: the retries are
+    /// spent, the provider asks for a longer wait than `max_retry_after`, or the wait would end
+    /// after `deadline`.
+    pub fn next_wait(
         &self,
-        what: &str,
-        may_repeat: impl Fn(&Error) -> bool,
-        mut call: F,
-    ) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let mut retry = 0;
-        loop {
-            let attempt = match self.call_timeout {
-                Some(limit) => match tokio::time::timeout(limit, call()).await {
-                    Ok(result) => result,
-                    Err(_) => Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("{what} took longer than {} s", limit.as_secs_f64()),
-                    )),
-                },
-                None => call().await,
-            };
-            let err = match attempt {
-                Ok(value) => return Ok(value),
-                Err(err) => err,
-            };
-            if retry >= self.max_retries || !err.is_retryable() || !may_repeat(&err) {
-                return Err(err);
-            }
-            if let Some(after) = err.retry_after()
-                && after > self.max_retry_after
-            {
-                return Err(err);
-            }
-            let wait = self.delay(retry, err.retry_after());
-            tracing::info!(
-                what,
-                retry = retry + 1,
-                of = self.max_retries,
-                wait_ms = wait.as_millis() as u64,
-                error = %err,
-                "retrying"
-            );
-            tokio::time::sleep(wait).await;
-            retry += 1;
+        retry: u32,
+        retry_after: Option<Duration>,
+        now: Instant,
+        deadline: Option<Instant>,
+    ) -> Option<Duration> {
+        if retry >= self.max_retries || retry_after.is_some_and(|a| a > self.max_retry_after) {
+            return None;
+        }
+        let wait = self.delay(retry, retry_after);
+        match deadline {
+            Some(deadline) if now.checked_add(wait).is_none_or(|end| end > deadline) => None,
+            _ => Some(wait),
         }
     }
-}
-
-/// Whether a failed call may be repeated: every read may, the paid submit only when the
-/// request provably never reached the provider.
-pub fn submit_may_repeat(err: &Error) -> bool {
-    err.spend() == crate::error::Spend::No
 }
 
 /// A number in [0, 1) from the OS's random source (through uuid, already a dependency).
@@ -164,86 +129,9 @@ fn unit_random() -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use proptest::prelude::*;
 
     use super::*;
-    use crate::error::Spend;
-
-    #[test]
-    fn backoff_grows_within_its_ceiling_and_honours_retry_after() {
-        let p = RetryPolicy::default();
-        for retry in 0..10 {
-            let ceiling = (p.base_delay * 2u32.pow(retry)).min(p.max_delay);
-            let d = p.delay(retry, None);
-            assert!(d <= ceiling, "{d:?} > {ceiling:?}");
-        }
-        assert!(p.delay(0, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn transient_failures_are_retried_until_success() {
-        let calls = AtomicU32::new(0);
-        let started = tokio::time::Instant::now();
-        let value = RetryPolicy::default()
-            .run(
-                "poll",
-                |_| true,
-                || async {
-                    if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                        Err(Error::new(ErrorKind::RateLimited, "slow down")
-                            .with_retry_after(Duration::from_secs(3)))
-                    } else {
-                        Ok(42)
-                    }
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(value, 42);
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert!(
-            started.elapsed() >= Duration::from_secs(6),
-            "Retry-After honoured twice"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_ambiguous_submit_is_never_repeated() {
-        let calls = AtomicU32::new(0);
-        let err = RetryPolicy::default()
-            .run("submit", submit_may_repeat, || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(Error::new(ErrorKind::Transient, "HTTP 502").with_spend(Spend::Maybe))
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(err.spend(), Spend::Maybe);
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retries_stop_at_the_limit_and_calls_time_out() {
-        let calls = AtomicU32::new(0);
-        let policy = RetryPolicy {
-            max_retries: 2,
-            call_timeout: Some(Duration::from_secs(1)),
-            ..RetryPolicy::default()
-        };
-        let err = policy
-            .run(
-                "poll",
-                |_| true,
-                || async {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    Ok(())
-                },
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-    }
 
     #[test]
     fn the_policy_reads_from_configuration() {
@@ -251,5 +139,78 @@ mod tests {
             serde_json::from_str(r#"{"max_retries": 2, "call_timeout": 30}"#).unwrap();
         assert_eq!(p.max_retries, 2);
         assert_eq!(p.call_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_allowed_ends_the_retries() {
+        let p = RetryPolicy::default();
+        let now = Instant::now();
+        let too_long = p.max_retry_after + Duration::from_secs(1);
+        assert_eq!(p.next_wait(0, Some(too_long), now, None), None);
+        assert_eq!(
+            p.next_wait(0, Some(p.max_retry_after), now, None),
+            Some(p.max_retry_after)
+        );
+    }
+
+    fn policy() -> impl Strategy<Value = RetryPolicy> {
+        (0u32..8, 1u64..2_000, 1u64..60_000, 1u64..600_000).prop_map(
+            |(max_retries, base_ms, max_ms, max_after_ms)| RetryPolicy {
+                max_retries,
+                base_delay: Duration::from_millis(base_ms),
+                max_delay: Duration::from_millis(max_ms),
+                max_retry_after: Duration::from_millis(max_after_ms),
+                ..RetryPolicy::default()
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn a_wait_stays_within_its_backoff_ceiling_or_is_the_retry_after(
+            p in policy(),
+            retry in 0u32..30,
+            after_ms in proptest::option::of(0u64..600_000),
+        ) {
+            let after = after_ms.map(Duration::from_millis);
+            let d = p.delay(retry, after);
+            let ceiling = p.base_delay
+                .saturating_mul(2u32.saturating_pow(retry.min(20)))
+                .min(p.max_delay);
+            match after {
+                // Retry-After is a floor: never sooner than the provider asked.
+                Some(a) => prop_assert!(d >= a && d <= a.max(ceiling)),
+                None => prop_assert!(d <= ceiling),
+            }
+        }
+
+        #[test]
+        fn no_wait_ends_past_the_deadline_or_ignores_retry_after(
+            p in policy(),
+            retry in 0u32..10,
+            after_ms in proptest::option::of(0u64..600_000),
+            left_ms in 0u64..120_000,
+        ) {
+            let now = Instant::now();
+            let deadline = now + Duration::from_millis(left_ms);
+            let after = after_ms.map(Duration::from_millis);
+            match p.next_wait(retry, after, now, Some(deadline)) {
+                Some(wait) => {
+                    prop_assert!(now + wait <= deadline);
+                    prop_assert!(retry < p.max_retries);
+                    if let Some(a) = after {
+                        prop_assert!(wait >= a);
+                        prop_assert!(a <= p.max_retry_after);
+                    }
+                }
+                None => prop_assert!(
+                    retry >= p.max_retries
+                        || after.is_some_and(|a| a > p.max_retry_after || a > deadline - now)
+                        // A jittered wait may land past a near deadline.
+                        || p.base_delay.saturating_mul(2u32.saturating_pow(retry.min(20))).min(p.max_delay)
+                            > deadline - now
+                ),
+            }
+        }
     }
 }

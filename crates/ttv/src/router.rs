@@ -178,6 +178,7 @@ fn one_line(e: &Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Problem;
     use crate::registry::RegistrySettings;
     use crate::request::VideoDuration;
 
@@ -225,6 +226,13 @@ mod tests {
             ..GenerationRequest::text("x")
         };
         let err = select(&reg, &req, "--backend", "animatic", &Preference::Cheapest).unwrap_err();
-        assert_eq!(err.problems().len(), 2);
+        assert_eq!(
+            err.problems(),
+            [
+                Problem::new("audio", true, "false: this backend makes silent video only"),
+                Problem::new("fps", 200, "8 to 60"),
+            ],
+            "{err}"
+        );
     }
 }

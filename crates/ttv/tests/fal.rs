@@ -145,15 +145,16 @@ async fn a_cancelled_request_reports_cancelled() {
 async fn submit_faults_end_in_the_right_kind_and_spend() {
     for (fault, kind, spend, paid) in [
         (FaultKind::RateLimited, ErrorKind::RateLimited, Spend::No, 0),
+        // May have been bought: never sent again, and the run says the job is unsettled.
         (
             FaultKind::ServerError,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
             1,
         ),
         (
             FaultKind::ConnectionReset,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
             1,
         ),
@@ -195,10 +196,11 @@ async fn task_and_download_faults_end_the_job_cleanly() {
             FaultKind::TruncatedDownload,
             ErrorKind::Transient,
         ),
+        // Every address handed out is refused: a fresh one is asked for twice, then it stops.
         (
             Endpoint::Download,
             FaultKind::ExpiredUrl,
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
         ),
         (
             Endpoint::Result,

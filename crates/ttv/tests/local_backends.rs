@@ -108,6 +108,21 @@ impl FakeWan {
             .to_string()
     }
 
+    /// The pid of `generate.py` once it hangs ("hang" behaviour), waiting for it to get there.
+    async fn hung_pid(&self) -> i32 {
+        let file = self.root.path().join("hung.pid");
+        for _ in 0..2000 {
+            if let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("generate.py never reached its hang");
+    }
+
     fn run(&self) -> LocalRun {
         LocalRun {
             work_dir: self.work.path().to_path_buf(),
@@ -301,13 +316,25 @@ async fn a_wan_run_past_its_timeout_is_stopped_with_a_timeout_error() {
         seed: Some(3),
         ..GenerationRequest::text("x")
     };
-    let started = std::time::Instant::now();
     let err = wan
         .generate(&req, &fake.work.path().join("t.mp4"), &no_events)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20));
+    // It hung, and the process itself is gone: stopped, not abandoned.
+    let pid = fake.hung_pid().await;
+    assert!(gone(pid).await, "generate.py (pid {pid}) still runs");
+}
+
+/// Whether process `pid` ends (waiting a while for the kill to land).
+async fn gone(pid: i32) -> bool {
+    for _ in 0..500 {
+        if !ttv::services::local::job::process_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
 }
 
 #[tokio::test]
@@ -322,7 +349,7 @@ async fn a_cancelled_wan_job_stops_and_says_so() {
     };
     let resolved = wan.validate(&req).unwrap();
     let ticket = wan.submit(&req, &resolved).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = fake.hung_pid().await;
     wan.cancel(&ticket).await.unwrap();
     let mut last = None;
     for _ in 0..200 {
@@ -336,6 +363,7 @@ async fn a_cancelled_wan_job_stops_and_says_so() {
         }
     }
     assert_eq!(last, Some("cancelled"));
+    assert!(gone(pid).await, "generate.py (pid {pid}) still runs");
 }
 
 #[tokio::test]

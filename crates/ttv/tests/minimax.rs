@@ -130,7 +130,7 @@ async fn a_500_on_submit_is_ambiguous_and_not_repeated() {
     let (err, sim) = fails_with(FaultRule::always(Endpoint::Submit, FaultKind::ServerError)).await;
     assert_eq!(
         (err.kind(), err.spend()),
-        (ErrorKind::Transient, Spend::Maybe)
+        (ErrorKind::Unsettled, Spend::Maybe)
     );
     assert_eq!(sim.paid_submits(Provider::Minimax), 1);
 }
@@ -152,7 +152,7 @@ async fn a_connection_reset_on_submit_is_ambiguous() {
     .await;
     assert_eq!(
         (err.kind(), err.spend()),
-        (ErrorKind::Transient, Spend::Maybe)
+        (ErrorKind::Unsettled, Spend::Maybe)
     );
 }
 
@@ -180,9 +180,21 @@ async fn failed_and_moderated_tasks_end_the_job() {
 
 #[tokio::test]
 async fn broken_downloads_fail_cleanly() {
-    for fault in [FaultKind::TruncatedDownload, FaultKind::ExpiredUrl] {
-        let (err, _) = fails_with(FaultRule::always(Endpoint::Download, fault)).await;
-        assert_eq!(err.kind(), ErrorKind::Transient, "{fault:?}");
+    for (fault, kind) in [
+        (FaultKind::TruncatedDownload, ErrorKind::Transient),
+        // Refused every time: a fresh address is asked for twice, then the run stops.
+        (FaultKind::ExpiredUrl, ErrorKind::OutputExpired),
+    ] {
+        let (err, sim) = fails_with(FaultRule::always(Endpoint::Download, fault)).await;
+        assert_eq!(err.kind(), kind, "{fault:?}");
+        let downloads = sim
+            .requests()
+            .iter()
+            .filter(|r| r.endpoint == Some(Endpoint::Download))
+            .count();
+        // The bare backend, outside the retry layer: one try per address.
+        let want = if fault == FaultKind::ExpiredUrl { 3 } else { 1 };
+        assert_eq!(downloads, want, "{fault:?}");
     }
 }
 

@@ -28,7 +28,15 @@ async fn text_to_video_sends_the_documented_request_and_saves_a_playable_video()
     let req = GenerationRequest::text("a red fox in the snow");
     let (out, seen, _dir) = generate(&runway, &req).await;
     let generated = out.unwrap();
-    assert!(generated.video.frames > 0);
+    // gen4.5's default 5 s, at the simulator's 8 fps, 1280x720 served at its 256 px cap.
+    assert_eq!(
+        (
+            generated.video.frames,
+            generated.video.width,
+            generated.video.height
+        ),
+        (40, 256, 144)
+    );
     assert_eq!(generated.ticket.model.as_deref(), Some("gen4.5"));
     assert!(
         seen.queued > 0 && seen.running > 0 && seen.downloading > 0,
@@ -196,7 +204,7 @@ async fn a_500_on_submit_is_ambiguous_and_is_not_repeated() {
     let (err, sim) = fails_with(FaultRule::always(Endpoint::Submit, FaultKind::ServerError)).await;
     assert_eq!(
         (err.kind(), err.spend()),
-        (ErrorKind::Transient, Spend::Maybe)
+        (ErrorKind::Unsettled, Spend::Maybe)
     );
     assert_eq!(sim.paid_submits(Provider::Runway), 1);
     assert_eq!(submits(&sim), 1);
@@ -211,7 +219,7 @@ async fn a_connection_reset_after_submit_is_ambiguous_and_is_not_repeated() {
     .await;
     assert_eq!(
         (err.kind(), err.spend()),
-        (ErrorKind::Transient, Spend::Maybe)
+        (ErrorKind::Unsettled, Spend::Maybe)
     );
     assert_eq!(sim.paid_submits(Provider::Runway), 1);
 }
@@ -263,9 +271,26 @@ async fn a_truncated_download_fails_and_leaves_no_file() {
 
 #[tokio::test]
 async fn an_expired_output_url_says_to_poll_again() {
-    let (err, _) = fails_with(FaultRule::always(Endpoint::Download, FaultKind::ExpiredUrl)).await;
-    assert_eq!(err.kind(), ErrorKind::Transient);
+    let (err, sim) = fails_with(FaultRule::always(Endpoint::Download, FaultKind::ExpiredUrl)).await;
+    assert_eq!(err.kind(), ErrorKind::OutputExpired);
     assert!(err.message().contains("expired"), "{err}");
+    // Each refused address was replaced by a fresh one from a new poll, twice.
+    let calls: Vec<_> = sim
+        .requests()
+        .iter()
+        .filter_map(|r| r.endpoint)
+        .filter(|e| matches!(e, Endpoint::Poll | Endpoint::Download))
+        .collect();
+    assert_eq!(
+        &calls[calls.len() - 5..],
+        [
+            Endpoint::Download,
+            Endpoint::Poll,
+            Endpoint::Download,
+            Endpoint::Poll,
+            Endpoint::Download
+        ]
+    );
 }
 
 #[tokio::test]

@@ -135,7 +135,15 @@ async fn gemini_text_to_video_sends_the_documented_request_and_saves_a_playable_
     };
     let (out, seen, _dir) = generate(&veo, &req).await;
     let generated = out.unwrap();
-    assert!(generated.video.frames > 0);
+    // Veo 3's default 8 s at the simulator's 8 fps, 1280x720 served at its 256 px cap.
+    assert_eq!(
+        (
+            generated.video.frames,
+            generated.video.width,
+            generated.video.height
+        ),
+        (64, 256, 144)
+    );
     assert!(seen.running > 0 && seen.downloading > 0, "{seen:?}");
     assert!(
         generated
@@ -235,7 +243,14 @@ async fn vertex_signs_a_service_account_jwt_and_saves_the_inline_video() {
     };
     let (out, _, _out_dir) = generate(&veo, &req).await;
     let generated = out.unwrap();
-    assert!(generated.video.frames > 0);
+    assert_eq!(
+        (
+            generated.video.frames,
+            generated.video.width,
+            generated.video.height
+        ),
+        (64, 256, 144)
+    );
 
     // One token, exchanged once and reused for submit and every poll.
     let tokens = token_requests(&sim);
@@ -336,12 +351,20 @@ async fn vertex_bucket_outputs_are_downloaded_through_the_storage_api_with_the_t
     assert_eq!(token_requests(&sim).len(), 1);
 }
 
+/// Moves tokio's clock (which the token cache and the simulator both read) `by` forward at
+/// once, then lets it run on: time passes for the test without waiting for it.
+async fn skip(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
+// A current-thread runtime, whose clock a test may move.
 #[tokio::test]
 async fn access_tokens_are_renewed_a_minute_before_they_expire() {
-    // Tokens live 63 s, so the backend treats each as fresh for 3 s only (room enough for a
-    // submit and a poll on a busy machine).
+    // Tokens live 120 s, so the backend treats each as fresh for 60 s.
     let sim = google_sim(SimConfig {
-        google_token_ttl_secs: Some(63),
+        google_token_ttl_secs: Some(120),
         ..quick()
     })
     .await;
@@ -352,7 +375,14 @@ async fn access_tokens_are_renewed_a_minute_before_they_expire() {
     let ticket = veo.submit(&req, &resolved).await.unwrap();
     veo.poll(&ticket).await.unwrap();
     assert_eq!(token_requests(&sim).len(), 1);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    skip(Duration::from_secs(59)).await;
+    veo.poll(&ticket).await.unwrap();
+    assert_eq!(
+        token_requests(&sim).len(),
+        1,
+        "still fresh a second before its time"
+    );
+    skip(Duration::from_secs(2)).await;
     veo.poll(&ticket).await.unwrap();
     veo.poll(&ticket).await.unwrap();
     let tokens = token_requests(&sim);
@@ -363,10 +393,17 @@ async fn access_tokens_are_renewed_a_minute_before_they_expire() {
         .filter(|r| r.endpoint.is_some())
         .map(|r| r.headers["authorization"].clone())
         .collect();
-    assert_eq!(bearers.len(), 4);
+    assert_eq!(bearers.len(), 5);
     assert_eq!(bearers[0], bearers[1]);
-    assert_ne!(bearers[1], bearers[2]);
-    assert_eq!(bearers[2], bearers[3]);
+    assert_eq!(bearers[1], bearers[2]);
+    assert_ne!(bearers[2], bearers[3]);
+    assert_eq!(bearers[3], bearers[4]);
+    // The old token was replaced while the simulator still took it: every call was served.
+    assert!(
+        sim.requests().iter().all(|r| r.status == 200),
+        "{:?}",
+        sim.requests()
+    );
 }
 
 #[tokio::test]
@@ -450,7 +487,7 @@ async fn gemini_faults_map_to_the_right_kinds() {
         (
             Endpoint::Submit,
             FaultKind::ServerError,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
         ),
         (
@@ -468,7 +505,7 @@ async fn gemini_faults_map_to_the_right_kinds() {
         (
             Endpoint::Download,
             FaultKind::ExpiredUrl,
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
             Spend::No,
         ),
     ];
@@ -631,13 +668,13 @@ async fn vertex_faults_map_to_the_right_kinds_and_never_resubmit_a_paid_call() {
         (
             Endpoint::Submit,
             FaultKind::ServerError,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
         ),
         (
             Endpoint::Submit,
             FaultKind::ConnectionReset,
-            ErrorKind::Transient,
+            ErrorKind::Unsettled,
             Spend::Maybe,
         ),
         (
@@ -667,7 +704,7 @@ async fn vertex_faults_map_to_the_right_kinds_and_never_resubmit_a_paid_call() {
         (
             Endpoint::Download,
             FaultKind::ExpiredUrl,
-            ErrorKind::Transient,
+            ErrorKind::OutputExpired,
             Spend::No,
         ),
     ];
@@ -694,5 +731,15 @@ async fn a_slow_vertex_poll_still_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let veo = vertex(&sim, &dir, Some("gs://sim-bucket/out"));
     let (out, _, _out_dir) = generate(&veo, &GenerationRequest::text("a fox")).await;
-    assert!(out.unwrap().video.frames > 0);
+    assert_eq!(
+        out.unwrap().video.frames,
+        64,
+        "8 s at the simulator's 8 fps"
+    );
+    let slowed = sim
+        .faults_fired()
+        .iter()
+        .filter(|f| f.fault == FaultKind::SlowBody)
+        .count();
+    assert!(slowed >= 1, "the slow answers were served");
 }

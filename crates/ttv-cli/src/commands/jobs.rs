@@ -3,7 +3,6 @@
 use anyhow::Context as _;
 use serde_json::json;
 use ttv::jobs::{Finished, JobRunner, Resolution, Resumed};
-use ttv::limits::Limits;
 use ttv::sidecar::Sidecar;
 use ttv::store::{Job, JobState, Store};
 use ttv::{Error, ErrorKind, Event};
@@ -19,9 +18,8 @@ pub async fn runner(settings: &Settings) -> anyhow::Result<JobRunner> {
     let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
         .await
         .context("opening the job store")??;
-    Ok(JobRunner::new(store, settings.retry.clone())
-        .with_budget(settings.budget.clone())
-        .with_limits(Limits::new(&settings.limits)?))
+    // Retries and limits are the layers around each backend of `settings.registry`.
+    Ok(JobRunner::new(store, settings.retry.clone()).with_budget(settings.budget.clone()))
 }
 
 /// Runs `ttv jobs ...`.

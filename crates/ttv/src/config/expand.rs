@@ -245,4 +245,53 @@ mod tests {
         expand_tree(&mut v, "", &env(), &mut out);
         assert_eq!(v, json!({"k": "44"}));
     }
+
+    /// `text` written so that expansion gives it back: every `$` doubled.
+    fn escaped(text: &str) -> String {
+        text.replace('$', "$$")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn text_with_every_dollar_doubled_expands_to_itself(text in ".*") {
+            let want = if text.contains('$') {
+                Expanded::Text(text.clone())
+            } else {
+                Expanded::Unchanged
+            };
+            proptest::prop_assert_eq!(expand_str(&escaped(&text), &env()).unwrap(), want);
+        }
+
+        #[test]
+        fn a_reference_inside_text_is_replaced_by_the_value_and_nothing_else(
+            before in ".*",
+            after in ".*",
+            name in "[A-Z_][A-Z0-9_]{0,12}",
+            value in ".+",
+        ) {
+            let env = HashMap::from([(name.clone(), value.clone())]);
+            let line = format!("{}${{{name}}}{}", escaped(&before), escaped(&after));
+            let want = format!("{before}{value}{after}");
+            let got = expand_str(&line, &env).unwrap();
+            if before.trim().is_empty() && after.trim().is_empty() && !before.contains('$') {
+                // Nothing but the reference (and spaces): the value stands for the whole.
+                proptest::prop_assert_eq!(got, Expanded::Whole(want));
+            } else {
+                proptest::prop_assert_eq!(got, Expanded::Text(want));
+            }
+        }
+
+        #[test]
+        fn an_unset_variable_takes_its_default_and_without_one_is_an_error_naming_it(
+            name in "[A-Z_][A-Z0-9_]{0,12}",
+            default in "[^}]*",
+        ) {
+            let none: HashMap<String, String> = HashMap::new();
+            let got = expand_str(&format!("${{{name}:-{default}}}"), &none).unwrap();
+            proptest::prop_assert_eq!(got, Expanded::Whole(default));
+            let err = expand_str(&format!("${{{name}}}"), &none).unwrap_err();
+            let named = format!("environment variable {name} is not set");
+            proptest::prop_assert!(err.contains(&named), "{}", err);
+        }
+    }
 }

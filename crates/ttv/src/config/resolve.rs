@@ -7,7 +7,8 @@ use super::schema::Config;
 use super::{DEFAULT_BACKEND_ENV, Env, Finding, SecretSource};
 use crate::budget::Budget;
 use crate::http::ApiKey;
-use crate::limits::{LimitSettings, Limits};
+use crate::layers::LayerSettings;
+use crate::limits::{self, LimitSettings};
 use crate::registry::{self, RegistrySettings};
 use crate::request::{AspectRatio, ResolutionSpec, VideoDuration};
 use crate::retry::RetryPolicy;
@@ -271,6 +272,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         ..FalOptions::default()
     };
     set(&mut fal.base_url, &config.fal.base_url);
+    set(&mut fal.platform_url, &config.fal.platform_url);
     set(&mut fal.model, &config.fal.model);
     set(&mut fal.storage_url, &config.fal.storage_url);
     let more = super::providers::resolve(config, poll, check.findings);
@@ -380,7 +382,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     for name in config.limits.backends.keys() {
         check.backend(&format!("limits.backends.{name}"), name);
     }
-    if let Err(e) = Limits::new(&config.limits) {
+    if let Err(e) = limits::validate(&config.limits) {
         let text = e.to_string();
         match text.split_once(": ") {
             Some((path, message)) if path.starts_with("limits") => {
@@ -414,6 +416,10 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             wan,
             hunyuan,
             ltx,
+            layers: LayerSettings {
+                retry: retry.clone(),
+                limits: config.limits.clone(),
+            },
         },
         default_backend,
         preference,

@@ -231,6 +231,8 @@ pub struct FalSection {
     pub model: Option<String>,
     /// Queue API address.
     pub base_url: Option<String>,
+    /// Platform API address (looks up a request whose submit got no answer).
+    pub platform_url: Option<String>,
     /// The pipeline's cap; ttv checks durations against the model's own list.
     pub max_duration: Option<Value>,
     /// Input fields sent with every request (a request's `extra` wins).

@@ -441,7 +441,9 @@ impl Store {
         )
         .map_err(&db)?;
         let detail = match event {
-            JobEvent::Submitted(t) | JobEvent::ResolveSubmitted(t) => Some(t.id.clone()),
+            JobEvent::Submitted(t) | JobEvent::ResolveSubmitted(t) | JobEvent::Settled(t) => {
+                Some(t.id.clone())
+            }
             JobEvent::SubmitNotSent(e)
             | JobEvent::SubmitAmbiguous(e)
             | JobEvent::Failed(e)

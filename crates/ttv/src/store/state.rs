@@ -119,6 +119,8 @@ pub enum JobEvent {
     Cancelled,
     /// A person says the submit did reach the provider, under this ticket.
     ResolveSubmitted(Ticket),
+    /// ttv looked the request up at the provider and found it, under this ticket.
+    Settled(Ticket),
     /// A person says the submit never reached the provider: the job may be submitted again.
     ResolveNotSubmitted,
     /// A person gives the job up.
@@ -141,6 +143,7 @@ impl JobEvent {
             Self::Failed(_) => "failed",
             Self::Cancelled => "cancelled",
             Self::ResolveSubmitted(_) => "resolve_submitted",
+            Self::Settled(_) => "settled",
             Self::ResolveNotSubmitted => "resolve_not_submitted",
             Self::ResolveFailed(_) => "resolve_failed",
             Self::Interrupted => "interrupted",
@@ -257,7 +260,9 @@ impl Machine {
                 S::Failed
             }
             (s, JobEvent::Cancelled) if !s.is_terminal() && s != S::Submitting => S::Cancelled,
-            (S::Unknown, JobEvent::ResolveSubmitted(ticket)) if self.ticket.is_none() => {
+            (S::Unknown, JobEvent::ResolveSubmitted(ticket) | JobEvent::Settled(ticket))
+                if self.ticket.is_none() =>
+            {
                 self.ticket = Some(ticket.clone());
                 self.error = None;
                 S::Submitted
@@ -310,6 +315,7 @@ pub(crate) mod tests {
             Just(JobEvent::Failed("x".into())),
             Just(JobEvent::Cancelled),
             (0u8..4).prop_map(|n| JobEvent::ResolveSubmitted(ticket(n))),
+            (0u8..4).prop_map(|n| JobEvent::Settled(ticket(n))),
             Just(JobEvent::ResolveNotSubmitted),
             Just(JobEvent::ResolveFailed("given up".into())),
             Just(JobEvent::Interrupted),

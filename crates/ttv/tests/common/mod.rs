@@ -12,6 +12,26 @@ use ttv::media::image::ImageInput;
 use ttv::{Event, Generated, GenerationRequest, Result, VideoBackend};
 use ttv_sim::{Sim, SimConfig};
 
+/// `backend` inside ttv's layers as the registry builds them (retries with short waits, the
+/// given call deadline and limits), for tests that build backends themselves.
+pub fn layered(
+    backend: impl VideoBackend + 'static,
+    call_timeout: Option<std::time::Duration>,
+    limits: serde_json::Value,
+) -> std::sync::Arc<dyn VideoBackend> {
+    let settings = ttv::layers::LayerSettings {
+        retry: ttv::retry::RetryPolicy {
+            base_delay: std::time::Duration::from_millis(5),
+            call_timeout,
+            ..ttv::retry::RetryPolicy::default()
+        },
+        limits: serde_json::from_value(limits).expect("limits"),
+    };
+    ttv::layers::Stack::new(&settings)
+        .expect("valid layers")
+        .wrap(std::sync::Arc::new(backend))
+}
+
 /// The key every test uses; not a real key.
 pub const KEY: &str = "sim-test-key";
 /// The Kling secret key the simulator checks token signatures with; not a real key.
@@ -97,7 +117,12 @@ pub async fn fails_with<B: VideoBackend>(
     let backend = make(&sim);
     let (out, _, dir) = generate(&backend, &GenerationRequest::text("a fox")).await;
     let err = out.expect_err("the job fails");
-    assert!(!dir.path().join("out.mp4").exists());
+    // Nothing at the output path, and no temporary file beside it either.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("output folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     assert!(submits(&sim) <= 1, "resubmitted: {:?}", sim.requests());
     (err, sim)
 }

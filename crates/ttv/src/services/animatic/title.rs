@@ -649,7 +649,40 @@ mod tests {
         assert!(card.title.x >= 0 && card.title.y >= 0);
         let mut frame = vec![0u8; 640 * 360 * 3];
         card.render(30, 24, &mut frame).unwrap();
-        // The centre row holds bright text pixels over a dark background.
-        assert!(frame.iter().step_by(3).any(|&r| r > 200));
+        // The wrapped title is drawn inside its box (many full-strength text pixels there),
+        // and the corners are background.
+        let bright = |x: usize, y: usize| frame[(y * 640 + x) * 3] > 200;
+        let (left, right) = (card.title.x as usize, card.title.x as usize + card.title.w);
+        let (top, bottom) = (card.title.y as usize, card.title.y as usize + card.title.h);
+        let inside = (top..bottom)
+            .flat_map(|y| (left..right).map(move |x| (x, y)))
+            .filter(|&(x, y)| bright(x, y))
+            .count();
+        assert!(inside > 500, "{inside} text pixels");
+        for (x, y) in [(0, 0), (639, 0), (0, 359), (639, 359)] {
+            assert!(!bright(x, y), "corner {x},{y}");
+        }
+    }
+
+    #[test]
+    fn the_centre_row_of_a_title_card_crosses_each_letter_stroke() {
+        let size = Resolution::new(640, 360);
+        let mut card = TitleCard::new("III", 3, size).unwrap();
+        let mut frame = vec![0u8; 640 * 360 * 3];
+        card.render(30, 24, &mut frame).unwrap();
+        let row = (card.title.y + card.title.h as i32 / 2) as usize;
+        let line: Vec<bool> = (0..640).map(|x| frame[(row * 640 + x) * 3] > 200).collect();
+        // Three capital I's: exactly three runs of text pixels, each a stroke a few pixels wide.
+        let runs: Vec<(usize, usize)> = line
+            .iter()
+            .enumerate()
+            .filter(|&(x, &b)| b && (x == 0 || !line[x - 1]))
+            .map(|(x, _)| (x, line[x..].iter().take_while(|&&b| b).count()))
+            .collect();
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        assert!(runs.iter().all(|&(_, w)| (2..=12).contains(&w)), "{runs:?}");
+        // Centred: as far from the left edge as from the right.
+        let (first, last) = (runs[0].0, runs[2].0 + runs[2].1);
+        assert!(first.abs_diff(640 - last) <= 2, "{first}..{last}");
     }
 }

@@ -10,6 +10,19 @@
 //! the model input.
 //!
 //! The fal client polls every 0.1 s; this backend defaults to 1 s, which is plenty for video.
+//!
+//! **Settling an ambiguous submit.** fal's platform API lists the requests an account sent to
+//! an endpoint, with their inputs on request: `GET https://api.fal.ai/v1/models/requests/
+//! by-endpoint?endpoint_id=APP&start=ISO8601&expand=payloads` → `{items: [{request_id,
+//! endpoint_id, sent_at, started_at, ended_at, status_code, json_input, ...}], next_cursor,
+//! has_more}` (https://docs.fal.ai/platform-apis/v1/models/requests/by-endpoint, read
+//! 2026-12-02). fal takes no client token on submit, so [`VideoBackend::find_submitted`] asks
+//! for the requests to this app since shortly before the submit and settles on the one whose
+//! `json_input` is exactly the input ttv sent; none, or several identical ones, leave the job
+//! `unknown` (not provably this request). UNCONFIRMED: whether requests still queued or
+//! running are listed (the list is sorted by `ended_at`); if not, a look-up right after the
+//! failure finds nothing and a later run with the same request (`ttv generate --job-id`)
+//! looks again.
 
 mod error;
 pub mod models;
@@ -22,7 +35,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::backend::{Availability, BackendKind, EventSink, Output, Status, Ticket, VideoBackend};
+use crate::backend::{
+    Availability, BackendKind, EventSink, Lookup, Output, Status, Ticket, VideoBackend,
+};
 use crate::capabilities::{
     Capabilities, DurationSupport, FpsSupport, ImageLimits, ResolutionSupport, Resolved,
 };
@@ -40,8 +55,14 @@ use models::{Model, Style};
 pub const NAME: &str = "fal";
 /// The queue API.
 pub const DEFAULT_BASE_URL: &str = "https://queue.fal.run";
+/// The platform API (request listings).
+pub const DEFAULT_PLATFORM_URL: &str = "https://api.fal.ai";
 /// Environment variable holding the key.
 pub const KEY_ENV: &str = "FAL_KEY";
+/// How far before the submit the request listing starts, for clocks that disagree.
+const LOOKUP_SLACK_MINUTES: i64 = 10;
+/// Pages of the request listing read at most (100 requests each).
+const LOOKUP_PAGES: usize = 10;
 /// fal's REST API, where storage tokens come from (the fal client's `REST_URL`).
 pub const DEFAULT_STORAGE_URL: &str = "https://rest.alpha.fal.ai";
 
@@ -59,6 +80,8 @@ pub struct FalOptions {
     /// Input fields sent with every request, over ttv's own mapping (config
     /// `fal.default_input`); a request's `extra` map wins over them.
     pub default_input: serde_json::Map<String, serde_json::Value>,
+    /// Where fal's platform API is (request look-ups); config `fal.platform_url`.
+    pub platform_url: String,
     /// fal's REST API, for storage uploads of large images.
     pub storage_url: String,
 }
@@ -71,6 +94,7 @@ impl Default for FalOptions {
             model: models::DEFAULT_MODEL.to_owned(),
             poll_interval: Duration::from_secs(1),
             default_input: serde_json::Map::new(),
+            platform_url: DEFAULT_PLATFORM_URL.to_owned(),
             storage_url: DEFAULT_STORAGE_URL.to_owned(),
         }
     }
@@ -103,6 +127,24 @@ struct Submitted {
     response_url: Option<String>,
     #[serde(default)]
     cancel_url: Option<String>,
+}
+
+/// A page of the platform API's request listing.
+#[derive(Deserialize)]
+struct Listed {
+    #[serde(default)]
+    items: Vec<ListedRequest>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+#[derive(Deserialize)]
+struct ListedRequest {
+    request_id: String,
+    #[serde(default)]
+    json_input: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +495,63 @@ impl VideoBackend for Fal {
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
         hosted::fetch_url(&self.client, output, into, events, NAME).await
+    }
+
+    async fn find_submitted(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Lookup> {
+        // Images that went inline are matched by their data URIs; an uploaded image's URL is
+        // not known again, so such a request is never matched and the job stays unknown.
+        let inline = [&req.image, &req.last_frame].map(|i| i.as_ref().map(|i| i.data_uri()));
+        let sent = Value::Object(self.input(req, resolved, inline));
+        let url = format!(
+            "{}/v1/models/requests/by-endpoint",
+            self.options.platform_url.trim_end_matches('/')
+        );
+        let start = (since - chrono::Duration::minutes(LOOKUP_SLACK_MINUTES))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..LOOKUP_PAGES {
+            let mut query = vec![
+                ("endpoint_id", self.options.model.clone()),
+                ("start", start.clone()),
+                ("expand", "payloads".to_owned()),
+                ("limit", "100".to_owned()),
+            ];
+            if let Some(c) = cursor.take() {
+                query.push(("cursor", c));
+            }
+            let reply = self
+                .send(self.client.get(&url).query(&query), Call::Free)
+                .await?;
+            let page: Listed = reply.json(Call::Free).map_err(|e| e.with_backend(NAME))?;
+            found.extend(
+                page.items
+                    .into_iter()
+                    .filter(|r| r.json_input.as_ref() == Some(&sent))
+                    .map(|r| r.request_id),
+            );
+            match page.next_cursor {
+                Some(next) if page.has_more => cursor = Some(next),
+                _ => break,
+            }
+        }
+        // Several identical requests: none of them is provably this one.
+        let [request_id] = found.as_slice() else {
+            return Ok(Lookup::NotFound);
+        };
+        Ok(Lookup::Found(Ticket {
+            backend: NAME.to_owned(),
+            id: request_id.clone(),
+            model: Some(self.options.model.clone()),
+            // Status and result addresses are rebuilt from the app id.
+            data: Value::Null,
+            submitted_at: chrono::Utc::now(),
+        }))
     }
 
     async fn cancel(&self, ticket: &Ticket) -> Result<()> {

@@ -178,11 +178,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let fake = dir.path().join("nvidia-smi");
-        std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+            pid_file.display()
+        );
+        std::fs::write(&fake, script).unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let started = Instant::now();
-        let err = query(&fake, Duration::from_millis(200)).unwrap_err();
+        let err = query(&fake, Duration::from_secs(1)).unwrap_err();
         assert!(err.contains("did not answer"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        // The hung process itself is gone (killed and reaped), not left running.
+        let pid = super::super::job::pid_in(&pid_file);
+        assert!(
+            !super::super::job::process_alive(pid),
+            "pid {pid} still runs"
+        );
     }
 }

@@ -577,6 +577,29 @@ impl LogWatch {
     }
 }
 
+/// The process id a test's script wrote to `file`.
+#[cfg(test)]
+pub(crate) fn pid_in(file: &std::path::Path) -> i32 {
+    std::fs::read_to_string(file)
+        .expect("the script wrote its pid")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+/// Whether process `pid` ends within a while (a few seconds; a killed process can take a
+/// moment to go), for tests that check a kill from the process side.
+#[cfg(test)]
+pub(crate) async fn ends(pid: i32) -> bool {
+    for _ in 0..250 {
+        if !process_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Whether process `pid` is running (a zombie awaiting its parent counts as gone).
 pub fn process_alive(pid: i32) -> bool {
     #[cfg(unix)]
@@ -884,21 +907,8 @@ mod tests {
             panic!("expected a timeout")
         };
         assert_eq!(e.kind(), ErrorKind::Timeout);
-        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // A killed grandchild can take a moment to go.
-        let mut alive = true;
-        for _ in 0..100 {
-            alive = process_alive(pid);
-            if !alive {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(!alive, "the grandchild {pid} survived the timeout");
+        let pid = pid_in(&dir.path().join("grandchild.pid"));
+        assert!(ends(pid).await, "the grandchild {pid} survived the timeout");
     }
 
     #[tokio::test]

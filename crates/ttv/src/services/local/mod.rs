@@ -444,8 +444,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("image.png");
         write_input_image(&input, &path).await.unwrap();
-        let written = image::open(&path).unwrap();
+        let written = image::open(&path).unwrap().to_rgb8();
         assert_eq!((written.width(), written.height()), (20, 40));
+        // Turned clockwise: the left-to-right ramp now runs from top to bottom.
+        let red = |x, y| i32::from(written.get_pixel(x, y)[0]);
+        assert!(
+            red(10, 38) - red(10, 1) > 150,
+            "{} .. {}",
+            red(10, 1),
+            red(10, 38)
+        );
+        assert!((red(1, 20) - red(18, 20)).abs() < 20);
 
         let plain = ImageInput::from_bytes("image", "photo.jpg", jpeg.clone()).unwrap();
         assert_eq!(input_image_extension(&plain), "jpg");

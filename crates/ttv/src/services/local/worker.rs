@@ -557,7 +557,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // An interpreter that reads nothing and stays silent.
         let fake = dir.path().join("silent");
-        std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        let pid_file = dir.path().join("silent.pid");
+        let script = format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+            pid_file.display()
+        );
+        std::fs::write(&fake, script).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -565,10 +570,16 @@ mod tests {
         }
         let opts = WorkerOptions {
             python: fake,
-            startup_timeout: Duration::from_millis(300),
+            startup_timeout: Duration::from_secs(1),
             ..WorkerOptions::new(dir.path())
         };
         let err = Worker::start(opts).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        // Killed, as the name says: the silent process is gone.
+        let pid = crate::services::local::job::pid_in(&pid_file);
+        assert!(
+            crate::services::local::job::ends(pid).await,
+            "the silent worker {pid} survived its deadline"
+        );
     }
 }

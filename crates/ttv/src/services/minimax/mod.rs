@@ -9,6 +9,11 @@
 //!
 //! UNCONFIRMED: the 10 s poll interval (the official MCP server polls every 20 s); whether
 //! MiniMax ever answers 4xx/5xx (handled either way).
+//!
+//! **Ambiguous submits.** MiniMax's query call takes a `task_id` only and there is no listing
+//! of an account's tasks (platform.minimax.io API reference, read 2026-12-02); `callback_url`
+//! pushes status to a server the caller runs, which a command-line run does not have. A
+//! submit whose answer was lost stays `unknown` for a person to settle.
 
 mod error;
 pub mod models;

@@ -14,6 +14,12 @@
 //! (`resources/uploads.py`), both read 2026-12-02.
 //!
 //! The SDK polls every 6 s ± 1.5 s; so does this backend unless told otherwise.
+//!
+//! **Ambiguous submits.** Runway has no way to find a task except by its id: the official SDK
+//! (runwayml 5.x, `resources/tasks.py` and `api.md`, read 2026-12-02) offers `tasks.retrieve`
+//! and `tasks.delete` only, no listing, and its client sends no idempotency key. So a submit
+//! whose answer was lost stays `unknown` ([`VideoBackend::find_submitted`] is unsupported)
+//! until a person settles it from the dashboard's task list.
 
 mod error;
 pub mod models;

@@ -44,6 +44,11 @@
 //!   SDK's httpx client (whether that target needs it is UNCONFIRMED). A `video.uri` with no
 //!   `files/{id}` in it is downloaded as it stands, without the key.
 //! - Operation progress is not reported by either surface: a running job shows no fraction.
+//! - Ambiguous submits cannot be looked up: operations are read one at a time by name (Gemini
+//!   `GET v1beta/{name}`, Vertex `:fetchPredictOperation`), `predictLongRunning` takes no
+//!   request id, and neither surface lists video operations (google-genai's `operations`
+//!   module, read 2026-12-02, has `get` only; the Gemini API's operation listing covers tuned
+//!   models). A submit whose answer was lost stays `unknown` for a person to settle.
 //! - Vertex calls use API version `v1` as Google's REST docs do
 //!   (cloud.google.com/vertex-ai/generative-ai/docs/model-reference/veo-video-generation); the
 //!   SDK defaults to `v1beta1` (`_api_client.py`), and the REST reference lists
