@@ -195,13 +195,19 @@ pub const SUBMIT_FAULTS: &[(ttv_sim::FaultKind, ttv::ErrorKind, ttv::Spend, usiz
     ),
     (
         ttv_sim::FaultKind::ServerError,
-        ttv::ErrorKind::Transient,
+        ttv::ErrorKind::Unsettled,
         ttv::Spend::Maybe,
         1,
     ),
     (
         ttv_sim::FaultKind::ConnectionReset,
-        ttv::ErrorKind::Transient,
+        ttv::ErrorKind::Unsettled,
+        ttv::Spend::Maybe,
+        1,
+    ),
+    (
+        ttv_sim::FaultKind::BadGateway,
+        ttv::ErrorKind::Unsettled,
         ttv::Spend::Maybe,
         1,
     ),
@@ -266,7 +272,7 @@ pub const JOB_FAULTS: &[(ttv_sim::Endpoint, ttv_sim::FaultKind, ttv::ErrorKind)]
     (
         ttv_sim::Endpoint::Download,
         ttv_sim::FaultKind::ExpiredUrl,
-        ttv::ErrorKind::Transient,
+        ttv::ErrorKind::OutputExpired,
     ),
 ];
 
