@@ -31,6 +31,14 @@ impl Deref for Settings {
     }
 }
 
+impl Settings {
+    /// The job façade over these settings, without a job store (dry runs only); see
+    /// [`crate::commands::jobs::open`] for one with the store.
+    pub fn jobs(&self) -> ttv::facade::Jobs {
+        ttv::facade::Jobs::new(self.loaded.settings.clone(), self.registry.clone())
+    }
+}
+
 /// Reads the configuration without judging it (for `ttv config check`).
 pub fn read(cli: &Cli) -> Loaded {
     config::load(cli.config.as_deref(), &ProcessEnv)

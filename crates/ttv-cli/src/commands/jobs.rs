@@ -2,9 +2,8 @@
 
 use anyhow::Context as _;
 use serde_json::json;
-use ttv::jobs::{Finished, JobRunner, Resolution, Resumed};
-use ttv::limits::Limits;
-use ttv::sidecar::Sidecar;
+use ttv::facade::Jobs;
+use ttv::jobs::{JobRunner, Resolution, Resumed};
 use ttv::store::{Job, JobState, Store};
 use ttv::{Error, ErrorKind, Event};
 
@@ -13,34 +12,31 @@ use crate::output::print_json;
 use crate::progress::Progress;
 use crate::settings::{self, Settings};
 
-/// Opens the job store of these settings.
-pub async fn runner(settings: &Settings) -> anyhow::Result<JobRunner> {
+/// The job façade of these settings, with the job store opened.
+pub async fn open(settings: &Settings) -> anyhow::Result<Jobs> {
     let dir = settings.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
         .await
         .context("opening the job store")??;
-    Ok(JobRunner::new(store, settings.retry.clone())
-        .with_budget(settings.budget.clone())
-        .with_limits(Limits::new(&settings.limits)?))
+    Ok(settings.jobs().with_store(store)?)
 }
 
 /// Runs `ttv jobs ...`.
 pub async fn run(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
     let settings = settings::load(cli)?;
-    let runner = runner(&settings).await?;
+    let jobs = open(&settings).await?;
+    let runner = jobs.runner()?;
     match command {
-        JobsCommand::List { state } => list(cli, &runner, state).await,
-        JobsCommand::Show { id } => show(cli, &runner, id).await,
-        JobsCommand::Resume { id, all } => {
-            resume(cli, &settings, &runner, id.as_deref(), *all).await
-        }
+        JobsCommand::List { state } => list(cli, runner, state).await,
+        JobsCommand::Show { id } => show(cli, runner, id).await,
+        JobsCommand::Resume { id, all } => resume(cli, &jobs, id.as_deref(), *all).await,
         JobsCommand::Cancel { id } => {
             let job = runner.job(id).await?;
             let backend = settings.registry.get("job backend", &job.backend).ok();
             let job = runner.cancel(backend.as_deref(), id).await?;
             print_job_line(cli, &job)
         }
-        JobsCommand::Resolve(args) => resolve(cli, &runner, args).await,
+        JobsCommand::Resolve(args) => resolve(cli, runner, args).await,
     }
 }
 
@@ -126,27 +122,27 @@ async fn show(cli: &Cli, runner: &JobRunner, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn resume(
-    cli: &Cli,
-    settings: &Settings,
-    runner: &JobRunner,
-    id: Option<&str>,
-    all: bool,
-) -> anyhow::Result<()> {
-    let jobs = match id {
+async fn resume(cli: &Cli, jobs: &Jobs, id: Option<&str>, all: bool) -> anyhow::Result<()> {
+    let runner = jobs.runner()?;
+    let todo = match id {
         Some(id) if !all => vec![runner.job(id).await?],
         _ => runner.resumable().await?,
     };
     let mut results = Vec::new();
     let mut failed = None;
-    for job in jobs {
-        let started_at = chrono::Utc::now();
-        let outcome = resume_one(cli, settings, runner, &job, started_at).await;
+    for job in todo {
+        let progress = Progress::new(!cli.quiet && !cli.json);
+        let sink = {
+            let progress = progress.clone();
+            move |event: Event| progress.on_event(event)
+        };
+        let outcome = jobs.resume(&job.id, &sink).await;
+        progress.clear();
         let after = runner.job(&job.id).await?;
         let path = (after.state == JobState::Done).then(|| after.out.clone());
         if !cli.quiet && !cli.json {
             match &outcome {
-                Ok(()) => println!("{}", after.out.display()),
+                Ok(_) => println!("{}", after.out.display()),
                 Err(e) => eprintln!("job {}: {e:#}", job.id),
             }
         }
@@ -165,45 +161,8 @@ async fn resume(
     }
     match failed {
         // With one job, its error is the command's; with several, the first.
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok(()),
-    }
-}
-
-async fn resume_one(
-    cli: &Cli,
-    settings: &Settings,
-    runner: &JobRunner,
-    job: &Job,
-    started_at: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
-    let backend = settings.registry.get("job backend", &job.backend)?;
-    let progress = Progress::new(!cli.quiet && !cli.json);
-    let sink = {
-        let progress = progress.clone();
-        move |event: Event| progress.on_event(event)
-    };
-    let finished = runner.run(backend.as_ref(), &job.id, None, &sink).await;
-    progress.clear();
-    match finished? {
-        Finished::Made(generated) => {
-            let after = runner.job(&job.id).await?;
-            let history = {
-                let (store, id) = (runner.store().clone(), job.id.clone());
-                tokio::task::spawn_blocking(move || store.history(&id)).await??
-            };
-            Sidecar::from_job(&after, &generated, started_at)
-                .with_history(&history)
-                .write_beside(&generated.path)
-                .with_context(|| {
-                    format!(
-                        "the video is at {} but its sidecar could not be written",
-                        generated.path.display()
-                    )
-                })?;
-            Ok(())
-        }
-        Finished::AlreadyDone(_) => Ok(()),
     }
 }
 

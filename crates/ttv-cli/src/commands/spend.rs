@@ -11,8 +11,8 @@ use crate::settings;
 /// Runs the command.
 pub async fn run(cli: &Cli, days: Option<u32>) -> anyhow::Result<()> {
     let settings = settings::load(cli)?;
-    let runner = super::jobs::runner(&settings).await?;
-    let store = runner.store().clone();
+    let jobs = super::jobs::open(&settings).await?;
+    let store = jobs.runner()?.store().clone();
     let mut ledger = tokio::task::spawn_blocking(move || store.ledger()).await??;
     if let Some(days) = days {
         let first = chrono::Utc::now().date_naive() - chrono::Days::new(u64::from(days.max(1) - 1));
