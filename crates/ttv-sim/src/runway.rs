@@ -92,10 +92,17 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
         Endpoint::Submit => submit(call, fault),
         Endpoint::Cancel => {
             let id = call.path.trim_start_matches("/v1/tasks/");
-            match call.state.cancel(id) {
-                Some(_) => reply(StatusCode::NO_CONTENT.into_response()),
-                None => reply(error(StatusCode::NOT_FOUND, "Task not found")),
-            }
+            let response = match call.state.cancel(id) {
+                Some(_) => StatusCode::NO_CONTENT.into_response(),
+                None => error(StatusCode::NOT_FOUND, "Task not found"),
+            };
+            let response = match &fault {
+                Some(rule) => transport_fault(rule, || response).unwrap_or_else(|| {
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                }),
+                None => response,
+            };
+            reply(response)
         }
         _ => {
             let id = call.path.trim_start_matches("/v1/tasks/");

@@ -129,10 +129,27 @@ async fn handle(
     });
     let mut response = reply.response;
     response.headers_mut().remove(RESET_MARK);
+    if let Some(ms) = response
+        .headers_mut()
+        .remove(DELAY_MARK)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     response
 }
 
 const RESET_MARK: &str = "x-ttv-sim-reset";
+/// Set on a response that is to be sent only after this many milliseconds.
+const DELAY_MARK: &str = "x-ttv-sim-delay-ms";
+
+/// `response`, answered only after `delay` (the call itself has been handled).
+pub(crate) fn delayed(mut response: Response, delay: Duration) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&delay.as_millis().to_string()) {
+        response.headers_mut().insert(DELAY_MARK, v);
+    }
+    response
+}
 
 fn parse_query(q: Option<&str>) -> HashMap<String, String> {
     q.unwrap_or_default()
@@ -247,6 +264,10 @@ pub(crate) fn transport_fault(
     match rule.fault {
         FaultKind::ConnectionReset => Some(reset()),
         FaultKind::SlowBody => Some(slow(
+            body(),
+            Duration::from_millis(rule.delay_ms.unwrap_or(200)),
+        )),
+        FaultKind::SlowResponse => Some(delayed(
             body(),
             Duration::from_millis(rule.delay_ms.unwrap_or(200)),
         )),

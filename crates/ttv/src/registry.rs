@@ -114,6 +114,8 @@ pub struct Entry {
     pub backend: Option<Arc<dyn VideoBackend>>,
     /// Whether it can be used, and why not.
     pub availability: Availability,
+    /// Whether it is unusable because of an error in its part of the configuration.
+    pub misconfigured: bool,
 }
 
 impl std::fmt::Debug for Entry {
@@ -148,6 +150,10 @@ pub struct RegistrySettings {
     pub wan: Option<WanOptions>,
     /// HunyuanVideo on local GPUs (`hunyuan_video`); listed as unavailable when absent.
     pub hunyuan: Option<HunyuanOptions>,
+    /// Backends whose part of the configuration has an error (an unset `${VAR}` in their
+    /// section), by canonical name, with the error: unusable, and a configuration error
+    /// for any command that asks for them.
+    pub misconfigured: std::collections::BTreeMap<String, String>,
 }
 
 impl RegistrySettings {
@@ -224,17 +230,24 @@ impl Registry {
                         known.name
                     )),
                 };
-                let (backend, availability) = match built {
+                let (backend, mut availability) = match built {
                     Ok(b) => {
                         let a = b.availability();
                         (Some(b), a)
                     }
                     Err(reason) => (None, Availability::Unavailable { reason }),
                 };
+                let misconfigured = settings.misconfigured.get(known.name);
+                if let Some(error) = misconfigured {
+                    availability = Availability::Unavailable {
+                        reason: format!("its configuration has an error: {error}"),
+                    };
+                }
                 Entry {
                     known,
                     backend,
                     availability,
+                    misconfigured: misconfigured.is_some(),
                 }
             })
             .collect();
@@ -251,6 +264,7 @@ impl Registry {
                     known,
                     availability: b.availability(),
                     backend: Some(b),
+                    misconfigured: false,
                 })
             })
             .collect();
@@ -275,6 +289,9 @@ impl Registry {
     pub fn get(&self, field: &str, name: &str) -> Result<Arc<dyn VideoBackend>> {
         let entry = self.entry(field, name)?;
         match (&entry.backend, &entry.availability) {
+            (_, Availability::Unavailable { reason }) if entry.misconfigured => Err(Error::config(
+                format!("{} cannot be used: {reason}", entry.known.name),
+            )),
             (Some(b), Availability::Available) => Ok(b.clone()),
             (_, Availability::Unavailable { reason }) => Err(Error::new(
                 ErrorKind::Unavailable,

@@ -4,28 +4,43 @@
 //! Every run is a job in the job store (`--job-id` names it; running again with the same id
 //! carries that job on instead of paying twice). Ctrl-C cancels the remote job (where the
 //! backend can), records it as cancelled and exits with 130, leaving nothing at the output
-//! path; a second Ctrl-C exits at once.
+//! path. Another Ctrl-C within [`GRACE`] of the first does not cut the cancel short (a
+//! `timeout -s INT` or a terminal signals the whole process group, so one key press can
+//! arrive twice); a later one, or a third, exits at once and says how to finish the cancel.
+
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::json;
 use ttv::Event;
-use ttv::facade::{Cancel, JobSpec, Made, Outcome, Plan};
+use ttv::facade::{Cancel, FallbackPolicy, JobSpec, Made, Outcome, Plan};
+use ttv::sidecar::Fallback;
 
 use crate::cli::{Cli, GenerateArgs};
-use crate::output::{human_bytes, print_json};
+use crate::output::{human_bytes, print_json, warning};
 use crate::progress::Progress;
 use crate::{exit, request, settings};
+
+/// How long after the first Ctrl-C another one is taken as part of the same interrupt.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the command.
 pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
     let settings = settings::load(cli)?;
-    let req = request::build(&args.request, &settings.defaults).await?;
+    let built = request::build(&args.request, &settings.defaults).await?;
     let spec = JobSpec {
+        problems: built.problems,
+        inputs: built.inputs,
         backend: args.backend.clone(),
+        fallback: match (args.fallback, args.no_fallback) {
+            (true, _) => FallbackPolicy::Always,
+            (_, true) => FallbackPolicy::Never,
+            _ => FallbackPolicy::UnlessNamed,
+        },
         out: args.out.clone(),
         job_id: args.job_id.clone(),
         dry_run: args.dry_run,
-        ..JobSpec::new(req)
+        ..JobSpec::new(built.request)
     };
     // A dry run neither reads nor writes the job store.
     let jobs = if args.dry_run {
@@ -34,6 +49,14 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         super::jobs::open(&settings).await?
     };
     let plan = jobs.plan(spec).await?;
+    if !cli.quiet {
+        for w in &plan.warnings {
+            eprintln!("{}", warning(w));
+        }
+        if let Some(f) = &plan.fallback {
+            eprintln!("{}", warning(&fallback_line(f, "will be made")));
+        }
+    }
     if plan.dry_run {
         return print_plan(cli, &plan);
     }
@@ -47,28 +70,57 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         move |event: Event| progress.on_event(event)
     };
     let cancel = Cancel::new();
-    let signals = tokio::spawn(on_ctrl_c(cancel.clone(), progress.clone()));
     let job_id = plan.job_id.clone();
+    let warnings = plan.warnings.clone();
+    let signals = tokio::spawn(on_ctrl_c(cancel.clone(), progress.clone(), job_id.clone()));
     let outcome = jobs.run(plan, &sink, &cancel).await;
     signals.abort();
     progress.clear();
     match outcome.with_context(|| format!("job {job_id}"))? {
-        Outcome::Made(made) => print_made(cli, &made),
-        Outcome::AlreadyDone(job) => super::jobs::report_done(cli, &job),
+        Outcome::Made(made) => print_made(cli, &made, &warnings),
+        Outcome::AlreadyDone(done) => super::jobs::report_done(cli, &done),
     }
 }
 
-/// The first Ctrl-C cancels the run (remotely too, where the backend can); a second one exits
-/// at once.
-async fn on_ctrl_c(cancel: Cancel, progress: Progress) {
+/// The first Ctrl-C cancels the run (remotely too, where the backend can). Another within
+/// [`GRACE`] is part of the same interrupt; a later one, or a third, exits at once.
+async fn on_ctrl_c(cancel: Cancel, progress: Progress, job_id: String) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }
     progress.clear();
     cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(i32::from(exit::INTERRUPTED));
+    let first = Instant::now();
+    let mut presses = 1;
+    while tokio::signal::ctrl_c().await.is_ok() {
+        presses += 1;
+        if presses >= 3 || first.elapsed() >= GRACE {
+            eprintln!(
+                "interrupted again: exiting without waiting for the cancel; job {job_id} may still \
+                 be running at the provider: `ttv jobs cancel {job_id}` cancels it"
+            );
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+        eprintln!(
+            "cancelling job {job_id} at the provider; press Ctrl-C again to exit without waiting"
+        );
     }
+}
+
+/// The line that says another backend stands in, loudly when it is the placeholder renderer.
+fn fallback_line(f: &Fallback, made: &str) -> String {
+    let what = if f.placeholder {
+        format!(
+            "{}, a placeholder renderer (camera moves and title cards), not a generative model",
+            f.to
+        )
+    } else {
+        f.to.clone()
+    };
+    format!(
+        "{} was not used ({}); the video {made} by {what}",
+        f.from, f.reason
+    )
 }
 
 fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
@@ -76,6 +128,7 @@ fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
     if cli.json {
         return print_json(&json!({
             "status": "dry_run",
+            "job_id": plan.job_id,
             "backend": selection.backend.id(),
             "model": selection.backend.model(),
             "reason": selection.reason,
@@ -83,6 +136,9 @@ fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
             "estimate": selection.estimate,
             "out": plan.out,
             "skipped": selection.skipped,
+            "fallback": plan.fallback,
+            "fallback_chain": plan.chain().collect::<Vec<_>>(),
+            "warnings": plan.warnings,
         }));
     }
     if !cli.quiet {
@@ -102,7 +158,7 @@ fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_made(cli: &Cli, made: &Made) -> anyhow::Result<()> {
+fn print_made(cli: &Cli, made: &Made, warnings: &[String]) -> anyhow::Result<()> {
     if cli.json {
         let mut value = serde_json::to_value(&made.sidecar)?;
         if let Some(obj) = value.as_object_mut() {
@@ -110,6 +166,9 @@ fn print_made(cli: &Cli, made: &Made) -> anyhow::Result<()> {
             obj.insert("job_id".into(), json!(made.job_id));
             obj.insert("path".into(), json!(made.path));
             obj.insert("sidecar".into(), json!(made.sidecar_path));
+            if !warnings.is_empty() {
+                obj.insert("warnings".into(), json!(warnings));
+            }
         }
         return print_json(&value);
     }
@@ -129,6 +188,9 @@ fn print_made(cli: &Cli, made: &Made) -> anyhow::Result<()> {
             made.selection.estimate,
             made.sidecar_path.display(),
         );
+        if let Some(f) = &made.fallback {
+            eprintln!("{}", warning(&fallback_line(f, "was made")));
+        }
     }
     Ok(())
 }
