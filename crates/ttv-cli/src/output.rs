@@ -29,6 +29,11 @@ fn yellow(text: &str) -> String {
     }
 }
 
+/// An error as one stderr line, its label coloured.
+pub fn error_line(text: &str) -> String {
+    format!("{} {text}", red("error:"))
+}
+
 /// A warning as one stderr line, its label coloured.
 pub fn warning(text: &str) -> String {
     format!("{} {text}", yellow("warning:"))

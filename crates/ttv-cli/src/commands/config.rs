@@ -7,7 +7,7 @@ use ttv::config::Severity;
 use ttv::registry::Registry;
 
 use crate::cli::Cli;
-use crate::output::{print_json, warning_line};
+use crate::output::{error_line, print_json};
 use crate::{exit, settings};
 
 /// Runs the command; returns the exit code.
@@ -127,11 +127,14 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
         }
     }
     if errors > 0 {
-        let first = loaded.errors().next().map(warning_line).unwrap_or_default();
-        eprintln!("{first}");
-        if errors > 1 {
-            eprintln!("... and {}, listed above", plural(errors - 1, "more error"));
-        }
+        // Said once on stdout above; stderr only says that there are some.
+        eprintln!(
+            "{}",
+            error_line(&format!(
+                "the configuration has {}, listed above",
+                plural(errors, "error")
+            ))
+        );
     }
     Ok(code)
 }

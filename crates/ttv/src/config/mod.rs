@@ -204,7 +204,15 @@ impl Loaded {
         if count == 0 {
             return Ok(());
         }
-        let mut errors: Vec<String> = self.errors().take(SHOWN).map(ToString::to_string).collect();
+        // Listed without their own `error:` label: the whole is one error.
+        let mut errors: Vec<String> = self
+            .errors()
+            .take(SHOWN)
+            .map(|f| match f.path.as_str() {
+                "" => f.message.clone(),
+                path => format!("{path}: {}", f.message),
+            })
+            .collect();
         if count > SHOWN {
             errors.push(format!(
                 "... and {} more (`ttv config check` lists them)",

@@ -623,18 +623,14 @@ impl Jobs {
 
         let narrator = narrate::Narrator::new(&job_id, events);
         let sink = |event| narrator.event(event);
-        let finished = tokio::select! {
-            result = runner.run_chain(
-                &plan.chain,
-                &job_id,
-                &plan.request,
-                self.settings.fallback_on_content_rejection,
-                &sink,
-            ) => result,
-            () = cancel.cancelled() => {
-                Err(self.cancelled(runner, plan.selection.backend.as_ref(), &job).await)
-            }
-        };
+        let mut finished = self.chain(runner, &plan, &job, &sink, cancel).await;
+        if self.lost_free_render(runner, &plan, &finished).await? {
+            // A render of the embedded backend lives in its process; after a crash it is
+            // simply made again (it is free), as a new attempt in the job's history.
+            tracing::info!(job = %job_id, "the render was lost with its process; rendering again");
+            runner.retry(&job_id).await?;
+            finished = self.chain(runner, &plan, &job, &sink, cancel).await;
+        }
         let ChainRun {
             finished,
             backend: used,
@@ -686,6 +682,43 @@ impl Jobs {
             generated,
             sidecar,
         })))
+    }
+
+    /// One pass of `plan`'s job through its fallback chain, stopped by `cancel`.
+    async fn chain(
+        &self,
+        runner: &JobRunner,
+        plan: &Plan,
+        job: &Job,
+        events: EventSink<'_>,
+        cancel: &Cancel,
+    ) -> Result<ChainRun> {
+        tokio::select! {
+            result = runner.run_chain(
+                &plan.chain,
+                &job.id,
+                &plan.request,
+                self.settings.fallback_on_content_rejection,
+                events,
+            ) => result,
+            () = cancel.cancelled() => {
+                Err(self.cancelled(runner, plan.selection.backend.as_ref(), job).await)
+            }
+        }
+    }
+
+    /// Whether carrying a job on found that its free, in-process render was lost (the
+    /// process that ran it died), so that running it again costs nothing.
+    async fn lost_free_render(
+        &self,
+        runner: &JobRunner,
+        plan: &Plan,
+        finished: &Result<ChainRun>,
+    ) -> Result<bool> {
+        let lost = matches!(finished, Err(e) if e.kind() == ErrorKind::JobFailed)
+            && plan.action == Action::Continue
+            && plan.selection.backend.kind() == BackendKind::Embedded;
+        Ok(lost && runner.job(&plan.job_id).await?.state == JobState::Failed)
     }
 
     /// Records the new job of `plan` (state `created`).

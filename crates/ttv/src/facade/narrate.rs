@@ -35,7 +35,7 @@ impl<'a> Narrator<'a> {
     }
 
     fn log(&self, event: &Event) {
-        let job = self.id;
+        let job = tracing::field::display(self.id);
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match event {
             Event::Validated(r) => {
@@ -66,7 +66,10 @@ impl<'a> Narrator<'a> {
             Event::Downloading { total, .. } => {
                 if !last.downloading {
                     last.downloading = true;
-                    tracing::info!(job, bytes = ?total, "downloading");
+                    match total {
+                        Some(bytes) => tracing::info!(job, bytes, "downloading"),
+                        None => tracing::info!(job, "downloading"),
+                    }
                 }
             }
             Event::Verifying => tracing::info!(job, "verifying the video"),

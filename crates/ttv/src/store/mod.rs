@@ -445,15 +445,15 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&db)?;
         let job = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
-        if *event == JobEvent::Retry && given_up_while_unknown(&tx, id).map_err(&db)? {
+        if *event == JobEvent::Retry && unsettled_submit(&tx, id).map_err(&db)? {
             return Err(StoreError::Refused {
                 id: id.to_owned(),
                 refused: Refused {
                     state: job.state,
                     event: event.name(),
-                    reason: "it was given up while its paid submit was unknown, so the provider may still have it; \
-                             look in the provider's task list and name the task with `ttv jobs resolve ID --submitted TASK_ID`, \
-                             or make a new job with a new --job-id (which pays again)",
+                    reason: "a paid submit of it may have reached the provider and was never settled, so the provider may still have it; \
+                             look in the provider's task list: `ttv jobs resolve ID --submitted TASK_ID` fetches the task if it is there, \
+                             `ttv jobs resolve ID --not-submitted` lets the next generate submit it again",
                 },
             });
         }
@@ -694,17 +694,23 @@ fn opening(path: &str, source: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Whether job `id` last failed because a person gave it up while its submit was unknown.
-fn given_up_while_unknown(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
-    let from: Option<String> = conn
-        .query_row(
-            "SELECT from_state FROM job_history WHERE job_id = ?1 AND to_state = 'failed'
-             ORDER BY seq DESC LIMIT 1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(from.as_deref() == Some(JobState::Unknown.as_str()))
+/// Whether a paid submit of job `id` may have reached the provider without anyone knowing
+/// what became of it: an ambiguous or interrupted submit not followed by a person saying it
+/// never arrived, nor by the provider reporting a task of the job running.
+fn unsettled_submit(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare("SELECT event FROM job_history WHERE job_id = ?1 ORDER BY seq")?;
+    let events = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+    let mut unsettled = false;
+    for event in events {
+        match event?.as_str() {
+            "submit_ambiguous" | "interrupted" => unsettled = true,
+            "resolve_not_submitted" | "running" | "downloading" | "done" | "retry" => {
+                unsettled = false;
+            }
+            _ => {}
+        }
+    }
+    Ok(unsettled)
 }
 
 /// A job claimed by this process; see [`Store::lock_job`].
@@ -967,21 +973,27 @@ mod tests {
             store.create(&new_job("p")).unwrap();
             let mut machine = Machine::new();
             let mut history = 1;
-            // The store refuses to retry a job given up while its submit was unknown.
-            let mut given_up = false;
+            // The store refuses to retry a job whose submit may have arrived unseen.
+            let mut unsettled = false;
             for e in &events {
                 let before = store.job("p").unwrap();
                 let stored = store.apply("p", e);
-                let expected = if *e == JobEvent::Retry && given_up {
+                let expected = if *e == JobEvent::Retry && unsettled {
                     Err(())
                 } else {
-                    let was = machine.state();
-                    let result = machine.apply(e).map_err(drop);
-                    if result.is_ok() && machine.state() == JobState::Failed {
-                        given_up = was == JobState::Unknown;
-                    }
-                    result
+                    machine.apply(e).map_err(drop)
                 };
+                if expected.is_ok() {
+                    match e {
+                        JobEvent::SubmitAmbiguous(_) | JobEvent::Interrupted => unsettled = true,
+                        JobEvent::ResolveNotSubmitted
+                        | JobEvent::Running
+                        | JobEvent::Downloading { .. }
+                        | JobEvent::Done
+                        | JobEvent::Retry => unsettled = false,
+                        _ => {}
+                    }
+                }
                 proptest::prop_assert_eq!(stored.is_ok(), expected.is_ok());
                 let after = store.job("p").unwrap();
                 if stored.is_ok() {

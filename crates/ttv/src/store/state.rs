@@ -4,9 +4,9 @@
 //! `created` and only while it has no ticket; within one attempt a ticket, once saved, is
 //! never replaced or dropped; a job whose submit outcome is not known goes to `unknown` and
 //! waits for a person. A failed job may start a new attempt (`retry`, or a person naming the
-//! provider's task again); the old ticket stays in the job's history. The store refuses a
-//! retry of a job that was given up while its submit was unknown, since the provider may
-//! still have it.
+//! provider's task again, or saying it never had it); the old ticket stays in the job's
+//! history. The store refuses a retry while a submit of the job may have reached the provider
+//! unseen, since the provider may still have it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -289,6 +289,12 @@ impl Machine {
                 self.error = None;
                 S::Submitted
             }
+            // A person says the provider never had the job: it may be submitted again.
+            (S::Failed, JobEvent::ResolveNotSubmitted) => {
+                self.ticket = None;
+                self.error = None;
+                S::Created
+            }
             (S::Failed, _) => {
                 return Err(refuse(
                     "run it again with `ttv generate --job-id` and the same arguments (a new attempt), or name the provider's task with `ttv jobs resolve --submitted`",
@@ -434,12 +440,7 @@ pub(crate) mod tests {
             error: Some("task not found".into()),
             charged: None,
         };
-        for e in [
-            JobEvent::Running,
-            JobEvent::Done,
-            JobEvent::Cancelled,
-            JobEvent::ResolveNotSubmitted,
-        ] {
+        for e in [JobEvent::Running, JobEvent::Done, JobEvent::Cancelled] {
             let mut m = failed();
             let refused = m.apply(&e).unwrap_err();
             assert!(
