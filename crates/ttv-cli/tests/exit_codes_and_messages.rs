@@ -128,7 +128,7 @@ fn bad_environment_variables_and_a_folder_as_config_are_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("error: TTV_DEFAULT_BACKEND: unknown backend \"bogus\""),
+        stderr(&out).contains("TTV_DEFAULT_BACKEND: unknown backend \"bogus\""),
         "{}",
         stderr(&out)
     );

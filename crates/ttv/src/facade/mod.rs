@@ -561,8 +561,19 @@ impl Jobs {
             Action::Copy { .. } => asked.map(Path::to_path_buf).unwrap_or(job.out.clone()),
             _ => job.out.clone(),
         };
+        // A done job needs no usable backend to be reported or copied.
+        let backend = match (&action, self.registry.get("job backend", &job.backend)) {
+            (_, Ok(b)) => b,
+            (Action::ReportDone | Action::Copy { .. }, Err(e)) => self
+                .registry
+                .entry("job backend", &job.backend)
+                .ok()
+                .and_then(|entry| entry.backend.clone())
+                .ok_or(e)?,
+            (_, Err(e)) => return Err(e),
+        };
         let selection = Selection {
-            backend: self.registry.get("job backend", &job.backend)?,
+            backend,
             resolved: job.resolved,
             estimate: job.estimate.clone(),
             reason: format!("continuing job {id}"),
@@ -773,9 +784,8 @@ impl Jobs {
 
     /// Copies the verified video of done job `job` from `from` to `to`, with its sidecar.
     async fn copy_done(&self, job: Job, from: &Path, to: &Path) -> Result<Outcome> {
-        let id = job.id.clone();
-        let (src, dest) = (from.to_path_buf(), to.to_path_buf());
-        let saved = blocking_io(move || copy_verified(&id, &src, &dest)).await?;
+        let (record, src, dest) = (job.clone(), from.to_path_buf(), to.to_path_buf());
+        let saved = blocking_io(move || copy_verified(&record, &src, &dest)).await?;
         tracing::info!(job = %job.id, from = %from.display(), to = %saved.display(), "copied the job's video");
         Ok(Outcome::AlreadyDone(Box::new(Done {
             job,
@@ -911,40 +921,59 @@ fn fallback_of(
     })
 }
 
-/// Copies the video at `src` (verified first) to `dest` atomically, never over another
-/// job's file, with a sidecar; returns where it went.
-fn copy_verified(id: &str, src: &Path, dest: &Path) -> Result<PathBuf> {
+/// Copies the video of done job `job` at `src` (verified first) to `dest` atomically, never
+/// over another job's file, with a sidecar; returns where it went.
+fn copy_verified(job: &Job, src: &Path, dest: &Path) -> Result<PathBuf> {
     let gone = |why: String| {
         Error::new(
             ErrorKind::InvalidRequest,
             format!(
-                "job {id} is done, but its video {} {why}, so it cannot be copied to {}; \
+                "job {} is done, but its video {} {why}, so it cannot be copied to {}; \
                  make it again under a new --job-id (which pays again)",
+                job.id,
                 src.display(),
                 dest.display()
             ),
         )
     };
-    let (_, sha256) = crate::media::probe::verify_file(src)
+    let (video, sha256) = crate::media::probe::verify_file(src)
         .map_err(|e| gone(format!("is no longer a playable video ({})", e.message())))?;
     let file = AtomicFile::new(dest)?;
-    std::fs::copy(src, file.path())
+    let bytes = std::fs::copy(src, file.path())
         .map_err(|e| Error::io(format_args!("cannot copy {}", src.display()), e))?;
     let saved = file.commit()?;
+    // The job's own record, moved to the copy; rebuilt from the job when it is gone.
     let old = std::fs::read(sidecar::path_for(src))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .filter(|v| v["video"]["sha256"] == sha256.as_str());
-    if let Some(mut record) = old {
-        record["video"]["file"] = saved
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .into();
-        record["copied_from"] = src.display().to_string().into();
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the sidecar: {e}")))?;
-        crate::media::atomic::write_atomically(&sidecar::path_for(&saved), &json)?;
-    }
+    let mut record = match (old, &job.ticket) {
+        (Some(record), _) => record,
+        (None, Some(ticket)) => {
+            let generated = Generated {
+                path: saved.clone(),
+                ticket: ticket.clone(),
+                resolved: job.resolved,
+                video,
+                sha256,
+                bytes,
+                charged: job.charged.clone(),
+                generation_secs: 0.0,
+                fetch_secs: 0.0,
+            };
+            serde_json::to_value(Sidecar::from_job(job, &generated, job.created_at))
+                .unwrap_or_default()
+        }
+        (None, None) => return Ok(saved),
+    };
+    record["video"]["file"] = saved
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .into();
+    record["copied_from"] = src.display().to_string().into();
+    let json = serde_json::to_vec_pretty(&record)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the sidecar: {e}")))?;
+    crate::media::atomic::write_atomically(&sidecar::path_for(&saved), &json)?;
     Ok(saved)
 }
 
