@@ -60,6 +60,24 @@ pub const KEY_ENV: &str = "FAL_KEY";
 const LOOKUP_SLACK_MINUTES: i64 = 10;
 /// Pages of the request listing read at most (100 requests each).
 const LOOKUP_PAGES: usize = 10;
+/// The environment variable naming another queue API address (a proxy, the simulator).
+pub const BASE_URL_ENV: &str = "FAL_QUEUE_BASE_URL";
+/// fal's synchronous endpoint, which the original pipeline called.
+const SYNC_BASE_URL: &str = "https://fal.run";
+
+/// The queue API address for a configured `base_url`: fal's synchronous endpoint (the
+/// original pipeline's `https://fal.run`) becomes the queue API, with a note saying so.
+pub fn queue_base_url(given: &str) -> (String, Option<String>) {
+    let trimmed = given.trim().trim_end_matches('/');
+    if trimmed == SYNC_BASE_URL {
+        let note = format!(
+            "{SYNC_BASE_URL} is fal's synchronous endpoint; ttv uses fal's queue API, {DEFAULT_BASE_URL}, instead"
+        );
+        (DEFAULT_BASE_URL.to_owned(), Some(note))
+    } else {
+        (trimmed.to_owned(), None)
+    }
+}
 
 /// Options from configuration.
 #[derive(Debug, Clone)]
