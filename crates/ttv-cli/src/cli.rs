@@ -63,8 +63,22 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Serve simulated Runway, MiniMax and fal APIs on 127.0.0.1 (for tests and demos).
+    /// Serve simulated Runway, Google Veo (Gemini API and Vertex AI), MiniMax and fal APIs on
+    /// 127.0.0.1 (for tests and demos).
     Sim(ttv_sim::cli::SimArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout (`ttv man > ttv.1`), or write one page per
+    /// command into a folder (`ttv man --dir man/`).
+    Man {
+        /// Write ttv.1, ttv-generate.1, ... into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `ttv jobs ...`
@@ -185,15 +199,28 @@ pub struct GenerateArgs {
     pub request: RequestArgs,
 
     /// Backend to use (a name, an alias, or auto). Default: the configuration's default_backend.
+    /// A backend named here is never replaced by a fallback unless --fallback is given.
     #[arg(long, short, value_name = "NAME")]
     pub backend: Option<String>,
 
-    /// Where to write the video (default: OUTPUT_DIR/ttv-<time>.mp4).
+    /// Let the configured fallback_backend stand in for the --backend named, when it cannot
+    /// run here or fails without spending.
+    #[arg(long, conflicts_with = "no_fallback")]
+    pub fallback: bool,
+
+    /// Use only the chosen backend, even when a fallback is configured.
+    #[arg(long)]
+    pub no_fallback: bool,
+
+    /// Where to write the video (default: OUTPUT_DIR/ttv-<time>-<job id>.mp4). An existing
+    /// video there is replaced; devices, folders, the inputs, the configuration and the job
+    /// store are refused.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
     /// Job id, the idempotency key: running again with the same id carries that job on
-    /// instead of paying for a new one. A fresh id is made (and printed) when absent.
+    /// instead of paying for a new one (a failed job gets a new attempt; a done one with a
+    /// new --out is copied there). A fresh id is made (and printed) when absent.
     #[arg(long, value_name = "ID")]
     pub job_id: Option<String>,
 

@@ -29,6 +29,16 @@ fn yellow(text: &str) -> String {
     }
 }
 
+/// An error as one stderr line, its label coloured.
+pub fn error_line(text: &str) -> String {
+    format!("{} {text}", red("error:"))
+}
+
+/// A warning as one stderr line, its label coloured.
+pub fn warning(text: &str) -> String {
+    format!("{} {text}", yellow("warning:"))
+}
+
 /// A configuration finding as one stderr line, its label coloured.
 pub fn warning_line(finding: &ttv::config::Finding) -> String {
     let text = finding.to_string();
@@ -45,14 +55,91 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The exit code for an error kind.
+/// The exit code for an error kind: 2 for what the user can fix here (the request, the
+/// arguments, the configuration, a local file or folder), 130 for an interrupt, 3 for the
+/// rest (a backend failed or cannot be used, a budget refused the job).
 pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::Config => exit::BAD_INPUT,
+        ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::Config | ErrorKind::Io => {
+            exit::BAD_INPUT
+        }
         ErrorKind::Cancelled => exit::INTERRUPTED,
         ErrorKind::Unsettled => exit::UNSETTLED,
         _ => exit::BACKEND_FAILED,
     }
+}
+
+/// Shows an error of the command line itself (an unknown flag, a missing value, no command)
+/// and returns the exit code: clap's text on stderr, with a hint for a value that starts
+/// with `-`, and with `--json` also a JSON error on stdout. Help and version print as usual.
+pub fn report_usage(err: &clap::Error) -> u8 {
+    use clap::error::ErrorKind as K;
+    if matches!(err.kind(), K::DisplayHelp | K::DisplayVersion) {
+        let _ = err.print();
+        return 0;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    let hint = dash_value_hint(&args);
+    if json {
+        let rendered = err.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let body = json!({
+            "status": "failed",
+            "error": {
+                "kind": "invalid_request",
+                "message": message,
+                "usage": err.render().to_string().trim(),
+                "hint": hint,
+            },
+        });
+        println!("{body:#}");
+    }
+    let _ = err.print();
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+    exit::BAD_INPUT
+}
+
+/// When an option that takes a value is followed by text starting with `-` (`-p "-foo"`),
+/// how to pass it.
+fn dash_value_hint(args: &[String]) -> Option<String> {
+    let takes_value = options_with_values();
+    args.windows(2).find_map(|pair| {
+        let (opt, value) = (&pair[0], &pair[1]);
+        let wanted = takes_value.contains(opt.as_str()) && value.starts_with('-') && value != "--";
+        wanted.then(|| {
+            format!("to give {opt} a value that starts with '-', join them with '=': {opt}={value}")
+        })
+    })
+}
+
+/// Every spelling (`-p`, `--prompt`) of an option that takes a value, in any command.
+fn options_with_values() -> std::collections::HashSet<String> {
+    fn walk(cmd: &clap::Command, out: &mut std::collections::HashSet<String>) {
+        for arg in cmd.get_arguments() {
+            if !arg.get_action().takes_values() || arg.is_positional() {
+                continue;
+            }
+            if let Some(s) = arg.get_short() {
+                out.insert(format!("-{s}"));
+            }
+            if let Some(l) = arg.get_long() {
+                out.insert(format!("--{l}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    walk(&<Cli as clap::CommandFactory>::command(), &mut out);
+    out
 }
 
 /// Shows an error and returns the exit code.

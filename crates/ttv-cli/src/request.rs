@@ -1,17 +1,38 @@
 //! Turning command-line text into a `GenerationRequest`, reporting every bad value at once.
 
+use std::path::PathBuf;
+
 use ttv::media::image::ImageInput;
 use ttv::{AspectRatio, Error, GenerationRequest, Problem, ResolutionSpec, VideoDuration};
 
 use crate::cli::RequestArgs;
 use crate::settings::RequestDefaults;
 
-/// Builds the request, filling gaps from the configuration's defaults. Every problem with the
-/// arguments (bad numbers, unreadable images) is reported together.
-pub async fn build(
-    args: &RequestArgs,
-    defaults: &RequestDefaults,
-) -> Result<GenerationRequest, Error> {
+/// A request as far as the arguments allow, with what is wrong in them.
+pub struct Built {
+    /// The request, without the values that could not be read.
+    pub request: GenerationRequest,
+    /// Every problem with the arguments (bad numbers, unreadable images).
+    pub problems: Vec<Problem>,
+    /// The files read (the images).
+    pub inputs: Vec<PathBuf>,
+}
+
+impl Built {
+    /// The request, or every problem at once.
+    pub fn complete(self) -> Result<GenerationRequest, Error> {
+        if self.problems.is_empty() {
+            Ok(self.request)
+        } else {
+            Err(Error::invalid(self.problems))
+        }
+    }
+}
+
+/// Builds the request, filling gaps from the configuration's defaults. Problems with the
+/// arguments do not stop it: they are collected, so that the backend's check of the rest of
+/// the request can be reported with them.
+pub async fn build(args: &RequestArgs, defaults: &RequestDefaults) -> Result<Built, Error> {
     let mut problems = Vec::new();
     let mut req = GenerationRequest {
         prompt: args.prompt.trim().to_owned(),
@@ -43,11 +64,16 @@ pub async fn build(
 
     for item in &args.extra {
         match item.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                let value = serde_json::from_str(value)
-                    .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
-                req.extra.insert(key.trim().to_owned(), value);
-            }
+            Some((key, value)) if !key.trim().is_empty() => match extra_value(value) {
+                Ok(value) => {
+                    req.extra.insert(key.trim().to_owned(), value);
+                }
+                Err(allowed) => problems.push(Problem::new(
+                    format!("extra.{}", key.trim()),
+                    format!("{value:?}"),
+                    allowed,
+                )),
+            },
             _ => problems.push(Problem::new(
                 "extra",
                 format!("{item:?}"),
@@ -60,8 +86,10 @@ pub async fn build(
         ("image", args.image.clone()),
         ("last_frame", args.last_frame.clone()),
     ];
+    let mut inputs = Vec::new();
     for (field, path) in images {
         let Some(path) = path else { continue };
+        inputs.push(path.clone());
         let loaded = tokio::task::spawn_blocking(move || ImageInput::from_path(field, &path))
             .await
             .map_err(|e| Error::new(ttv::ErrorKind::Io, format!("image loading crashed: {e}")))?;
@@ -73,10 +101,24 @@ pub async fn build(
         }
     }
 
-    if problems.is_empty() {
-        Ok(req)
-    } else {
-        Err(Error::invalid(problems))
+    Ok(Built {
+        request: req,
+        problems,
+        inputs,
+    })
+}
+
+/// The value of `-x KEY=VALUE`: JSON when it reads as JSON, else text. A value that starts
+/// like a JSON object, list or string but does not parse is a mistake, not text.
+fn extra_value(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(e) => match text.trim_start().chars().next() {
+            Some(c @ ('{' | '[' | '"')) => Err(format!(
+                "valid JSON, since it starts with {c:?} ({e}); to pass it as text, quote it as a JSON string"
+            )),
+            _ => Ok(serde_json::Value::String(text.to_owned())),
+        },
     }
 }
 

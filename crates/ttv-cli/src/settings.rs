@@ -31,23 +31,48 @@ impl Deref for Settings {
     }
 }
 
+impl Settings {
+    /// The job façade over these settings, without a job store (dry runs only); see
+    /// [`crate::commands::jobs::open`] for one with the store.
+    pub fn jobs(&self) -> ttv::facade::Jobs {
+        let jobs = ttv::facade::Jobs::new(self.loaded.settings.clone(), self.registry.clone());
+        match &self.loaded.source {
+            Some(file) => jobs.protect(file, "the configuration file"),
+            None => jobs,
+        }
+    }
+}
+
 /// Reads the configuration without judging it (for `ttv config check`).
 pub fn read(cli: &Cli) -> Loaded {
     config::load(cli.config.as_deref(), &ProcessEnv)
 }
 
-/// Loads the settings for this run: prints the configuration's warnings and fails on its
-/// errors.
+/// The most findings of one kind printed; the rest are counted.
+pub const MAX_SHOWN: usize = 20;
+
+/// Loads the settings for this run: prints the configuration's warnings (the first
+/// [`MAX_SHOWN`], then a count) and fails on its errors.
 pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
     let loaded = read(cli);
     loaded.check()?;
     if !cli.quiet {
-        for warning in loaded
+        let warnings: Vec<_> = loaded
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Warning)
-        {
+            .collect();
+        for warning in warnings.iter().take(MAX_SHOWN) {
             eprintln!("{}", crate::output::warning_line(warning));
+        }
+        if warnings.len() > MAX_SHOWN {
+            eprintln!(
+                "{}",
+                crate::output::warning(&format!(
+                    "... and {} more warnings about the configuration (`ttv config check` lists them)",
+                    warnings.len() - MAX_SHOWN
+                ))
+            );
         }
     }
     Ok(Settings {

@@ -154,9 +154,14 @@ async fn an_ambiguous_submit_waits_for_resolve_and_a_job_id_never_pays_twice() {
     );
     assert_eq!(show["submits"], 2);
 
-    // The ledger counts the job at its estimate (Runway reports credits, not dollars).
+    // The ledger counts Runway's charge in credits, converted at the price table's rate.
     let spend = json(&run(vec!["--json", "spend"]).await.unwrap());
     assert_eq!(spend["lines"][0]["backend"], "runway");
     assert_eq!(spend["lines"][0]["jobs"], 1);
-    assert_eq!(spend["total"], show["estimate"]["usd"]);
+    assert_eq!(spend["jobs"][0]["basis"], "charged_in_credits");
+    let micros = |v: &Value| v["micros"].as_i64().unwrap();
+    let converted = micros(&show["charged"]) * micros(&show["estimate"]["usd"])
+        / micros(&show["estimate"]["native"]);
+    assert_eq!(micros(&spend["total"]), converted);
+    assert!(converted > 0 && converted != micros(&show["estimate"]["usd"]));
 }

@@ -94,7 +94,8 @@ pub struct FaultRule {
     /// Seconds to send in `Retry-After`.
     #[serde(default)]
     pub retry_after: Option<u64>,
-    /// Delay between chunks for `slow_body`, in milliseconds.
+    /// Delay between chunks for `slow_body`, or before the answer for `slow_response`, in
+    /// milliseconds.
     #[serde(default)]
     pub delay_ms: Option<u64>,
 }
@@ -211,9 +212,53 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Reads a YAML scenario.
+    /// Reads a YAML scenario and checks its values (see [`SimConfig::check`]).
     pub fn from_yaml(text: &str) -> anyhow::Result<Self> {
-        Ok(serde_saphyr::from_str(text)?)
+        let config: Self = serde_saphyr::from_str(text)?;
+        let problems = config.check();
+        if !problems.is_empty() {
+            anyhow::bail!("{}", problems.join("; "));
+        }
+        Ok(config)
+    }
+
+    /// Every value out of range, each naming its key: times must be finite and not negative,
+    /// a probability between 0 and 1, `nth` and `concurrency` at least 1.
+    pub fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for p in Provider::ALL {
+            let knobs = self.knobs(p);
+            let name = p.prefix();
+            for (key, secs) in [
+                ("queue_secs", knobs.queue_secs),
+                ("run_secs", knobs.run_secs),
+                ("output_ttl_secs", knobs.output_ttl_secs),
+            ] {
+                if !secs.is_finite() || secs < 0.0 {
+                    problems.push(format!(
+                        "{name}.{key}: {secs}; expected a number of seconds, 0 or more"
+                    ));
+                }
+            }
+            if knobs.concurrency == Some(0) {
+                problems.push(format!("{name}.concurrency: 0; expected at least 1"));
+            }
+            for (i, rule) in knobs.faults.iter().enumerate() {
+                if let Some(chance) = rule.probability
+                    && !(0.0..=1.0).contains(&chance)
+                {
+                    problems.push(format!(
+                        "{name}.faults[{i}].probability: {chance}; expected a chance from 0 to 1"
+                    ));
+                }
+                if rule.nth == Some(0) {
+                    problems.push(format!(
+                        "{name}.faults[{i}].nth: 0; expected a call number from 1"
+                    ));
+                }
+            }
+        }
+        problems
     }
 
     /// The same timings for every provider.
@@ -298,5 +343,26 @@ mod tests {
     #[test]
     fn unknown_scenario_keys_are_refused() {
         assert!(SimConfig::from_yaml("runway:\n  run_sec: 2\n").is_err());
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_each_with_its_key() {
+        let err = SimConfig::from_yaml(
+            "runway:\n  run_secs: -1\n  faults:\n    - { on: submit, probability: 7, fault: server_error }\n    - { on: poll, nth: 0, fault: server_error }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("runway.run_secs: -1; expected a number of seconds, 0 or more"),
+            "{err}"
+        );
+        assert!(
+            err.contains("runway.faults[0].probability: 7; expected a chance from 0 to 1"),
+            "{err}"
+        );
+        assert!(
+            err.contains("runway.faults[1].nth: 0; expected a call number from 1"),
+            "{err}"
+        );
     }
 }

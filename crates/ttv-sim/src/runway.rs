@@ -109,11 +109,18 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
                 .state
                 .job(id)
                 .is_some_and(|j| j.provider == Provider::Runway);
-            if known && call.state.cancel_or_delete(id) {
-                reply(StatusCode::NO_CONTENT.into_response())
+            let response = if known && call.state.cancel_or_delete(id) {
+                StatusCode::NO_CONTENT.into_response()
             } else {
-                reply(error(StatusCode::NOT_FOUND, "Task not found"))
-            }
+                error(StatusCode::NOT_FOUND, "Task not found")
+            };
+            let response = match &fault {
+                Some(rule) => transport_fault(rule, || response).unwrap_or_else(|| {
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                }),
+                None => response,
+            };
+            reply(response)
         }
         _ => {
             let id = call.path.trim_start_matches("/v1/tasks/");

@@ -1,7 +1,8 @@
 //! Budgets and the ledger of what was spent.
 //!
 //! The ledger is read from the job store: a job counts with what the provider said it charged
-//! (in dollars), else its estimate once a paid request may have been sent. A [`Budget`] is
+//! (a charge in credits converted to dollars at the rate of the price table its estimate came
+//! from), else its estimate once a paid request may have been sent. Each entry says which. A [`Budget`] is
 //! checked against it before every submit; a request that would go over is refused with the
 //! numbers. This module only counts; it sends nothing.
 
@@ -43,6 +44,20 @@ pub struct LedgerEntry {
     pub usd_micros: i64,
     /// Whether the figure is what the provider charged (else the estimate).
     pub charged: bool,
+    /// Where the figure comes from.
+    pub basis: LedgerBasis,
+}
+
+/// Where a ledger figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerBasis {
+    /// The provider's charge, in dollars.
+    Charged,
+    /// The provider's charge in its credits, converted at the price table's credit rate.
+    ChargedInCredits,
+    /// The estimate made before submitting (the provider reported no charge).
+    Estimate,
 }
 
 /// One line of a spend summary.
@@ -58,6 +73,8 @@ pub struct SpendLine {
     pub jobs: u32,
     /// Their cost.
     pub usd: Money,
+    /// How many of them count at their estimate (the rest at the provider's charge).
+    pub estimated: u32,
 }
 
 fn micros(usd: f64) -> i64 {
@@ -148,7 +165,7 @@ impl Budget {
 
 /// Sums the ledger by day, backend and model, oldest day first.
 pub fn summarise(ledger: &[LedgerEntry]) -> Vec<SpendLine> {
-    let mut lines: BTreeMap<(NaiveDate, String, String), (u32, i64)> = BTreeMap::new();
+    let mut lines: BTreeMap<(NaiveDate, String, String), (u32, i64, u32)> = BTreeMap::new();
     for e in ledger {
         let key = (
             e.at.date_naive(),
@@ -158,16 +175,20 @@ pub fn summarise(ledger: &[LedgerEntry]) -> Vec<SpendLine> {
         let line = lines.entry(key).or_default();
         line.0 += 1;
         line.1 += e.usd_micros;
+        line.2 += u32::from(e.basis == LedgerBasis::Estimate);
     }
     lines
         .into_iter()
-        .map(|((day, backend, model), (jobs, total))| SpendLine {
-            day,
-            backend,
-            model,
-            jobs,
-            usd: Money::usd_micros(total),
-        })
+        .map(
+            |((day, backend, model), (jobs, total, estimated))| SpendLine {
+                day,
+                backend,
+                model,
+                jobs,
+                usd: Money::usd_micros(total),
+                estimated,
+            },
+        )
         .collect()
 }
 
@@ -183,6 +204,7 @@ mod tests {
             at: at.parse().unwrap(),
             usd_micros: micros(usd),
             charged: false,
+            basis: LedgerBasis::Estimate,
         }
     }
 

@@ -192,6 +192,12 @@ impl Error {
         }
     }
 
+    /// Lists `problems` with the error (each naming a field, the value and what is allowed).
+    pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
+        self.problems = problems;
+        self
+    }
+
     /// A configuration error.
     pub fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, message)

@@ -58,6 +58,27 @@ pub enum Finished {
     AlreadyDone(Box<Job>),
 }
 
+/// How [`JobRunner::run_chain`] ended: the job finished, on which backend, after which
+/// failures.
+#[derive(Debug)]
+pub struct ChainRun {
+    /// What the run did.
+    pub finished: Finished,
+    /// The backend that finished the job.
+    pub backend: Arc<dyn VideoBackend>,
+    /// The backends that failed before it, in order.
+    pub passed_over: Vec<PassedOver>,
+}
+
+/// A backend the job moved away from, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassedOver {
+    /// Canonical backend name.
+    pub backend: String,
+    /// Its error.
+    pub error: String,
+}
+
 /// What became of one job in [`JobRunner::resume_all`].
 #[derive(Debug, Serialize)]
 pub struct Resumed {
@@ -99,10 +120,11 @@ pub fn new_job_id() -> String {
     format!("j-{}", &hex[..16])
 }
 
-/// Checks a job id given by a user: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+/// Checks a job id given by a user: 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a letter
+/// or a digit (so that it can never be read as an option, nor as a hidden or relative name).
 pub fn check_job_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
+    let ok = id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -112,7 +134,7 @@ pub fn check_job_id(id: &str) -> Result<()> {
         Err(Error::invalid(vec![crate::error::Problem::new(
             "job_id",
             format!("{id:?}"),
-            "1 to 64 letters, digits, '.', '_' or '-'",
+            "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit",
         )]))
     }
 }
@@ -323,8 +345,17 @@ impl JobRunner {
                     return Err(Error::new(
                         ErrorKind::JobFailed,
                         format!(
-                            "job {id} failed: {}",
-                            job.error.as_deref().unwrap_or("no reason recorded")
+                            "job {id} failed: {}. `ttv generate --job-id {id}` with the same \
+                             arguments runs it again as a new attempt{}",
+                            job.error.as_deref().unwrap_or("no reason recorded"),
+                            if job.ticket.is_some() {
+                                format!(
+                                    "; if the provider does have the job under another task id, \
+                                     `ttv jobs resolve {id} --submitted TASK_ID` fetches it"
+                                )
+                            } else {
+                                String::new()
+                            }
                         ),
                     )
                     .with_backend(job.backend.clone()));
@@ -352,31 +383,32 @@ impl JobRunner {
         on_content_rejection: bool,
         events: EventSink<'_>,
     ) -> Result<(Finished, Arc<dyn VideoBackend>)> {
-        let mut last_err = None;
-        for (i, backend) in backends.iter().enumerate() {
-            if i > 0 {
-                let priced = backend
-                    .validate(req)
-                    .and_then(|r| Ok((r, backend.estimate_cost(req)?)));
-                let (resolved, estimate) = match priced {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::info!(job = id, backend = backend.id(), error = %e, "fallback cannot do the request");
-                        continue;
-                    }
-                };
-                let (key, name, model) = (
-                    id.to_owned(),
-                    backend.id().to_owned(),
-                    backend.model().map(str::to_owned),
-                );
-                blocking(&self.store, move |s| {
-                    s.rebind(&key, &name, model.as_deref(), &resolved, &estimate)
-                })
-                .await?;
-            }
+        self.run_chain(backends, id, req, on_content_rejection, events)
+            .await
+            .map(|run| (run.finished, run.backend))
+    }
+
+    /// [`JobRunner::run_with_fallback`], also saying which backends failed before the one
+    /// that finished the job, and why.
+    pub async fn run_chain(
+        &self,
+        backends: &[Arc<dyn VideoBackend>],
+        id: &str,
+        req: &GenerationRequest,
+        on_content_rejection: bool,
+        events: EventSink<'_>,
+    ) -> Result<ChainRun> {
+        let mut passed_over = Vec::new();
+        let mut next = backends.first().cloned().map(|b| (0, b));
+        while let Some((i, backend)) = next.take() {
             match self.run(backend.as_ref(), id, Some(req), events).await {
-                Ok(finished) => return Ok((finished, backend.clone())),
+                Ok(finished) => {
+                    return Ok(ChainRun {
+                        finished,
+                        backend,
+                        passed_over,
+                    });
+                }
                 Err(err) => {
                     let state = self.job(id).await?.state;
                     let worthy = err.is_fallback_worthy()
@@ -384,17 +416,71 @@ impl JobRunner {
                     if state != JobState::Created || !worthy || err.spend() != Spend::No {
                         return Err(err);
                     }
-                    tracing::warn!(job = id, backend = backend.id(), error = %err, "falling back");
-                    last_err = Some(err);
+                    // Only a backend that can do the request is worth moving to; with none
+                    // left, the job fails with this backend's error and nothing falls back.
+                    let Some((j, other)) = self.next_able(&backends[i + 1..], id, req).await?
+                    else {
+                        return Err(err);
+                    };
+                    tracing::warn!(
+                        job = id,
+                        from = backend.id(),
+                        to = other.id(),
+                        error = %err,
+                        "falling back to {}",
+                        other.id()
+                    );
+                    passed_over.push(PassedOver {
+                        backend: backend.id().to_owned(),
+                        error: err.to_string(),
+                    });
+                    next = Some((i + 1 + j, other));
                 }
             }
         }
-        Err(last_err.unwrap_or_else(|| {
-            Error::new(
-                ErrorKind::Unavailable,
-                format!("job {id}: no backend to run it on"),
-            )
-        }))
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("job {id}: no backend to run it on"),
+        ))
+    }
+
+    /// The first of `backends` that can do `req`, with the job moved onto it.
+    async fn next_able(
+        &self,
+        backends: &[Arc<dyn VideoBackend>],
+        id: &str,
+        req: &GenerationRequest,
+    ) -> Result<Option<(usize, Arc<dyn VideoBackend>)>> {
+        for (j, backend) in backends.iter().enumerate() {
+            let priced = backend
+                .validate(req)
+                .and_then(|r| Ok((r, backend.estimate_cost(req)?)));
+            let (resolved, estimate) = match priced {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::info!(job = id, backend = backend.id(), error = %e, "fallback cannot do the request");
+                    continue;
+                }
+            };
+            let (key, name, model) = (
+                id.to_owned(),
+                backend.id().to_owned(),
+                backend.model().map(str::to_owned),
+            );
+            blocking(&self.store, move |s| {
+                s.rebind(&key, &name, model.as_deref(), &resolved, &estimate)
+            })
+            .await?;
+            return Ok(Some((j, backend.clone())));
+        }
+        Ok(None)
+    }
+
+    /// Starts a new attempt of failed job `id`: it goes back to `created`, to be submitted
+    /// again by the next run. Refused when the failed attempt may still exist at the
+    /// provider (a job given up while its submit was unknown).
+    pub async fn retry(&self, id: &str) -> Result<Job> {
+        self.apply(id, JobEvent::Retry).await
     }
 
     async fn submit(

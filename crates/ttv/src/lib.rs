@@ -30,6 +30,7 @@ pub mod capabilities;
 pub mod config;
 pub mod cost;
 pub mod error;
+pub mod facade;
 pub mod http;
 pub mod jobs;
 pub mod layers;

@@ -163,6 +163,8 @@ pub struct Entry {
     pub backend: Option<Arc<dyn VideoBackend>>,
     /// Whether it can be used, and why not.
     pub availability: Availability,
+    /// Whether it is unusable because of an error in its part of the configuration.
+    pub misconfigured: bool,
 }
 
 impl std::fmt::Debug for Entry {
@@ -212,6 +214,10 @@ pub struct RegistrySettings {
     /// Retries, deadlines and limits: every backend built is wrapped in these layers
     /// ([`crate::layers::Stack`]); the defaults retry and limit nothing else.
     pub layers: LayerSettings,
+    /// Backends whose part of the configuration has an error (an unset `${VAR}` in their
+    /// section), by canonical name, with the error: unusable, and a configuration error
+    /// for any command that asks for them.
+    pub misconfigured: std::collections::BTreeMap<String, String>,
 }
 
 impl RegistrySettings {
@@ -323,17 +329,24 @@ impl Registry {
                     (Ok(_), Err(e)) => Err(e.to_string()),
                     (Err(reason), _) => Err(reason),
                 };
-                let (backend, availability) = match layered {
+                let (backend, mut availability) = match layered {
                     Ok(b) => {
                         let a = b.availability();
                         (Some(b), a)
                     }
                     Err(reason) => (None, Availability::Unavailable { reason }),
                 };
+                let misconfigured = settings.misconfigured.get(known.name);
+                if let Some(error) = misconfigured {
+                    availability = Availability::Unavailable {
+                        reason: format!("its configuration has an error: {error}"),
+                    };
+                }
                 Entry {
                     known,
                     backend,
                     availability,
+                    misconfigured: misconfigured.is_some(),
                 }
             })
             .collect();
@@ -351,6 +364,7 @@ impl Registry {
                     known,
                     availability: b.availability(),
                     backend: Some(b),
+                    misconfigured: false,
                 })
             })
             .collect();
@@ -375,6 +389,9 @@ impl Registry {
     pub fn get(&self, field: &str, name: &str) -> Result<Arc<dyn VideoBackend>> {
         let entry = self.entry(field, name)?;
         match (&entry.backend, &entry.availability) {
+            (_, Availability::Unavailable { reason }) if entry.misconfigured => Err(Error::config(
+                format!("{} cannot be used: {reason}", entry.known.name),
+            )),
             (Some(b), Availability::Available) => Ok(b.clone()),
             (_, Availability::Unavailable { reason }) => Err(Error::new(
                 ErrorKind::Unavailable,

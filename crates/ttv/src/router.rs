@@ -85,6 +85,9 @@ pub fn select(
 
     let mut skipped = Vec::new();
     let mut candidates = Vec::new();
+    // Backends that could run here but cannot do this request, with their error.
+    let mut refused: Vec<Error> = Vec::new();
+    let mut not_here = Vec::new();
     for entry in registry.entries() {
         let Some(backend) = entry
             .backend
@@ -96,6 +99,7 @@ pub fn select(
                     backend: entry.known.name.to_owned(),
                     reason: reason.clone(),
                 });
+                not_here.push(entry.known.name);
             }
             continue;
         };
@@ -104,11 +108,17 @@ pub fn select(
             .and_then(|r| Ok((r, backend.estimate_cost(req)?)))
         {
             Ok((resolved, estimate)) => candidates.push((backend.clone(), resolved, estimate)),
-            Err(e) => skipped.push(Skipped {
-                backend: entry.known.name.to_owned(),
-                reason: one_line(&e),
-            }),
+            Err(e) => {
+                skipped.push(Skipped {
+                    backend: entry.known.name.to_owned(),
+                    reason: one_line(&e),
+                });
+                refused.push(e.with_backend(entry.known.name));
+            }
         }
+    }
+    if candidates.is_empty() {
+        return Err(none_can(refused, &not_here));
     }
     let count = candidates.len();
     let rank = |b: &Arc<dyn VideoBackend>| -> usize {
@@ -134,17 +144,7 @@ pub fn select(
     });
     let mut rest = candidates.into_iter();
     let Some((backend, resolved, estimate)) = rest.next() else {
-        let reasons: Vec<_> = skipped
-            .iter()
-            .map(|s| format!("  - {}: {}", s.backend, s.reason))
-            .collect();
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            format!(
-                "no available backend can make this video:\n{}",
-                reasons.join("\n")
-            ),
-        ));
+        return Err(none_can(Vec::new(), &not_here));
     };
     for (other, _, _) in rest {
         skipped.push(Skipped {
@@ -164,6 +164,49 @@ pub fn select(
         reason: format!("auto: {how} of {count} able backend(s)"),
         skipped,
     })
+}
+
+/// Why `auto` found no backend: the request's problems on the backends that could run here
+/// come first (with one such backend, its own error, every problem listed); the backends that
+/// cannot run here at all are named in one line after them.
+fn none_can(refused: Vec<Error>, not_here: &[&str]) -> Error {
+    let footer = match not_here {
+        [] => String::new(),
+        names => format!(
+            "(not usable here: {}; `ttv backends` says what each needs)",
+            names.join(", ")
+        ),
+    };
+    let mut refused = refused;
+    if refused.len() == 1 {
+        let e = refused.remove(0);
+        let message = match footer.as_str() {
+            "" => e.message().to_owned(),
+            f => format!("{} {f}", e.message()),
+        };
+        let out = Error::new(e.kind(), message).with_problems(e.problems().to_vec());
+        return match e.backend() {
+            Some(b) => out.with_backend(b.to_owned()),
+            None => out,
+        };
+    }
+    let mut lines: Vec<String> = refused
+        .iter()
+        .map(|e| format!("  - {}: {}", e.backend().unwrap_or("?"), one_line(e)))
+        .collect();
+    if lines.is_empty() {
+        lines.push("  (no backend can be used here)".to_owned());
+    }
+    if !footer.is_empty() {
+        lines.push(footer);
+    }
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "no available backend can make this video:\n{}",
+            lines.join("\n")
+        ),
+    )
 }
 
 fn one_line(e: &Error) -> String {
@@ -202,19 +245,47 @@ mod tests {
     }
 
     #[test]
-    fn auto_explains_when_no_backend_can_do_the_request() {
+    fn with_auto_the_request_problems_come_first_and_unusable_backends_in_one_line() {
         let reg = Registry::new(&RegistrySettings::default());
         let req = GenerationRequest {
             duration: Some(VideoDuration::from_secs(90)),
             ..GenerationRequest::text("long")
         };
         let err = select(&reg, &req, "default_backend", "auto", &Preference::Cheapest).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(err.backend(), Some("animatic"));
+        assert_eq!(err.problems().len(), 1);
+        assert_eq!(err.problems()[0].field, "duration");
+        let text = err.to_string();
         assert!(
-            err.to_string()
-                .contains("animatic: the request has 1 problem: duration: 90s"),
-            "{err}"
+            text.contains("(not usable here: runway, veo, minimax, fal, wan, hunyuan, ltx; `ttv backends` says what each needs)"),
+            "{text}"
         );
+        assert!(!text.contains("RUNWAYML_API_SECRET"), "{text}");
+    }
+
+    #[test]
+    fn with_several_usable_backends_each_says_why_it_cannot() {
+        let reg = Registry::new(&RegistrySettings {
+            runway: Some(crate::services::runway::RunwayOptions {
+                api_key: Some(crate::http::ApiKey::new("k")),
+                ..Default::default()
+            }),
+            ..RegistrySettings::default()
+        });
+        let req = GenerationRequest {
+            duration: Some(VideoDuration::from_secs(90)),
+            ..GenerationRequest::text("long")
+        };
+        let err = select(&reg, &req, "default_backend", "auto", &Preference::Cheapest).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let text = err.to_string();
+        assert!(
+            text.contains("  - animatic: the request has 1 problem: duration: 90s"),
+            "{text}"
+        );
+        assert!(text.contains("  - runway: the request has"), "{text}");
+        assert!(text.ends_with("(not usable here: veo, minimax, fal, wan, hunyuan, ltx; `ttv backends` says what each needs)"), "{text}");
     }
 
     #[test]

@@ -37,11 +37,18 @@ pub struct Sidecar {
     /// The model, when the backend has several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// The seed used, when the backend takes one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The seed the video was made with: the one sent to the provider, or the one ttv drew;
+    /// `null` when none was sent (the provider chose its own, unseen).
     pub seed: Option<u64>,
+    /// Where `seed` came from: `given` (the request or the configuration's `base_seed`, sent
+    /// as it is), `drawn` (none was given, so ttv drew one and used it), or `none` (none was
+    /// given and none was sent).
+    pub seed_source: SeedSource,
     /// Why this backend was chosen.
     pub selection: SelectionRecord,
+    /// When the job fell back from the backend asked for to another one, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
     /// The job in the job store, when the video was made through one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
@@ -74,6 +81,32 @@ pub struct VideoRecord {
     pub sha256: String,
     /// What the container holds, read back from the file.
     pub probe: VideoInfo,
+}
+
+/// Where a video's seed came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedSource {
+    /// Given with the request (or by `base_seed`) and sent as it is.
+    Given,
+    /// None was given; ttv drew one and used it.
+    Drawn,
+    /// None was given and none was sent: the provider chose its own.
+    None,
+}
+
+/// A job that fell back from the backend asked for to another one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    /// The backend asked for (canonical name).
+    pub from: String,
+    /// The backend that made the video.
+    pub to: String,
+    /// Why `from` was not used: its error, or why it cannot run here.
+    pub reason: String,
+    /// Whether `to` is a placeholder renderer (the embedded animatic: camera moves and title
+    /// cards), not a generative model.
+    pub placeholder: bool,
 }
 
 /// How the backend was chosen.
@@ -159,12 +192,19 @@ impl Sidecar {
             "resolve_submitted",
             "resolve_not_submitted",
             "fallback",
+            "retry",
         ];
         self.attempts = history
             .iter()
             .filter(|h| ATTEMPTS.contains(&h.event.as_str()))
             .cloned()
             .collect();
+        self
+    }
+
+    /// Records a fallback.
+    pub fn with_fallback(mut self, fallback: Option<Fallback>) -> Self {
+        self.fallback = fallback;
         self
     }
 
@@ -184,16 +224,17 @@ impl Sidecar {
         started_at: DateTime<Utc>,
     ) -> Self {
         let finished_at = Utc::now();
-        let seed = request
+        let given = request.get("seed").and_then(serde_json::Value::as_u64);
+        let drawn = generated
+            .ticket
+            .data
             .get("seed")
-            .and_then(serde_json::Value::as_u64)
-            .or_else(|| {
-                generated
-                    .ticket
-                    .data
-                    .get("seed")
-                    .and_then(serde_json::Value::as_u64)
-            });
+            .and_then(serde_json::Value::as_u64);
+        let (seed, seed_source) = match (given, drawn) {
+            (Some(s), _) => (Some(s), SeedSource::Given),
+            (None, Some(s)) => (Some(s), SeedSource::Drawn),
+            (None, None) => (None, SeedSource::None),
+        };
         Self {
             schema: SCHEMA,
             ttv_version: env!("CARGO_PKG_VERSION"),
@@ -210,7 +251,9 @@ impl Sidecar {
             backend: backend.to_owned(),
             model: model.map(str::to_owned),
             seed,
+            seed_source,
             selection,
+            fallback: None,
             job_id: None,
             attempts: Vec::new(),
             request,

@@ -1,12 +1,13 @@
 //! `ttv config check`: the resolved configuration, secrets masked, the backends it makes, and
-//! every problem found. Exits with 2 when any problem is an error.
+//! every problem found. Exits with 2 when any problem is an error. When the default backend
+//! cannot run here, that comes first.
 
 use serde_json::json;
 use ttv::config::Severity;
 use ttv::registry::Registry;
 
 use crate::cli::Cli;
-use crate::output::{print_json, warning_line};
+use crate::output::{error_line, print_json};
 use crate::{exit, settings};
 
 /// Runs the command; returns the exit code.
@@ -19,6 +20,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     } else {
         0
     };
+    let default_problem = default_backend_problem(&loaded, &registry);
     let backends: Vec<_> = registry
         .entries()
         .iter()
@@ -38,6 +40,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
             "file": loaded.source,
             "config": loaded.config.to_value(),
             "default_backend": loaded.settings.default_backend,
+            "default_backend_problem": default_problem,
             "data_dir": data_dir,
             "secrets": loaded.secrets,
             "backends": backends,
@@ -47,6 +50,9 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
         return Ok(code);
     }
 
+    if let Some(problem) = &default_problem {
+        println!("warning: {problem}");
+    }
     match &loaded.source {
         Some(path) => println!("# configuration: {}", path.display()),
         None => println!(
@@ -103,18 +109,59 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
             plural(warnings, "warning"),
             plural(notes, "note")
         );
-        for f in &loaded.findings {
-            println!("  {f}");
+        for severity in [Severity::Error, Severity::Warning, Severity::Note] {
+            let all: Vec<_> = loaded
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .collect();
+            for f in all.iter().take(crate::settings::MAX_SHOWN) {
+                println!("  {f}");
+            }
+            if all.len() > crate::settings::MAX_SHOWN {
+                println!(
+                    "  ... and {} more (`ttv --json config check` lists them all)",
+                    all.len() - crate::settings::MAX_SHOWN
+                );
+            }
         }
     }
     if errors > 0 {
-        let first = loaded.errors().next().map(warning_line).unwrap_or_default();
-        eprintln!("{first}");
-        if errors > 1 {
-            eprintln!("... and {}, listed above", plural(errors - 1, "more error"));
-        }
+        // Said once on stdout above; stderr only says that there are some.
+        eprintln!(
+            "{}",
+            error_line(&format!(
+                "the configuration has {}, listed above",
+                plural(errors, "error")
+            ))
+        );
     }
     Ok(code)
+}
+
+/// Why the configured default backend cannot run here, and what `generate` does then;
+/// `None` when it can (or is `auto`).
+fn default_backend_problem(loaded: &ttv::config::Loaded, registry: &Registry) -> Option<String> {
+    let name = loaded.settings.default_backend.as_str();
+    if name.trim().eq_ignore_ascii_case("auto") {
+        return None;
+    }
+    let entry = registry.entry("default_backend", name).ok()?;
+    let ttv::Availability::Unavailable { reason } = &entry.availability else {
+        return None;
+    };
+    let instead = loaded
+        .settings
+        .fallback
+        .iter()
+        .find_map(|f| registry.get("fallback_backend", f).ok());
+    let then = match instead {
+        Some(b) => format!("generate falls back to {}", b.id()),
+        None => "generate stops until it is fixed (or is given --backend)".to_owned(),
+    };
+    Some(format!(
+        "the default backend {name} cannot run here: {reason}; {then}"
+    ))
 }
 
 fn plural(n: usize, what: &str) -> String {

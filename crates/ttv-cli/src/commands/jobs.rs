@@ -2,8 +2,8 @@
 
 use anyhow::Context as _;
 use serde_json::json;
-use ttv::jobs::{Finished, JobRunner, Resolution, Resumed};
-use ttv::sidecar::Sidecar;
+use ttv::facade::{Done, Jobs};
+use ttv::jobs::{JobRunner, Resolution, Resumed};
 use ttv::store::{Job, JobState, Store};
 use ttv::{Error, ErrorKind, Event};
 
@@ -12,33 +12,31 @@ use crate::output::print_json;
 use crate::progress::Progress;
 use crate::settings::{self, Settings};
 
-/// Opens the job store of these settings.
-pub async fn runner(settings: &Settings) -> anyhow::Result<JobRunner> {
+/// The job façade of these settings, with the job store opened.
+pub async fn open(settings: &Settings) -> anyhow::Result<Jobs> {
     let dir = settings.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
         .await
         .context("opening the job store")??;
-    // Retries and limits are the layers around each backend of `settings.registry`.
-    Ok(JobRunner::new(store, settings.retry.clone()).with_budget(settings.budget.clone()))
+    Ok(settings.jobs().with_store(store)?)
 }
 
 /// Runs `ttv jobs ...`.
 pub async fn run(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
     let settings = settings::load(cli)?;
-    let runner = runner(&settings).await?;
+    let jobs = open(&settings).await?;
+    let runner = jobs.runner()?;
     match command {
-        JobsCommand::List { state } => list(cli, &runner, state).await,
-        JobsCommand::Show { id } => show(cli, &runner, id).await,
-        JobsCommand::Resume { id, all } => {
-            resume(cli, &settings, &runner, id.as_deref(), *all).await
-        }
+        JobsCommand::List { state } => list(cli, runner, state).await,
+        JobsCommand::Show { id } => show(cli, runner, id).await,
+        JobsCommand::Resume { id, all } => resume(cli, &jobs, id.as_deref(), *all).await,
         JobsCommand::Cancel { id } => {
             let job = runner.job(id).await?;
             let backend = settings.registry.get("job backend", &job.backend).ok();
             let job = runner.cancel(backend.as_deref(), id).await?;
             print_job_line(cli, &job)
         }
-        JobsCommand::Resolve(args) => resolve(cli, &runner, args).await,
+        JobsCommand::Resolve(args) => resolve(cli, runner, args).await,
     }
 }
 
@@ -124,84 +122,92 @@ async fn show(cli: &Cli, runner: &JobRunner, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn resume(
-    cli: &Cli,
-    settings: &Settings,
-    runner: &JobRunner,
-    id: Option<&str>,
-    all: bool,
-) -> anyhow::Result<()> {
-    let jobs = match id {
-        Some(id) if !all => vec![runner.job(id).await?],
-        _ => runner.resumable().await?,
+async fn resume(cli: &Cli, jobs: &Jobs, id: Option<&str>, all: bool) -> anyhow::Result<()> {
+    let runner = jobs.runner()?;
+    let Some(id) = id.filter(|_| !all) else {
+        return resume_all(cli, jobs).await;
     };
-    let mut results = Vec::new();
-    let mut failed = None;
-    for job in jobs {
-        let started_at = chrono::Utc::now();
-        let outcome = resume_one(cli, settings, runner, &job, started_at).await;
-        let after = runner.job(&job.id).await?;
-        let path = (after.state == JobState::Done).then(|| after.out.clone());
-        if !cli.quiet && !cli.json {
-            match &outcome {
-                Ok(()) => println!("{}", after.out.display()),
-                Err(e) => eprintln!("job {}: {e:#}", job.id),
-            }
-        }
-        results.push(Resumed {
-            id: job.id.clone(),
-            state: after.state,
-            path,
-            error: outcome.as_ref().err().map(|e| format!("{e:#}")),
-        });
-        if let Err(e) = outcome {
-            failed.get_or_insert(e);
-        }
-    }
-    if cli.json {
-        print_json(&json!({ "jobs": results }))?;
-    }
-    match failed {
-        // With one job, its error is the command's; with several, the first.
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-async fn resume_one(
-    cli: &Cli,
-    settings: &Settings,
-    runner: &JobRunner,
-    job: &Job,
-    started_at: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
-    let backend = settings.registry.get("job backend", &job.backend)?;
     let progress = Progress::new(!cli.quiet && !cli.json);
     let sink = {
         let progress = progress.clone();
         move |event: Event| progress.on_event(event)
     };
-    let finished = runner.run(backend.as_ref(), &job.id, None, &sink).await;
+    let outcome = jobs.resume(id, &sink).await;
     progress.clear();
-    match finished? {
-        Finished::Made(generated) => {
-            let after = runner.job(&job.id).await?;
-            let history = {
-                let (store, id) = (runner.store().clone(), job.id.clone());
-                tokio::task::spawn_blocking(move || store.history(&id)).await??
-            };
-            Sidecar::from_job(&after, &generated, started_at)
-                .with_history(&history)
-                .write_beside(&generated.path)
-                .with_context(|| {
-                    format!(
-                        "the video is at {} but its sidecar could not be written",
-                        generated.path.display()
-                    )
-                })?;
-            Ok(())
+    let after = runner.job(id).await?;
+    if cli.json {
+        print_json(&json!({ "jobs": [resumed(&after, outcome.as_ref().err())] }))?;
+    } else if outcome.is_ok() && !cli.quiet {
+        println!("{}", after.out.display());
+    }
+    // The error is the command's, shown once by main.
+    outcome.map(drop).map_err(Into::into)
+}
+
+/// `ttv jobs resume --all`: every unfinished job, one after the other. A job another ttv
+/// process is running is skipped (and said so); a job that fails does not stop the others.
+async fn resume_all(cli: &Cli, jobs: &Jobs) -> anyhow::Result<()> {
+    let runner = jobs.runner()?;
+    let mut results = Vec::new();
+    let mut failures = 0;
+    for job in runner.resumable().await? {
+        if jobs.is_running_elsewhere(&job.id).await? {
+            if !cli.quiet && !cli.json {
+                eprintln!("job {}: skipped, another ttv process is running it", job.id);
+            }
+            results.push(json!({
+                "id": job.id,
+                "state": job.state,
+                "skipped": "another ttv process is running it",
+            }));
+            continue;
         }
-        Finished::AlreadyDone(_) => Ok(()),
+        let progress = Progress::new(!cli.quiet && !cli.json);
+        let sink = {
+            let progress = progress.clone();
+            move |event: Event| progress.on_event(event)
+        };
+        let outcome = jobs.resume(&job.id, &sink).await;
+        progress.clear();
+        let after = runner.job(&job.id).await?;
+        if !cli.quiet && !cli.json {
+            match &outcome {
+                Ok(_) => println!("{}", after.out.display()),
+                Err(e) => eprintln!("job {}: {e}", job.id),
+            }
+        }
+        if outcome.is_err() {
+            failures += 1;
+        }
+        results.push(serde_json::to_value(resumed(
+            &after,
+            outcome.as_ref().err(),
+        ))?);
+    }
+    if cli.json {
+        print_json(&json!({ "jobs": results }))?;
+    }
+    if failures > 0 {
+        let kind = ErrorKind::JobFailed;
+        return Err(Error::new(
+            kind,
+            format!(
+                "{failures} of {} job(s) could not be carried on (each is listed above)",
+                results.len()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What became of one resumed job, for `--json`.
+fn resumed(after: &Job, error: Option<&Error>) -> Resumed {
+    Resumed {
+        id: after.id.clone(),
+        state: after.state,
+        path: (after.state == JobState::Done).then(|| after.out.clone()),
+        error: error.map(ToString::to_string),
     }
 }
 
@@ -238,18 +244,28 @@ fn print_job_line(cli: &Cli, job: &Job) -> anyhow::Result<()> {
 }
 
 /// Prints a job that was already done before this run, as `generate` prints a new video.
-pub fn report_done(cli: &Cli, job: &Job) -> anyhow::Result<()> {
+pub fn report_done(cli: &Cli, done: &Done) -> anyhow::Result<()> {
+    let job = &done.job;
     if cli.json {
         return print_json(&json!({
             "status": "succeeded",
             "job_id": job.id,
-            "path": job.out,
+            "path": done.path,
             "already_done": true,
+            "copied_from": done.copied_from,
         }));
     }
-    println!("{}", job.out.display());
+    println!("{}", done.path.display());
     if !cli.quiet {
-        eprintln!("job {} was already done; nothing was submitted", job.id);
+        match &done.copied_from {
+            Some(from) => eprintln!(
+                "job {} was already done; its video {} was copied to {}; nothing was submitted",
+                job.id,
+                from.display(),
+                done.path.display()
+            ),
+            None => eprintln!("job {} was already done; nothing was submitted", job.id),
+        }
     }
     Ok(())
 }

@@ -12,8 +12,9 @@ use crate::output::print_json;
 /// `ttv probe VIDEO`
 pub async fn probe(cli: &Cli, video: &Path) -> anyhow::Result<()> {
     let path = video.to_path_buf();
-    let (info, sha256) =
-        tokio::task::spawn_blocking(move || ttv::media::probe::verify_file(&path)).await??;
+    let (info, sha256) = tokio::task::spawn_blocking(move || ttv::media::probe::verify_file(&path))
+        .await?
+        .map_err(given_file)?;
     if cli.json {
         let mut value = serde_json::to_value(&info)?;
         if let Some(obj) = value.as_object_mut() {
@@ -41,6 +42,15 @@ pub async fn probe(cli: &Cli, video: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A file the user named that is not a (playable) video, or lacks the frame asked for, is
+/// bad input (exit 2), not a backend failure.
+fn given_file(e: Error) -> Error {
+    match e.kind() {
+        ttv::ErrorKind::Io | ttv::ErrorKind::InvalidRequest => e,
+        _ => Error::new(ttv::ErrorKind::InvalidRequest, e.to_string()),
+    }
+}
+
 /// `ttv frame VIDEO --which last --out last.png`
 pub async fn frame(cli: &Cli, args: &FrameArgs) -> anyhow::Result<()> {
     let which = match args.which.trim().to_ascii_lowercase().as_str() {
@@ -56,7 +66,7 @@ pub async fn frame(cli: &Cli, args: &FrameArgs) -> anyhow::Result<()> {
     };
     let (video, out) = (args.video.clone(), args.out.clone());
     let saved: PathBuf = tokio::task::spawn_blocking(move || -> anyhow::Result<PathBuf> {
-        let img = ttv::media::frames::extract_frame(&video, which)?;
+        let img = ttv::media::frames::extract_frame(&video, which).map_err(given_file)?;
         let format = image::ImageFormat::from_path(&out).map_err(|_| {
             Error::invalid(vec![Problem::new(
                 "--out",

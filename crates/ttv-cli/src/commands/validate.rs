@@ -9,13 +9,14 @@ use crate::{request, settings};
 /// Runs the command.
 pub async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<()> {
     let settings = settings::load(cli)?;
-    let req = request::build(&args.request, &settings.defaults).await?;
-    let (field, name) = match &args.backend {
-        Some(b) => ("--backend", b.as_str()),
-        None => ("default_backend", settings.default_backend.as_str()),
+    let built = request::build(&args.request, &settings.defaults).await?;
+    let spec = ttv::facade::JobSpec {
+        problems: built.problems,
+        inputs: built.inputs,
+        backend: args.backend.clone(),
+        ..ttv::facade::JobSpec::new(built.request)
     };
-    let selection =
-        ttv::router::select(&settings.registry, &req, field, name, &settings.preference)?;
+    let (selection, _) = settings.jobs().check(&spec)?;
     let r = &selection.resolved;
     if cli.json {
         return print_json(&json!({

@@ -203,19 +203,35 @@ impl Loaded {
     }
 
     /// The errors as one [`crate::Error`] of kind `Config`, or `Ok` when there are none.
+    /// At most 20 errors are listed, then a count.
     pub fn check(&self) -> crate::Result<()> {
-        let errors: Vec<String> = self.errors().map(ToString::to_string).collect();
-        if errors.is_empty() {
+        const SHOWN: usize = 20;
+        let count = self.errors().count();
+        if count == 0 {
             return Ok(());
+        }
+        // Listed without their own `error:` label: the whole is one error.
+        let mut errors: Vec<String> = self
+            .errors()
+            .take(SHOWN)
+            .map(|f| match f.path.as_str() {
+                "" => f.message.clone(),
+                path => format!("{path}: {}", f.message),
+            })
+            .collect();
+        if count > SHOWN {
+            errors.push(format!(
+                "... and {} more (`ttv config check` lists them)",
+                count - SHOWN
+            ));
         }
         let file = match &self.source {
             Some(path) => format!("configuration {}", path.display()),
             None => "configuration".to_owned(),
         };
         Err(crate::Error::config(format!(
-            "{file} has {} error{}:\n  {}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" },
+            "{file} has {count} error{}:\n  {}",
+            if count == 1 { "" } else { "s" },
             errors.join("\n  ")
         )))
     }
@@ -266,18 +282,38 @@ pub fn from_yaml_in(text: &str, env: &dyn Env, base: &Path) -> Loaded {
     let mut tree = parse(text, &mut findings);
     let mut expansion = Vec::new();
     expand::expand_tree(&mut tree, "", env, &mut expansion);
-    // A key ttv does not act on cannot stop it: its unset variable is only a warning.
+    // A key ttv does not act on cannot stop it: its unset variable is only a warning. One in
+    // a backend's section stops only the commands that use that backend.
+    let mut deferred = Vec::new();
     for mut finding in expansion {
         if PIPELINE_ONLY.iter().any(|(path, _)| *path == finding.path) {
             finding.severity = Severity::Warning;
             finding.message.push_str(" (ttv does not use this key)");
+        } else if let Some(backend) = backend_of(&finding.path) {
+            deferred.push((backend, format!("{}: {}", finding.path, finding.message)));
+            finding.severity = Severity::Warning;
+            finding
+                .message
+                .push_str(&format!("; only commands that use {backend} stop on it"));
         }
         findings.push(finding);
     }
     let mut config = typed(tree.clone(), &mut findings);
     paths::make_absolute(&mut config, base);
     notes_for_pipeline_keys(&tree, &mut findings);
-    let (config, settings, secrets) = resolve::resolve(config, env, &mut findings);
+    let (config, mut settings, secrets) = resolve::resolve(config, env, &mut findings);
+    for (backend, reason) in deferred {
+        // A key left unset in the file but found in the environment is no problem.
+        let path = reason.split(": ").next().unwrap_or_default();
+        if secrets.iter().any(|s| s.path == path) {
+            continue;
+        }
+        settings
+            .registry
+            .misconfigured
+            .entry(backend.to_owned())
+            .or_insert(reason);
+    }
     sort(&mut findings);
     Loaded {
         source: None,
@@ -286,6 +322,34 @@ pub fn from_yaml_in(text: &str, env: &dyn Env, base: &Path) -> Loaded {
         secrets,
         findings,
     }
+}
+
+/// The backend a key configures, for keys that configure only one.
+fn backend_of(path: &str) -> Option<&'static str> {
+    const WAN_KEYS: &[&str] = &[
+        "wan2_dir",
+        "t2v_model_dir",
+        "i2v_model_dir",
+        "flf2v_model_dir",
+        "t2v_task",
+        "i2v_task",
+        "frame_num",
+        "sample_steps",
+        "sample_shift",
+        "guide_scale",
+        "offload_model",
+        "t5_cpu",
+    ];
+    let section = path.split(['.', '[']).next().unwrap_or(path);
+    Some(match section {
+        "runway_ml" => crate::services::runway::NAME,
+        "google_veo" | "gemini_api_key" | "veo_model" => crate::services::veo::NAME,
+        "minimax" => crate::services::minimax::NAME,
+        "fal" => crate::services::fal::NAME,
+        "hunyuan_video" => crate::services::hunyuan::NAME,
+        s if WAN_KEYS.contains(&s) => crate::services::wan::NAME,
+        _ => return None,
+    })
 }
 
 fn sort(findings: &mut [Finding]) {
@@ -304,6 +368,15 @@ fn discover(explicit: Option<&Path>, env: &dyn Env) -> Result<Option<PathBuf>, F
     if let Some((path, from)) = named {
         return if path.is_file() {
             Ok(Some(path))
+        } else if path.is_dir() {
+            Err(Finding::error(
+                "",
+                format!(
+                    "{from}: {} is a folder; expected a configuration file, such as {}",
+                    path.display(),
+                    path.join(DEFAULT_FILES[0]).display()
+                ),
+            ))
         } else {
             Err(Finding::error(
                 "",
@@ -336,9 +409,28 @@ fn parse(text: &str, findings: &mut Vec<Finding>) -> Value {
             Value::Object(Default::default())
         }
         Err(e) => {
-            findings.push(Finding::error("", format!("not valid YAML: {e}")));
+            findings.push(Finding::error("", yaml_message(&e.to_string())));
             Value::Object(Default::default())
         }
+    }
+}
+
+/// The YAML reader's complaint in plain words: limits it hit are said as what they mean.
+fn yaml_message(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or(raw).trim();
+    let text = first.strip_prefix("error: ").unwrap_or(first);
+    let (at, what) = match text.split_once(": ") {
+        Some((at, what)) if at.starts_with("line ") => (format!(" ({at})"), what),
+        _ => (String::new(), text),
+    };
+    if what.contains("recursion limit") {
+        format!("the file nests too deeply{at}; a configuration needs only a few levels")
+    } else if what.starts_with("budget breached") {
+        format!(
+            "the file is too large or repeats itself too much{at}; a configuration holds a few hundred values at most"
+        )
+    } else {
+        format!("not valid YAML{at}: {what}")
     }
 }
 
@@ -356,8 +448,19 @@ fn kind_of(v: &Value) -> &'static str {
 /// Reads the tree into [`Config`]. Each wrong type is recorded and its key dropped, and the
 /// read is repeated, so every wrong type is reported at once; unknown keys become warnings.
 fn typed(mut tree: Value, findings: &mut Vec<Finding>) -> Config {
-    // Each round removes one key, so the number of leaves bounds the rounds.
-    for _ in 0..=count_leaves(&tree) {
+    // Each round removes one key, so the number of leaves bounds the rounds; past
+    // MAX_TYPE_ERRORS the rest is not worth reading one key at a time.
+    let rounds = count_leaves(&tree).min(MAX_TYPE_ERRORS);
+    for round in 0..=rounds {
+        if round == MAX_TYPE_ERRORS {
+            findings.push(Finding::error(
+                "",
+                format!(
+                    "more than {MAX_TYPE_ERRORS} values have the wrong type; the rest was not read"
+                ),
+            ));
+            break;
+        }
         let mut unknown: Vec<String> = Vec::new();
         let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
         let de = serde_ignored::Deserializer::new(&tree, &mut record);
@@ -380,9 +483,72 @@ fn typed(mut tree: Value, findings: &mut Vec<Finding>) -> Config {
     Config::default()
 }
 
-/// serde's message, with its `invalid type:` phrasing kept and the rest tidied.
+/// The most wrong types reported before the rest of the file is given up on.
+const MAX_TYPE_ERRORS: usize = 100;
+
+/// serde's message in the words of a person writing YAML: `"two"; expected a whole number,
+/// 0 or more` for `invalid type: string "two", expected u32`.
 fn type_message(inner: &str) -> String {
-    inner.trim().to_owned()
+    let inner = inner.trim();
+    let parts = inner
+        .strip_prefix("invalid type: ")
+        .or_else(|| inner.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "));
+    if let Some((got, expected)) = parts {
+        return format!(
+            "{}; expected {}",
+            plain_value(got),
+            plain_expected(expected)
+        );
+    }
+    if let Some(rest) = inner.strip_prefix("unknown variant ")
+        && let Some((got, expected)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "{}; expected {}",
+            got.replace('`', "\""),
+            expected.replace('`', "")
+        );
+    }
+    inner.to_owned()
+}
+
+/// serde's name of a value given: `string "x"` is `"x"`, `sequence` is `a list`.
+fn plain_value(got: &str) -> String {
+    let quoted = |s: &str| s.trim_matches('`').to_owned();
+    if let Some(s) = got.strip_prefix("string ") {
+        return s.to_owned();
+    }
+    for prefix in ["integer ", "floating point ", "boolean "] {
+        if let Some(v) = got.strip_prefix(prefix) {
+            return quoted(v);
+        }
+    }
+    match got {
+        "sequence" => "a list".to_owned(),
+        "map" => "a mapping".to_owned(),
+        "unit value" | "null" => "nothing".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// serde's name of a type wanted, in words: `u32` is `a whole number, 0 or more`.
+fn plain_expected(expected: &str) -> String {
+    let e = expected.trim();
+    let words = match e {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" | "bool" => "true or false",
+        "a string" | "a borrowed string" | "string" => "text",
+        "a sequence" => "a list",
+        "a map" => "a mapping of keys to values",
+        _ if e.starts_with("struct ") => "a mapping of keys to values",
+        _ if e.starts_with("a sequence") => "a list",
+        // ttv's own types already say what they take in words.
+        _ => e,
+    };
+    words.to_owned()
 }
 
 fn count_leaves(v: &Value) -> usize {
@@ -441,16 +607,7 @@ fn unknown_key(path: &str) -> Finding {
             "unknown key, ignored; did you mean {}?",
             expand::join(section, k)
         ),
-        None if known.is_empty() => "unknown key, ignored".to_owned(),
-        None => format!(
-            "unknown key, ignored; {} takes: {}",
-            if section.is_empty() {
-                "the top level"
-            } else {
-                section
-            },
-            known.join(", ")
-        ),
+        None => "unknown key, ignored".to_owned(),
     };
     Finding::warning(path, message)
 }
@@ -520,6 +677,32 @@ const PIPELINE_ONLY: &[(&str, &str)] = &[
     (
         "hunyuan_video.config_file",
         "HunyuanVideo takes flags; set them in hunyuan_video",
+    ),
+    (
+        "hunyuan_video.max_duration",
+        "ttv checks durations against the model's own frame counts",
+    ),
+    (
+        "models_dir",
+        "ttv finds weights through wan2_dir, t2v_model_dir, i2v_model_dir, flf2v_model_dir and hunyuan_video.model_base",
+    ),
+    ("runway_ml.timeout", "use remote_api_settings.timeout"),
+    (
+        "runway_ml.polling_interval",
+        "use remote_api_settings.polling_interval",
+    ),
+    (
+        "runway_ml.max_retries",
+        "use remote_api_settings.max_retries",
+    ),
+    ("google_veo.timeout", "use remote_api_settings.timeout"),
+    (
+        "google_veo.polling_interval",
+        "use remote_api_settings.polling_interval",
+    ),
+    (
+        "google_veo.bucket_name",
+        "use google_veo.output_bucket: gs://BUCKET/prefix",
     ),
 ];
 

@@ -90,7 +90,7 @@ pub(super) fn resolve(
     config.runway_ml.api_key = secrets.pick(
         "runway_ml.api_key",
         config.runway_ml.api_key.take(),
-        &[runway::KEY_ENV],
+        &runway::KEY_ENVS,
     );
     config.minimax.api_key = secrets.pick(
         "minimax.api_key",
@@ -117,12 +117,30 @@ pub(super) fn resolve(
 
     fill(&mut config.runway_ml.base_url, env, runway::BASE_URL_ENV);
     fill(&mut config.minimax.base_url, env, minimax::HOST_ENV);
+    fill(&mut config.fal.base_url, env, fal::BASE_URL_ENV);
+    if let Some(given) = config.fal.base_url.take() {
+        let (url, note) = fal::queue_base_url(&given);
+        if let Some(note) = note {
+            findings.push(Finding::note("fal.base_url", note));
+        }
+        config.fal.base_url = Some(url);
+    }
     let g = &mut config.google_veo;
     if g.credentials_path.is_none() {
         g.credentials_path = env
             .var(veo::CREDENTIALS_ENV)
             .filter(|v| !v.trim().is_empty())
             .map(|v| crate::services::local::absolute(std::path::Path::new(&v)));
+    }
+    if g.project_id.as_deref().is_some_and(is_placeholder) {
+        findings.push(Finding::warning(
+            "google_veo.project_id",
+            format!(
+                "looks like a placeholder, not a project; ignored (set it here or in {})",
+                veo::PROJECT_ENV
+            ),
+        ));
+        g.project_id = None;
     }
     fill(&mut g.project_id, env, veo::PROJECT_ENV);
     fill(&mut g.region, env, veo::REGION_ENV);
@@ -137,7 +155,21 @@ pub(super) fn resolve(
         .var(DEFAULT_BACKEND_ENV)
         .filter(|v| !v.trim().is_empty())
     {
-        config.default_backend = Some(name.trim().to_owned());
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("auto") || registry::lookup(name).is_some() {
+            config.default_backend = Some(name.to_owned());
+        } else {
+            // Named as the variable, not as the file's key it would have replaced.
+            let message = registry::unknown_backend(DEFAULT_BACKEND_ENV, name).to_string();
+            let message = message
+                .strip_prefix(&format!("{DEFAULT_BACKEND_ENV}: "))
+                .unwrap_or(&message)
+                .to_owned();
+            findings.push(Finding::error(
+                DEFAULT_BACKEND_ENV,
+                format!("{message} (this environment variable overrides default_backend)"),
+            ));
+        }
     }
 
     let settings = settings(&config, findings);
@@ -363,10 +395,17 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     if default_backend != "auto" {
         check.backend("default_backend", &default_backend);
     }
-    let mut fallback = check.names(
+    // The original pipeline's documentation puts fallback_backend at the top level, its
+    // sample file under remote_api_settings: both are read, the top level first.
+    let mut fallback = check.names("fallback_backend", config.fallback_backend.as_ref());
+    for name in check.names(
         "remote_api_settings.fallback_backend",
         config.remote_api_settings.fallback_backend.as_ref(),
-    );
+    ) {
+        if !fallback.contains(&name) {
+            fallback.push(name);
+        }
+    }
     for (i, name) in config.routing.fallback.iter().enumerate() {
         check.backend(&format!("routing.fallback[{i}]"), name);
         if !fallback.contains(name) {
@@ -420,6 +459,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
                 retry: retry.clone(),
                 limits: config.limits.clone(),
             },
+            misconfigured: Default::default(),
         },
         default_backend,
         preference,

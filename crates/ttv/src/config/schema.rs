@@ -22,6 +22,10 @@ use crate::request::{AspectRatio, ResolutionSpec, VideoDuration};
 pub struct Config {
     /// The backend `generate` uses: a name, an alias, or `auto`.
     pub default_backend: Option<String>,
+    /// The backend (a name or a list) to try when the default one cannot run here or fails
+    /// in a fallback-worthy way; where the original pipeline's documentation puts it.
+    /// `remote_api_settings.fallback_backend` (where its sample file puts it) is read too.
+    pub fallback_backend: Option<Value>,
     /// Where videos go when `--out` is not given.
     pub output_dir: Option<PathBuf>,
     /// Default resolution: `1280*720` (the pipeline's Wan form), `1280x720` or `720p`.
@@ -156,6 +160,8 @@ pub struct Config {
     pub image_router_api_key: Option<ApiKey>,
     #[allow(missing_docs)]
     pub i2i_mode: Option<Value>,
+    #[allow(missing_docs)]
+    pub models_dir: Option<Value>,
 }
 
 /// `runway_ml`.
@@ -177,6 +183,13 @@ pub struct RunwaySection {
     pub seed: Option<Value>,
     /// The pipeline's Gen-2 motion setting; no current model takes it.
     pub motion_amount: Option<Value>,
+    /// The pipeline's per-backend deadline; ttv's is `remote_api_settings.timeout`.
+    pub timeout: Option<Value>,
+    /// The pipeline's per-backend poll interval; ttv's is
+    /// `remote_api_settings.polling_interval`.
+    pub polling_interval: Option<Value>,
+    /// The pipeline's per-backend retries; ttv's are `remote_api_settings.max_retries`.
+    pub max_retries: Option<Value>,
 }
 
 /// `google_veo`.
@@ -204,6 +217,13 @@ pub struct VeoSection {
     pub storage_base_url: Option<String>,
     /// Overrides the key file's `token_uri`.
     pub token_uri: Option<String>,
+    /// The pipeline's bucket name; ttv's is `output_bucket` (`gs://bucket/prefix`).
+    pub bucket_name: Option<Value>,
+    /// The pipeline's per-backend deadline; ttv's is `remote_api_settings.timeout`.
+    pub timeout: Option<Value>,
+    /// The pipeline's per-backend poll interval; ttv's is
+    /// `remote_api_settings.polling_interval`.
+    pub polling_interval: Option<Value>,
 }
 
 /// `minimax`.
@@ -363,6 +383,8 @@ pub struct HunyuanSection {
     /// A diffusers-format model folder, served by the persistent worker.
     pub diffusers_model: Option<PathBuf>,
     pub video_length: Option<u32>,
+    /// Sampling steps; the pipeline's `sample_steps` is read as this.
+    #[serde(alias = "sample_steps")]
     pub infer_steps: Option<u32>,
     pub flow_shift: Option<f64>,
     pub embedded_cfg_scale: Option<f64>,
@@ -373,6 +395,8 @@ pub struct HunyuanSection {
     pub seed: Option<u64>,
     /// The pipeline's config file setting; HunyuanVideo takes flags, not a file.
     pub config_file: Option<Value>,
+    /// The pipeline's cap; ttv checks durations against the model's own frame counts.
+    pub max_duration: Option<Value>,
 }
 
 /// `ltx_video`: Lightricks LTX-Video, through its `inference.py` or the persistent worker.

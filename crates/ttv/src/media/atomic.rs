@@ -3,6 +3,12 @@
 //! A reader of the destination path sees either nothing (or the previous file) or the whole
 //! new file, never a partial one. If the writer fails or is dropped, the temporary file is
 //! removed.
+//!
+//! A file that was at the destination when the writer started is replaced (overwriting is
+//! asked for by naming it). A file that appeared there while the writer worked belongs to
+//! someone else (another job) and is never replaced: the rename refuses to clobber
+//! (`renameat2(RENAME_NOREPLACE)`, else link-then-unlink) and the new file takes the first
+//! free name with a suffix (`clip-2.mp4`); [`AtomicFile::commit`] returns where it went.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,6 +23,8 @@ use crate::error::{Error, Problem, Result};
 pub struct AtomicFile {
     temp: NamedTempFile,
     dest: PathBuf,
+    /// Whether something was at `dest` when the writer started (and may be replaced).
+    replace: bool,
 }
 
 impl AtomicFile {
@@ -46,6 +54,7 @@ impl AtomicFile {
             .map_err(|e| Error::io(format_args!("cannot write in {}", parent.display()), e))?;
         Ok(Self {
             temp,
+            replace: dest.symlink_metadata().is_ok(),
             dest: dest.to_path_buf(),
         })
     }
@@ -60,9 +69,14 @@ impl AtomicFile {
         self.temp.as_file_mut()
     }
 
-    /// Flushes the file to disk and renames it to the destination.
+    /// Flushes the file to disk and renames it to the destination, or, when a file appeared
+    /// there meanwhile, to the first free name with a suffix. Returns the path it went to.
     pub fn commit(self) -> Result<PathBuf> {
-        let Self { temp, dest } = self;
+        let Self {
+            temp,
+            dest,
+            replace,
+        } = self;
         // Writers may have written through another handle; sync by reopening the path.
         File::open(temp.path())
             .and_then(|f| f.sync_all())
@@ -80,11 +94,66 @@ impl AtomicFile {
                 },
             )?;
         }
-        temp.persist(&dest)
-            .map_err(|e| Error::io(format_args!("cannot save {}", dest.display()), e.error))?;
-        sync_parent(&dest);
-        Ok(dest)
+        let saved = if replace {
+            temp.persist(&dest)
+                .map_err(|e| Error::io(format_args!("cannot save {}", dest.display()), e.error))?;
+            dest
+        } else {
+            persist_new(temp, &dest)?
+        };
+        sync_parent(&saved);
+        Ok(saved)
     }
+}
+
+/// Most names tried before giving up on a free one.
+const MAX_SUFFIX: u32 = 1000;
+
+/// Renames `temp` to `dest`, or to `dest` with the first free suffix, never over a file.
+fn persist_new(mut temp: NamedTempFile, dest: &Path) -> Result<PathBuf> {
+    for n in 1..=MAX_SUFFIX {
+        let candidate = if n == 1 {
+            dest.to_path_buf()
+        } else {
+            with_suffix(dest, n)
+        };
+        match temp.persist_noclobber(&candidate) {
+            Ok(_) => return Ok(candidate),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => temp = e.file,
+            // A filesystem that can neither rename without replacing nor hard-link: a name
+            // that is free now is the best that can be done.
+            Err(e) if !candidate.exists() => {
+                let temp = e.file;
+                return temp
+                    .persist(&candidate)
+                    .map(|_| candidate.clone())
+                    .map_err(|e| {
+                        Error::io(format_args!("cannot save {}", candidate.display()), e.error)
+                    });
+            }
+            Err(e) => temp = e.file,
+        }
+    }
+    Err(Error::new(
+        crate::error::ErrorKind::Io,
+        format!(
+            "cannot save {}: it and {MAX_SUFFIX} numbered names beside it are taken",
+            dest.display()
+        ),
+    ))
+}
+
+/// `clip-2.mp4` for `clip.mp4` and 2; `clip.mp4-2.json` style names keep the last extension.
+pub fn with_suffix(path: &Path, n: u32) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
 }
 
 /// Writes `bytes` to `dest` atomically.
@@ -126,6 +195,20 @@ mod tests {
         }
         assert!(!dest.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_file_that_appears_while_writing_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("clip.mp4");
+        let ours = AtomicFile::new(&dest).unwrap();
+        std::fs::write(ours.path(), b"ours").unwrap();
+        // Another job publishes the same name first.
+        std::fs::write(&dest, b"theirs").unwrap();
+        let saved = ours.commit().unwrap();
+        assert_eq!(saved, dir.path().join("clip-2.mp4"));
+        assert_eq!(std::fs::read(&dest).unwrap(), b"theirs");
+        assert_eq!(std::fs::read(&saved).unwrap(), b"ours");
     }
 
     #[test]

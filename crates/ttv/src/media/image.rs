@@ -160,11 +160,15 @@ impl ImageInput {
             })
         })?;
 
+        // The size from the header first, so that an image over the limits is refused with
+        // its size and the limit rather than the decoder's bare "exceeds limit".
+        let (w, h) = ImageReader::with_format(Cursor::new(&bytes[..]), format.to_image())
+            .into_dimensions()
+            .map_err(|e| refuse(format!("a readable {format} image ({e})")))?;
+        check_pixel_budget(w, h).map_err(&refuse)?;
         let mut decoder = reader(&bytes, format)
             .into_decoder()
             .map_err(|e| refuse(format!("a readable {format} image ({e})")))?;
-        let (w, h) = decoder.dimensions();
-        check_pixel_budget(w, h).map_err(&refuse)?;
         let orientation = decoder.orientation().map(orientation_code).unwrap_or(1);
         // Decode once, fully, so a truncated or corrupt file is refused now rather than
         // half-way through a paid job.
@@ -258,8 +262,8 @@ impl ImageInput {
         if self.data.len() as u64 > limits.max_bytes {
             problems.push(Problem::new(
                 field,
-                format!("{} bytes", self.data.len()),
-                format!("at most {} bytes", limits.max_bytes),
+                format!("{} ({})", self.source, megabytes(self.data.len() as u64)),
+                format!("a file of at most {}", megabytes(limits.max_bytes)),
             ));
         }
         if self.width.min(self.height) < limits.min_side {
@@ -269,11 +273,16 @@ impl ImageInput {
                 format!("a shorter side of at least {} pixels", limits.min_side),
             ));
         }
-        if u64::from(self.width) * u64::from(self.height) > limits.max_pixels {
+        let pixels = u64::from(self.width) * u64::from(self.height);
+        if pixels > limits.max_pixels {
             problems.push(Problem::new(
                 field,
-                name(),
-                format!("at most {} pixels", limits.max_pixels),
+                format!("{} = {:.1} megapixels", name(), pixels as f64 / 1e6),
+                format!(
+                    "at most {:.1} megapixels ({} pixels)",
+                    limits.max_pixels as f64 / 1e6,
+                    limits.max_pixels
+                ),
             ));
         }
         problems
@@ -315,6 +324,11 @@ fn jpeg_has_end_after_last_scan(bytes: &[u8]) -> bool {
         (Some(scan), Some(end)) => end > scan,
         _ => false,
     }
+}
+
+/// `12.3 MB` for a byte count.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 fn check_pixel_budget(w: u32, h: u32) -> std::result::Result<(), String> {
@@ -523,12 +537,44 @@ mod tests {
         let mut bytes = Vec::new();
         img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
             .unwrap();
-        // Patch IHDR width/height (bytes 16..24) and leave the CRC wrong: the size check
-        // must fire before any CRC or data check.
+        // Patch IHDR width/height (bytes 16..24) and its CRC: a valid header over image data
+        // far too small, so only the size check can stop it before decoding.
         bytes[16..20].copy_from_slice(&20_000u32.to_be_bytes());
         bytes[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = ImageInput::from_bytes("image", "bomb.png", bytes).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert!(err.problems()[0].allowed.contains("20000x20000"), "{err}");
+    }
+
+    /// CRC-32 (IEEE), as PNG chunks carry it.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_side_over_the_limit_is_refused_with_its_size_and_the_limit() {
+        let img = image::GrayImage::new(MAX_SIDE + 100, 2);
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        let err = ImageInput::from_bytes("image", "wide.png", bytes).unwrap_err();
+        assert_eq!(
+            err.problems()[0].allowed,
+            "at most 64 megapixels and 16384 pixels a side (this one is 16484x2)"
+        );
     }
 
     #[test]

@@ -54,6 +54,43 @@ pub(crate) fn with_provider_size<'a>(
     Cow::Owned(owned)
 }
 
+/// The model called `name` among `models`: the exact id, else the one that differs only in
+/// case (`i2v-01-director` is `I2V-01-Director`). Otherwise a `Config` error on `field`
+/// listing the ids, with the closest one as a suggestion.
+pub(crate) fn find_model<'a, M>(
+    models: &'a [M],
+    name: &str,
+    field: &str,
+    id: impl Fn(&M) -> &str,
+) -> Result<&'a M> {
+    let name = name.trim();
+    if let Some(m) = models
+        .iter()
+        .find(|m| id(m) == name)
+        .or_else(|| models.iter().find(|m| id(m).eq_ignore_ascii_case(name)))
+    {
+        return Ok(m);
+    }
+    let lower = name.to_ascii_lowercase();
+    let best = models
+        .iter()
+        .map(|m| {
+            (
+                strsim::jaro_winkler(&lower, &id(m).to_ascii_lowercase()),
+                id(m),
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(score, _)| *score >= 0.85)
+        .map(|(_, n)| format!(" (did you mean {n:?}?)"))
+        .unwrap_or_default();
+    let names: Vec<&str> = models.iter().map(&id).collect();
+    Err(Error::config(format!(
+        "{field}: unknown model {name:?}{best}; known models are {}",
+        names.join(", ")
+    )))
+}
+
 /// Runs the shared check, adding `more` problems found by the backend's own rules.
 pub(crate) fn resolve_with(
     caps: &Capabilities,

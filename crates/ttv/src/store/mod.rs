@@ -97,6 +97,19 @@ pub enum StoreError {
         /// Why.
         refused: Refused,
     },
+    /// The file is not a SQLite database, or a damaged one. Never deleted or changed.
+    #[error(
+        "job store {path} is damaged ({message}); ttv has not changed it. To start with an empty \
+         store, move it aside with its -wal and -shm files (`mv {path} {path}.damaged`), or point \
+         --data-dir or TTV_DATA_DIR at another folder; the sqlite3 shell's `.recover` command \
+         may rescue the jobs it holds"
+    )]
+    Damaged {
+        /// The database file.
+        path: String,
+        /// What SQLite said.
+        message: String,
+    },
     /// The database was written by a newer ttv.
     #[error("job store {path} has schema version {found}; this ttv knows up to {known}")]
     TooNew {
@@ -112,7 +125,9 @@ pub enum StoreError {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         let kind = match &e {
-            StoreError::Db { .. } | StoreError::Corrupt { .. } => ErrorKind::Io,
+            StoreError::Db { .. } | StoreError::Corrupt { .. } | StoreError::Damaged { .. } => {
+                ErrorKind::Io
+            }
             StoreError::TooNew { .. } => ErrorKind::Config,
             StoreError::NotFound(_) | StoreError::Exists(_) | StoreError::Refused { .. } => {
                 ErrorKind::InvalidRequest
@@ -187,13 +202,34 @@ impl Job {
         }
     }
 
-    /// What the job costs for budgets: what the provider charged, else the estimate once a
-    /// paid request may have been sent, else nothing.
+    /// What the job costs for budgets: what the provider charged (a charge in credits
+    /// converted at the credit rate of the price table the estimate came from), else the
+    /// estimate once a paid request may have been sent, else nothing.
     pub fn spent_usd_micros(&self) -> i64 {
-        match &self.charged {
-            Some(m) if m.currency == crate::cost::Currency::Usd => m.micros,
-            _ if self.submits > 0 => self.estimate.usd.micros,
-            _ => 0,
+        self.spent().0
+    }
+
+    /// [`Job::spent_usd_micros`] and where the figure comes from.
+    pub fn spent(&self) -> (i64, crate::budget::LedgerBasis) {
+        use crate::budget::LedgerBasis as B;
+        use crate::cost::Currency;
+        let estimate = if self.submits > 0 {
+            self.estimate.usd.micros
+        } else {
+            0
+        };
+        let Some(charged) = &self.charged else {
+            return (estimate, B::Estimate);
+        };
+        match (&charged.currency, &self.estimate.native) {
+            (Currency::Usd, _) => (charged.micros, B::Charged),
+            (unit, Some(native)) if &native.currency == unit && native.micros > 0 => {
+                // The estimate's own dollars-per-credit: exact integer arithmetic.
+                let usd = i128::from(charged.micros) * i128::from(self.estimate.usd.micros)
+                    / i128::from(native.micros);
+                (i64::try_from(usd).unwrap_or(i64::MAX), B::ChargedInCredits)
+            }
+            _ => (estimate, B::Estimate),
         }
     }
 }
@@ -243,11 +279,7 @@ impl Store {
     /// Opens (creating if needed) the store file at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let shown = path.display().to_string();
-        let db = |source| StoreError::Db {
-            path: shown.clone(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(db)?;
+        let conn = Connection::open(path).map_err(|source| opening(&shown, source))?;
         Self::setup(conn, shown.clone())
     }
 
@@ -261,10 +293,7 @@ impl Store {
     }
 
     fn setup(mut conn: Connection, path: String) -> StoreResult<Self> {
-        let db = |source| StoreError::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = |source| opening(&path, source);
         // Another ttv may hold the write lock for a moment; wait rather than fail.
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -416,6 +445,18 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&db)?;
         let job = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        if *event == JobEvent::Retry && unsettled_submit(&tx, id).map_err(&db)? {
+            return Err(StoreError::Refused {
+                id: id.to_owned(),
+                refused: Refused {
+                    state: job.state,
+                    event: event.name(),
+                    reason: "a paid submit of it may have reached the provider and was never settled, so the provider may still have it; \
+                             look in the provider's task list: `ttv jobs resolve ID --submitted TASK_ID` fetches the task if it is there, \
+                             `ttv jobs resolve ID --not-submitted` lets the next generate submit it again",
+                },
+            });
+        }
         let mut machine = job.machine();
         machine
             .apply(event)
@@ -466,22 +507,39 @@ impl Store {
         Ok(after)
     }
 
+    /// Records that job `id`'s video went to `out` (a free name beside the one planned).
+    pub fn set_out(&self, id: &str, out: &Path) -> StoreResult<Job> {
+        let db = self.db();
+        let conn = self.lock();
+        let changed = conn
+            .execute(
+                "UPDATE jobs SET out_path = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, out.to_string_lossy(), Utc::now().to_rfc3339()],
+            )
+            .map_err(&db)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id.to_owned()));
+        }
+        read_job(&conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
+
     /// What every job that may have cost money cost, oldest first (see [`Job::spent_usd_micros`]).
     pub fn ledger(&self) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
         let mut entries: Vec<_> = self
             .list(&[])?
             .into_iter()
             .filter(|j| j.submits > 0 || j.charged.is_some())
-            .map(|j| crate::budget::LedgerEntry {
-                usd_micros: j.spent_usd_micros(),
-                charged: j
-                    .charged
-                    .as_ref()
-                    .is_some_and(|m| m.currency == crate::cost::Currency::Usd),
-                job_id: j.id,
-                backend: j.backend,
-                model: j.model,
-                at: j.created_at,
+            .map(|j| {
+                let (usd_micros, basis) = j.spent();
+                crate::budget::LedgerEntry {
+                    usd_micros,
+                    charged: basis != crate::budget::LedgerBasis::Estimate,
+                    basis,
+                    job_id: j.id,
+                    backend: j.backend,
+                    model: j.model,
+                    at: j.created_at,
+                }
             })
             .collect();
         entries.reverse();
@@ -620,6 +678,41 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// An error met while opening the store at `path`: a file that is not a database, or a
+/// damaged one, is named as such.
+fn opening(path: &str, source: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
+            path: path.to_owned(),
+            message: source.to_string(),
+        },
+        _ => StoreError::Db {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Whether a paid submit of job `id` may have reached the provider without anyone knowing
+/// what became of it: an ambiguous or interrupted submit not followed by a person saying it
+/// never arrived, nor by the provider reporting a task of the job running.
+fn unsettled_submit(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare("SELECT event FROM job_history WHERE job_id = ?1 ORDER BY seq")?;
+    let events = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+    let mut unsettled = false;
+    for event in events {
+        match event?.as_str() {
+            "submit_ambiguous" | "interrupted" => unsettled = true,
+            "resolve_not_submitted" | "running" | "downloading" | "done" | "retry" => {
+                unsettled = false;
+            }
+            _ => {}
+        }
+    }
+    Ok(unsettled)
 }
 
 /// A job claimed by this process; see [`Store::lock_job`].
@@ -841,6 +934,22 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_store_is_named_with_how_to_recover_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, b"this is not a database, only some bytes").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("is damaged"), "{text}");
+        assert!(text.contains(".damaged`"), "{text}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"this is not a database, only some bytes"
+        );
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
@@ -866,10 +975,27 @@ mod tests {
             store.create(&new_job("p")).unwrap();
             let mut machine = Machine::new();
             let mut history = 1;
+            // The store refuses to retry a job whose submit may have arrived unseen.
+            let mut unsettled = false;
             for e in &events {
                 let before = store.job("p").unwrap();
                 let stored = store.apply("p", e);
-                let expected = machine.apply(e);
+                let expected = if *e == JobEvent::Retry && unsettled {
+                    Err(())
+                } else {
+                    machine.apply(e).map_err(drop)
+                };
+                if expected.is_ok() {
+                    match e {
+                        JobEvent::SubmitAmbiguous(_) | JobEvent::Interrupted => unsettled = true,
+                        JobEvent::ResolveNotSubmitted
+                        | JobEvent::Running
+                        | JobEvent::Downloading { .. }
+                        | JobEvent::Done
+                        | JobEvent::Retry => unsettled = false,
+                        _ => {}
+                    }
+                }
                 proptest::prop_assert_eq!(stored.is_ok(), expected.is_ok());
                 let after = store.job("p").unwrap();
                 if stored.is_ok() {
@@ -877,7 +1003,10 @@ mod tests {
                 } else {
                     proptest::prop_assert_eq!(after.updated_at, before.updated_at);
                 }
-                if let Some(t) = &before.ticket {
+                // Only a new attempt of a failed job leaves its old ticket behind.
+                if let Some(t) = &before.ticket
+                    && before.state != JobState::Failed
+                {
                     proptest::prop_assert_eq!(after.ticket.as_ref(), Some(t));
                 }
                 proptest::prop_assert_eq!(after.state, machine.state());
@@ -886,6 +1015,53 @@ mod tests {
             }
             proptest::prop_assert_eq!(store.history("p").unwrap().len(), history);
         }
+    }
+
+    #[test]
+    fn the_ledger_converts_a_charge_in_credits_at_the_estimates_rate_and_says_so() {
+        use crate::budget::LedgerBasis;
+        use crate::cost::{Currency, Money};
+        let store = Store::in_memory().unwrap();
+        let credits = |n: i64| Money {
+            micros: n * 1_000_000,
+            currency: Currency::Credits("runway".into()),
+        };
+        let mut job = new_job("c");
+        job.estimate = CostEstimate {
+            usd: Money::usd_cents(24),
+            native: Some(credits(24)),
+            basis: "2 s × 12 credits/s".into(),
+            source: None,
+        };
+        store.create(&job).unwrap();
+        store
+            .create(&NewJob {
+                id: "e".into(),
+                ..job.clone()
+            })
+            .unwrap();
+        for id in ["c", "e"] {
+            store.apply(id, &JobEvent::BeginSubmit).unwrap();
+            store.apply(id, &JobEvent::Submitted(ticket(id))).unwrap();
+        }
+        store
+            .apply(
+                "c",
+                &JobEvent::Downloading {
+                    charged: Some(credits(10)),
+                },
+            )
+            .unwrap();
+        let ledger = store.ledger().unwrap();
+        let by = |id: &str| ledger.iter().find(|e| e.job_id == id).unwrap().clone();
+        assert_eq!(
+            (by("c").usd_micros, by("c").basis),
+            (100_000, LedgerBasis::ChargedInCredits)
+        );
+        assert_eq!(
+            (by("e").usd_micros, by("e").basis),
+            (240_000, LedgerBasis::Estimate)
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! The job state machine, as a pure function so it can be tested on its own.
 //!
 //! The rules that keep money safe live here and nowhere else: a job is submitted only from
-//! `created` and only while it has no ticket; a ticket, once saved, is never replaced or
-//! dropped; a job whose submit outcome is not known goes to `unknown` and waits for a person.
+//! `created` and only while it has no ticket; within one attempt a ticket, once saved, is
+//! never replaced or dropped; a job whose submit outcome is not known goes to `unknown` and
+//! waits for a person. A failed job may start a new attempt (`retry`, or a person naming the
+//! provider's task again, or saying it never had it); the old ticket stays in the job's
+//! history. The store refuses a retry while a submit of the job may have reached the provider
+//! unseen, since the provider may still have it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -127,6 +131,8 @@ pub enum JobEvent {
     ResolveFailed(String),
     /// A process found the job in `submitting`: it stopped while sending the paid request.
     Interrupted,
+    /// A failed job starts a new attempt: it may be submitted again.
+    Retry,
 }
 
 impl JobEvent {
@@ -147,6 +153,7 @@ impl JobEvent {
             Self::ResolveNotSubmitted => "resolve_not_submitted",
             Self::ResolveFailed(_) => "resolve_failed",
             Self::Interrupted => "interrupted",
+            Self::Retry => "retry",
         }
     }
 }
@@ -275,6 +282,29 @@ impl Machine {
                 self.error = Some(e.clone());
                 S::Failed
             }
+            // A new attempt: the failed attempt's ticket is in the history.
+            (S::Failed, JobEvent::Retry) => {
+                self.ticket = None;
+                self.error = None;
+                S::Created
+            }
+            // A person names the provider's task again (the first name was wrong).
+            (S::Failed, JobEvent::ResolveSubmitted(ticket)) => {
+                self.ticket = Some(ticket.clone());
+                self.error = None;
+                S::Submitted
+            }
+            // A person says the provider never had the job: it may be submitted again.
+            (S::Failed, JobEvent::ResolveNotSubmitted) => {
+                self.ticket = None;
+                self.error = None;
+                S::Created
+            }
+            (S::Failed, _) => {
+                return Err(refuse(
+                    "run it again with `ttv generate --job-id` and the same arguments (a new attempt), or name the provider's task with `ttv jobs resolve --submitted`",
+                ));
+            }
             (S::Unknown, _) => {
                 return Err(refuse(
                     "settle it first with `ttv jobs resolve` (submitted, not-submitted or failed)",
@@ -319,6 +349,7 @@ pub(crate) mod tests {
             Just(JobEvent::ResolveNotSubmitted),
             Just(JobEvent::ResolveFailed("given up".into())),
             Just(JobEvent::Interrupted),
+            Just(JobEvent::Retry),
         ]
     }
 
@@ -334,10 +365,16 @@ pub(crate) mod tests {
                 let before = m.clone();
                 match m.apply(e) {
                     Ok(()) => {
-                        if let Some(t) = &before.ticket {
+                        // Only a new attempt of a failed job starts without the old ticket.
+                        if let Some(t) = &before.ticket
+                            && before.state() != JobState::Failed
+                        {
                             prop_assert_eq!(m.ticket.as_ref(), Some(t), "a saved ticket changed");
                         }
-                        if matches!(e, JobEvent::SubmitNotSent(_) | JobEvent::ResolveNotSubmitted) {
+                        if matches!(
+                            e,
+                            JobEvent::SubmitNotSent(_) | JobEvent::ResolveNotSubmitted | JobEvent::Retry
+                        ) {
                             proven_unsent += 1;
                         }
                         if matches!(e, JobEvent::BeginSubmit) {
@@ -359,7 +396,7 @@ pub(crate) mod tests {
 
         #[test]
         fn finished_jobs_take_no_more_events(events in proptest::collection::vec(event(), 0..20)) {
-            for end in [JobState::Done, JobState::Failed, JobState::Cancelled] {
+            for end in [JobState::Done, JobState::Cancelled] {
                 let mut m = Machine { state: Some(end), ticket: Some(ticket(0)), ..Machine::new() };
                 for e in &events {
                     prop_assert!(m.apply(e).is_err());
@@ -398,6 +435,38 @@ pub(crate) mod tests {
         m.apply(&JobEvent::ResolveSubmitted(ticket(7))).unwrap();
         assert_eq!(m.state(), JobState::Submitted);
         assert_eq!(m.ticket.as_ref().map(|t| t.id.as_str()), Some("task-7"));
+    }
+
+    #[test]
+    fn a_failed_job_takes_only_a_new_attempt_or_a_task_named_again() {
+        let failed = || Machine {
+            state: Some(JobState::Failed),
+            ticket: Some(ticket(1)),
+            submits: 1,
+            error: Some("task not found".into()),
+            charged: None,
+        };
+        for e in [JobEvent::Running, JobEvent::Done, JobEvent::Cancelled] {
+            let mut m = failed();
+            let refused = m.apply(&e).unwrap_err();
+            assert!(
+                refused.to_string().contains("ttv generate --job-id"),
+                "{refused}"
+            );
+            assert_eq!(m, failed());
+        }
+        let mut m = failed();
+        m.apply(&JobEvent::Retry).unwrap();
+        assert_eq!(
+            (m.state(), m.ticket.as_ref(), m.submits),
+            (JobState::Created, None, 1)
+        );
+        m.apply(&JobEvent::BeginSubmit).unwrap();
+        assert_eq!(m.submits, 2);
+        let mut m = failed();
+        m.apply(&JobEvent::ResolveSubmitted(ticket(2))).unwrap();
+        assert_eq!(m.state(), JobState::Submitted);
+        assert_eq!(m.ticket.as_ref().map(|t| t.id.as_str()), Some("task-2"));
     }
 
     #[test]

@@ -65,6 +65,24 @@ const LOOKUP_SLACK_MINUTES: i64 = 10;
 const LOOKUP_PAGES: usize = 10;
 /// fal's REST API, where storage tokens come from (the fal client's `REST_URL`).
 pub const DEFAULT_STORAGE_URL: &str = "https://rest.alpha.fal.ai";
+/// The environment variable naming another queue API address (a proxy, the simulator).
+pub const BASE_URL_ENV: &str = "FAL_QUEUE_BASE_URL";
+/// fal's synchronous endpoint, which the original pipeline called.
+const SYNC_BASE_URL: &str = "https://fal.run";
+
+/// The queue API address for a configured `base_url`: fal's synchronous endpoint (the
+/// original pipeline's `https://fal.run`) becomes the queue API, with a note saying so.
+pub fn queue_base_url(given: &str) -> (String, Option<String>) {
+    let trimmed = given.trim().trim_end_matches('/');
+    if trimmed == SYNC_BASE_URL {
+        let note = format!(
+            "{SYNC_BASE_URL} is fal's synchronous endpoint; ttv uses fal's queue API, {DEFAULT_BASE_URL}, instead"
+        );
+        (DEFAULT_BASE_URL.to_owned(), Some(note))
+    } else {
+        (trimmed.to_owned(), None)
+    }
+}
 
 /// Options from configuration.
 #[derive(Debug, Clone)]

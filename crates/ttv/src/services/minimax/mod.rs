@@ -118,14 +118,8 @@ struct File {
 impl Minimax {
     /// A backend for `options.model`. Fails on an unknown model.
     pub fn new(options: MinimaxOptions) -> Result<Self> {
-        let model = models::find(&options.model).ok_or_else(|| {
-            let names: Vec<_> = models::MODELS.iter().map(|m| m.name).collect();
-            Error::config(format!(
-                "minimax.model: unknown model {:?}; known models are {}",
-                options.model,
-                names.join(", ")
-            ))
-        })?;
+        let model =
+            hosted::find_model(models::MODELS, &options.model, "minimax.model", |m| m.name)?;
         let mut modes = Vec::new();
         if model.t2v {
             modes.push(Mode::TextToVideo);

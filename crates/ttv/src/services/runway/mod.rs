@@ -52,6 +52,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.dev.runwayml.com";
 pub const API_VERSION: &str = "2024-11-06";
 /// Environment variable holding the key.
 pub const KEY_ENV: &str = "RUNWAYML_API_SECRET";
+/// Where the key is read from, in order: Runway's own variable, then the original
+/// pipeline's name for it.
+pub const KEY_ENVS: [&str; 2] = [KEY_ENV, "RUNWAY_API_KEY"];
 /// Environment variable overriding the base URL (the SDK reads it too).
 pub const BASE_URL_ENV: &str = "RUNWAYML_BASE_URL";
 
@@ -117,13 +120,8 @@ struct Credits {
 impl Runway {
     /// A backend for `options.model`. Fails on an unknown model.
     pub fn new(options: RunwayOptions) -> Result<Self> {
-        let model = models::find(&options.model).ok_or_else(|| {
-            let names: Vec<_> = models::MODELS.iter().map(|m| m.name).collect();
-            Error::config(format!(
-                "runway_ml.model: unknown model {:?}; known models are {}",
-                options.model,
-                names.join(", ")
-            ))
+        let model = hosted::find_model(models::MODELS, &options.model, "runway_ml.model", |m| {
+            m.name
         })?;
         let mut modes = vec![Mode::ImageToVideo];
         if model.t2v {

@@ -198,13 +198,8 @@ impl Veo {
     /// with a project (or without a Gemini key), else the Gemini API. Fails on an unknown model
     /// or an unreadable key file.
     pub fn new(options: VeoOptions) -> Result<Self> {
-        let model = models::find(&options.model).ok_or_else(|| {
-            let names: Vec<_> = models::MODELS.iter().map(|m| m.name).collect();
-            Error::config(format!(
-                "google_veo.model: unknown model {:?}; known models are {}",
-                options.model,
-                names.join(", ")
-            ))
+        let model = hosted::find_model(models::MODELS, &options.model, "google_veo.model", |m| {
+            m.name
         })?;
         let vertex_wanted = options.credentials_path.is_some()
             && (options.project_id.is_some() || options.api_key.is_none());
