@@ -495,7 +495,7 @@ fn config_check_reads_the_original_pipeline_file_and_masks_secrets() {
         "  api_key: \"***\"",
         "  runway_ml.api_key      *** (from configuration file)",
         "  fal.api_key            *** (from configuration file)",
-        "  runway    available",
+        "  runway     available",
         "  warning: minimax.api_key: looks like a placeholder, not a key; ignored (set it here or in MINIMAX_API_KEY)",
         "  note: task: read but not used by ttv: the pipeline's task switch; ttv picks the task from the request",
     ] {

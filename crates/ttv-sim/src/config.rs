@@ -34,6 +34,8 @@ pub enum Endpoint {
     Download,
     /// Cancelling a task.
     Cancel,
+    /// Uploading an input file (Runway uploads, fal storage, Replicate files).
+    Upload,
 }
 
 /// What goes wrong.
@@ -189,11 +191,24 @@ pub struct SimConfig {
     pub vertex: ProviderKnobs,
     /// fal knobs.
     pub fal: ProviderKnobs,
+    /// Kling knobs.
+    pub kling: ProviderKnobs,
+    /// Luma knobs.
+    pub luma: ProviderKnobs,
+    /// Replicate knobs.
+    pub replicate: ProviderKnobs,
+    /// Seedance (ModelArk) knobs.
+    pub seedance: ProviderKnobs,
+    /// DashScope knobs.
+    pub dashscope: ProviderKnobs,
     /// PEM public key (SPKI) of the service account whose JWTs the Vertex token endpoint
     /// accepts; without it every token request is refused.
     pub google_public_key_pem: Option<String>,
     /// Lifetime of the Vertex access tokens handed out, in seconds; 3600 when absent.
     pub google_token_ttl_secs: Option<u64>,
+    /// The secret key Kling JWTs must be signed with; their signature is not checked when
+    /// absent (their `iss` is checked against `api_key` either way).
+    pub kling_secret_key: Option<String>,
 }
 
 impl SimConfig {
@@ -270,6 +285,11 @@ impl SimConfig {
             Provider::Vertex => &self.vertex,
             Provider::Minimax => &self.minimax,
             Provider::Fal => &self.fal,
+            Provider::Kling => &self.kling,
+            Provider::Luma => &self.luma,
+            Provider::Replicate => &self.replicate,
+            Provider::Seedance => &self.seedance,
+            Provider::Dashscope => &self.dashscope,
         }
     }
 
@@ -281,6 +301,11 @@ impl SimConfig {
             Provider::Vertex => &mut self.vertex,
             Provider::Minimax => &mut self.minimax,
             Provider::Fal => &mut self.fal,
+            Provider::Kling => &mut self.kling,
+            Provider::Luma => &mut self.luma,
+            Provider::Replicate => &mut self.replicate,
+            Provider::Seedance => &mut self.seedance,
+            Provider::Dashscope => &mut self.dashscope,
         }
     }
 }

@@ -174,6 +174,15 @@ fn submit(call: &Call<'_>, app_id: &str, fault: Option<&FaultRule>) -> (JsonRepl
     if app_id.contains("text-to-video") && !has("prompt") {
         return (missing("prompt"), None);
     }
+    if let Err((field, msg)) = crate::uploads::check_fal_images(call.state, &body) {
+        return (
+            JsonReply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "detail": [{ "loc": ["body", field], "msg": msg, "type": "file_download_error" }] }),
+            ),
+            None,
+        );
+    }
     let secs = match body.get("duration") {
         Some(Value::String(s)) => s.trim_end_matches('s').parse().unwrap_or(5),
         Some(Value::Number(n)) => n.as_u64().unwrap_or(5) as u32,

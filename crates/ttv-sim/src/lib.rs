@@ -1,12 +1,14 @@
-//! `ttv-sim`: a local stand-in for the Runway, Google Veo (Gemini API and Vertex AI), MiniMax
-//! and fal video APIs.
+//! `ttv-sim`: a local stand-in for the Runway, Google Veo (Gemini API and Vertex AI), MiniMax,
+//! fal, Kling, Luma, Replicate, Seedance (BytePlus ModelArk) and Alibaba (DashScope) video
+//! APIs, with the providers' upload endpoints.
 //!
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
-//! `/gemini`, `/vertex`, `/minimax`, `/fal`), with the providers' paths, auth and version
-//! headers, validation errors, task lifecycles (queue position, progress), real MP4 outputs
-//! rendered by ttv's animatic encoder, output URLs that expire, and faults injected by script or
-//! by chance. Each protocol module names the provider references and SDK sources it follows
-//! and marks what it had to choose.
+//! `/gemini`, `/vertex`, `/minimax`, `/fal`, `/kling`, `/luma`, `/replicate`, `/seedance`,
+//! `/dashscope`; uploads under `/uploads`), with the providers' paths, auth and version
+//! headers, validation errors, size limits on inline and uploaded images, task lifecycles
+//! (queue position, progress), real MP4 outputs rendered by ttv's animatic encoder, output URLs
+//! that expire, and faults injected by script or by chance. Each protocol module names the
+//! provider references and SDK sources it follows and marks what it had to choose.
 //!
 //! **Keys:** unless [`SimConfig::api_key`] (`--api-key`) is set, *any non-empty key* is
 //! accepted, so a client that sends the wrong key still works here. Set it to test key
@@ -28,13 +30,19 @@
 
 pub mod cli;
 mod config;
+mod dashscope;
 mod fal;
 mod google;
+mod kling;
 pub mod log;
+mod luma;
 mod minimax;
+mod replicate;
 mod runway;
+mod seedance;
 mod server;
 mod state;
+mod uploads;
 mod video;
 
 use std::fmt;
@@ -61,16 +69,31 @@ pub enum Provider {
     Minimax,
     /// fal queue API.
     Fal,
+    /// Kling AI official API.
+    Kling,
+    /// Luma: the Agents API under `/v1`, Dream Machine under `/dream-machine/v1`.
+    Luma,
+    /// Replicate predictions and files API.
+    Replicate,
+    /// BytePlus ModelArk content-generation tasks (Seedance), under `/api/v3`.
+    Seedance,
+    /// Alibaba Cloud Model Studio / DashScope video synthesis, under `/api/v1`.
+    Dashscope,
 }
 
 impl Provider {
     /// Every simulated provider.
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 10] = [
         Self::Runway,
         Self::Gemini,
         Self::Vertex,
         Self::Minimax,
         Self::Fal,
+        Self::Kling,
+        Self::Luma,
+        Self::Replicate,
+        Self::Seedance,
+        Self::Dashscope,
     ];
 
     /// The URL prefix the provider is served under.
@@ -81,6 +104,11 @@ impl Provider {
             Self::Vertex => "vertex",
             Self::Minimax => "minimax",
             Self::Fal => "fal",
+            Self::Kling => "kling",
+            Self::Luma => "luma",
+            Self::Replicate => "replicate",
+            Self::Seedance => "seedance",
+            Self::Dashscope => "dashscope",
         }
     }
 }
@@ -189,6 +217,33 @@ impl Sim {
     /// The URL of the simulated OAuth token endpoint (a service-account key's `token_uri`).
     pub fn token_uri(&self) -> String {
         format!("{}/token", self.base_url(Provider::Vertex))
+    }
+
+    /// The base URL of `provider`'s API as its clients are configured: `/v1` for Luma's Agents
+    /// API, `/api/v3` for ModelArk, `/api/v1` for DashScope, the bare prefix elsewhere.
+    pub fn api_base(&self, provider: Provider) -> String {
+        let suffix = match provider {
+            Provider::Luma => "/v1",
+            Provider::Seedance => "/api/v3",
+            Provider::Dashscope => "/api/v1",
+            _ => "",
+        };
+        format!("{}{suffix}", self.base_url(provider))
+    }
+
+    /// Luma's Dream Machine API.
+    pub fn luma_legacy_base(&self) -> String {
+        format!("{}/dream-machine/v1", self.base_url(Provider::Luma))
+    }
+
+    /// fal's REST API (storage tokens).
+    pub fn fal_storage_url(&self) -> String {
+        format!("http://{}/uploads/fal-rest", self.addr)
+    }
+
+    /// Every file uploaded so far through a provider's upload API: `(provider, bytes)`.
+    pub fn uploads(&self) -> Vec<(Provider, usize)> {
+        self.state.upload_sizes()
     }
 
     /// Forgets the recorded requests (task timelines stay).

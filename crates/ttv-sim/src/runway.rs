@@ -37,6 +37,9 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 pub(crate) fn handle(call: &Call<'_>) -> Reply {
+    if call.path == "/v1/uploads" {
+        return upload_slot(call);
+    }
     let endpoint = match (call.method, call.path) {
         (&Method::POST, "/v1/image_to_video" | "/v1/text_to_video") => Endpoint::Submit,
         (&Method::GET, p) if p.starts_with("/v1/tasks/") => Endpoint::Poll,
@@ -351,6 +354,9 @@ fn submit(call: &Call<'_>, fault: Option<crate::config::FaultRule>) -> Reply {
         Ok(v) => v,
         Err(message) => return reply(error(StatusCode::BAD_REQUEST, &message)),
     };
+    if let Err(message) = crate::uploads::check_runway_images(call.state, &body) {
+        return reply(error(StatusCode::BAD_REQUEST, &message));
+    }
     let size = size_from_ratio(&ratio).unwrap_or(ttv::Resolution::new(1280, 720));
     let id = uuid::Uuid::new_v4().to_string();
     call.state.create(
@@ -373,4 +379,36 @@ fn submit(call: &Call<'_>, fault: Option<crate::config::FaultRule>) -> Reply {
         None => ok,
     };
     reply(response).paid()
+}
+
+/// `POST /v1/uploads {filename, type: ephemeral}`: a presigned-POST target and the
+/// `runway://` URI the file will have.
+fn upload_slot(call: &Call<'_>) -> Reply {
+    let reply = |r| Reply::new(Endpoint::Upload, r);
+    if call.method != Method::POST {
+        return reply(error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"));
+    }
+    if !call.state.key_ok(call.credential("Bearer")) {
+        return reply(error(StatusCode::UNAUTHORIZED, "Invalid API key."));
+    }
+    let body = call.json().unwrap_or_default();
+    let named = body
+        .get("filename")
+        .and_then(Value::as_str)
+        .is_some_and(|f| !f.is_empty());
+    if !named || body.get("type").and_then(Value::as_str) != Some("ephemeral") {
+        return reply(error(
+            StatusCode::BAD_REQUEST,
+            "filename: Required; type: Invalid literal value, expected \"ephemeral\"",
+        ));
+    }
+    let id = call.state.reserve_upload(Provider::Runway);
+    reply(json(
+        StatusCode::OK,
+        json!({
+            "uploadUrl": format!("{}/uploads/runway/{id}", call.state.root),
+            "fields": { "key": id, "policy": "c2ltLXBvbGljeQ==", "x-amz-signature": "sim" },
+            "runwayUri": format!("runway://{id}"),
+        }),
+    ))
 }

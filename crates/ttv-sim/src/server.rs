@@ -18,7 +18,9 @@ use futures_util::{StreamExt, stream};
 use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::log::Record;
 use crate::state::{Phase, State};
-use crate::{Provider, fal, google, minimax, runway};
+use crate::{
+    Provider, dashscope, fal, google, kling, luma, minimax, replicate, runway, seedance, uploads,
+};
 
 /// One parsed request, as the protocol modules see it.
 pub(crate) struct Call<'a> {
@@ -84,7 +86,11 @@ impl Reply {
 }
 
 pub(crate) fn router(state: Arc<State>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    // Bodies up to 256 MiB reach the protocols, which enforce each provider's own limits.
+    Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+        .with_state(state)
 }
 
 async fn handle(
@@ -119,6 +125,12 @@ async fn handle(
         Some(p @ (Provider::Gemini | Provider::Vertex)) => {
             (Some(p), google::handle(&call, p).await)
         }
+        Some(Provider::Kling) => (Some(Provider::Kling), kling::handle(&call)),
+        Some(Provider::Luma) => (Some(Provider::Luma), luma::handle(&call).await),
+        Some(Provider::Replicate) => (Some(Provider::Replicate), replicate::handle(&call).await),
+        Some(Provider::Seedance) => (Some(Provider::Seedance), seedance::handle(&call)),
+        Some(Provider::Dashscope) => (Some(Provider::Dashscope), dashscope::handle(&call)),
+        None if path.starts_with("/uploads/") => uploads::handle(&call, &path),
         None if path.starts_with("/files/") => download(&call, &path).await,
         None => (None, admin(&state, &path)),
     };
@@ -443,4 +455,52 @@ fn not_found_xml() -> Response {
 pub(crate) fn size_from_ratio(ratio: &str) -> Option<ttv::Resolution> {
     let (w, h) = ratio.split_once(':')?;
     Some(ttv::Resolution::new(w.parse().ok()?, h.parse().ok()?))
+}
+
+/// The answer to a fault that stops a call before it does anything, in the protocol's own
+/// words (`answer` gives the response for the fault kind, `None` for kinds it has none for):
+/// a refused key, a rate limit or unavailability anywhere; an empty balance or a moderation
+/// refusal on submit; a server error on any call but submit (a submit's server error happens
+/// after the task is made). `Retry-After` is added where the rule has one.
+pub(crate) fn early_fault(
+    rule: &FaultRule,
+    endpoint: Endpoint,
+    answer: impl Fn(FaultKind) -> Option<Response>,
+) -> Option<Response> {
+    let applies = match rule.fault {
+        FaultKind::InvalidKey | FaultKind::RateLimited | FaultKind::Unavailable => true,
+        FaultKind::InsufficientBalance | FaultKind::Moderation => endpoint == Endpoint::Submit,
+        FaultKind::ServerError => endpoint != Endpoint::Submit,
+        _ => false,
+    };
+    let response = applies.then(|| answer(rule.fault)).flatten()?;
+    Some(match rule.fault {
+        FaultKind::RateLimited | FaultKind::Unavailable => retry_after(response, rule),
+        _ => response,
+    })
+}
+
+/// `answer` with a fault that strikes after the work is done: a server error (the task exists
+/// but the reply says 500), a dropped connection, or a slow body.
+pub(crate) fn after_fault(
+    fault: Option<&FaultRule>,
+    answer: JsonReply,
+    server_error: impl FnOnce() -> Response,
+) -> Response {
+    match fault {
+        Some(rule) if rule.fault == FaultKind::ServerError => server_error(),
+        Some(rule) => transport_fault(rule, || answer.clone_json()).unwrap_or(answer.into()),
+        None => answer.into(),
+    }
+}
+
+/// The decoded size of a data URI (or of bare base64 when `bare`), `None` when it is not one.
+pub(crate) fn inline_size(value: &str, bare: bool) -> Option<usize> {
+    let b64 = if bare {
+        value
+    } else {
+        value.strip_prefix("data:")?.split_once(";base64,")?.1
+    };
+    let len = b64.trim_end_matches('=').len();
+    (!value.starts_with("http")).then_some(len * 3 / 4)
 }

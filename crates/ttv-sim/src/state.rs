@@ -105,6 +105,8 @@ pub(crate) struct State {
     numeric_ids: AtomicU64,
     /// Vertex access tokens handed out, with their expiry.
     tokens: Mutex<HashMap<String, Instant>>,
+    /// Files received by the providers' upload endpoints, by id.
+    uploaded: Mutex<HashMap<String, Uploaded>>,
     pub videos: VideoCache,
 }
 
@@ -128,6 +130,7 @@ impl State {
             submissions: Mutex::new(Vec::new()),
             numeric_ids: AtomicU64::new(106_916_112_212_032),
             tokens: Mutex::new(HashMap::new()),
+            uploaded: Mutex::new(HashMap::new()),
             videos: VideoCache::new(fps, max_side),
         }
     }
@@ -444,6 +447,78 @@ impl State {
     /// Whether a URL's `expires` value has passed.
     pub fn expired(&self, expires_ms: u64) -> bool {
         Instant::now().saturating_duration_since(self.epoch) >= Duration::from_millis(expires_ms)
+    }
+}
+
+/// A file received by an upload endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Uploaded {
+    pub provider: Provider,
+    pub content_type: String,
+    pub bytes: bytes::Bytes,
+}
+
+impl State {
+    /// Keeps an uploaded file under a new id and returns the id.
+    pub fn store_upload(
+        &self,
+        provider: Provider,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        if let Ok(mut files) = self.uploaded.lock() {
+            files.insert(
+                id.clone(),
+                Uploaded {
+                    provider,
+                    content_type: content_type.to_owned(),
+                    bytes,
+                },
+            );
+        }
+        id
+    }
+
+    /// Reserves an id for an upload that arrives later (Runway's two-step flow).
+    pub fn reserve_upload(&self, provider: Provider) -> String {
+        self.store_upload(provider, "", bytes::Bytes::new())
+    }
+
+    /// Fills a reserved upload.
+    pub fn fill_upload(&self, id: &str, content_type: &str, bytes: bytes::Bytes) -> bool {
+        match self.uploaded.lock().ok().and_then(|mut f| {
+            f.get_mut(id).map(|u| {
+                u.content_type = content_type.to_owned();
+                u.bytes = bytes;
+            })
+        }) {
+            Some(()) => true,
+            None => false,
+        }
+    }
+
+    /// The uploaded file `id`, when it exists and is not empty.
+    pub fn upload(&self, id: &str) -> Option<Uploaded> {
+        self.uploaded
+            .lock()
+            .ok()?
+            .get(id)
+            .filter(|u| !u.bytes.is_empty())
+            .cloned()
+    }
+
+    /// `(provider, size)` of every non-empty upload.
+    pub fn upload_sizes(&self) -> Vec<(Provider, usize)> {
+        self.uploaded
+            .lock()
+            .map(|f| {
+                f.values()
+                    .filter(|u| !u.bytes.is_empty())
+                    .map(|u| (u.provider, u.bytes.len()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

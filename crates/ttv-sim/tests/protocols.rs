@@ -45,7 +45,10 @@ async fn the_second_submit_gets_the_scripted_429_with_retry_after() {
     let admin = json_of(client.get(format!("http://{}/_sim/paid_submits", sim.addr()))).await;
     assert_eq!(
         admin,
-        json!({ "fal": 0, "gemini": 0, "minimax": 0, "runway": 2, "vertex": 0 })
+        json!({
+            "dashscope": 0, "fal": 0, "gemini": 0, "kling": 0, "luma": 0, "minimax": 0,
+            "replicate": 0, "runway": 2, "seedance": 0, "vertex": 0
+        })
     );
     let log = json_of(client.get(format!("http://{}/_sim/requests", sim.addr()))).await;
     assert_eq!(log.as_array().unwrap().len(), 4);

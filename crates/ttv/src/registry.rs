@@ -10,12 +10,17 @@ use std::sync::Arc;
 use crate::backend::{Availability, BackendKind, VideoBackend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layers::{LayerSettings, Stack};
+use crate::services::alibaba::{self, Alibaba, AlibabaOptions};
 use crate::services::animatic::{self, Animatic, AnimaticOptions};
 use crate::services::fal::{self, Fal, FalOptions};
 use crate::services::hunyuan::{self, Hunyuan, HunyuanOptions};
+use crate::services::kling::{self, Kling, KlingOptions};
 use crate::services::ltx::{self, Ltx, LtxOptions};
+use crate::services::luma::{self, Luma, LumaOptions};
 use crate::services::minimax::{self, Minimax, MinimaxOptions};
+use crate::services::replicate::{self, Replicate, ReplicateOptions};
 use crate::services::runway::{self, Runway, RunwayOptions};
+use crate::services::seedance::{self, Seedance, SeedanceOptions};
 use crate::services::veo::{self, Veo, VeoOptions};
 use crate::services::wan::{self, Wan, WanOptions};
 
@@ -63,6 +68,42 @@ pub const KNOWN: &[Known] = &[
         aliases: &["fal.ai", "fal_ai"],
         kind: BackendKind::Hosted,
         summary: "fal queue API (Kling, Hailuo, Wan, Veo, Luma ...)",
+    },
+    Known {
+        name: kling::NAME,
+        aliases: &["klingai", "kling_ai"],
+        kind: BackendKind::Hosted,
+        summary: "Kling AI official API (kling-v1 … kling-v3, std/pro)",
+    },
+    Known {
+        name: luma::NAME,
+        aliases: &["lumaai", "luma_ai", "ray", "dream_machine"],
+        kind: BackendKind::Hosted,
+        summary: "Luma Agents API (ray-3.2) and Dream Machine (ray-2, ray-flash-2)",
+    },
+    Known {
+        name: replicate::NAME,
+        aliases: &["replicate.com"],
+        kind: BackendKind::Hosted,
+        summary: "Replicate: any video model by owner/name or version",
+    },
+    Known {
+        name: seedance::NAME,
+        aliases: &["bytedance", "byteplus", "modelark", "ark"],
+        kind: BackendKind::Hosted,
+        summary: "ByteDance Seedance through BytePlus ModelArk",
+    },
+    Known {
+        name: alibaba::NAME,
+        aliases: &[
+            "dashscope",
+            "model_studio",
+            "modelstudio",
+            "wan_hosted",
+            "wan-hosted",
+        ],
+        kind: BackendKind::Hosted,
+        summary: "Alibaba Wan (hosted) through Model Studio / DashScope",
     },
     Known {
         name: wan::NAME,
@@ -154,6 +195,16 @@ pub struct RegistrySettings {
     pub minimax: Option<MinimaxOptions>,
     /// fal; listed unavailable when absent or without a key.
     pub fal: Option<FalOptions>,
+    /// Kling; listed unavailable when absent or without keys.
+    pub kling: Option<KlingOptions>,
+    /// Luma; listed unavailable when absent or without a key.
+    pub luma: Option<LumaOptions>,
+    /// Replicate; listed unavailable when absent or without a token.
+    pub replicate: Option<ReplicateOptions>,
+    /// Seedance on ModelArk; listed unavailable when absent or without a key.
+    pub seedance: Option<SeedanceOptions>,
+    /// Wan on Alibaba Cloud Model Studio; listed unavailable when absent or without a key.
+    pub alibaba: Option<AlibabaOptions>,
     /// Wan2.1 / Wan2.2 on local GPUs; listed as unavailable when absent.
     pub wan: Option<WanOptions>,
     /// HunyuanVideo on local GPUs (`hunyuan_video`); listed as unavailable when absent.
@@ -237,6 +288,31 @@ impl Registry {
                         "set MINIMAX_API_KEY or minimax.api_key",
                     ),
                     fal::NAME => hosted(&settings.fal, Fal::new, "set FAL_KEY or fal.api_key"),
+                    kling::NAME => hosted(
+                        &settings.kling,
+                        Kling::new,
+                        "set KLINGAI_ACCESS_KEY and KLINGAI_SECRET_KEY, or kling.access_key and kling.secret_key",
+                    ),
+                    luma::NAME => hosted(
+                        &settings.luma,
+                        Luma::new,
+                        "set LUMA_AGENTS_API_KEY or luma.api_key",
+                    ),
+                    replicate::NAME => hosted(
+                        &settings.replicate,
+                        Replicate::new,
+                        "set REPLICATE_API_TOKEN or replicate.api_key",
+                    ),
+                    seedance::NAME => hosted(
+                        &settings.seedance,
+                        Seedance::new,
+                        "set ARK_API_KEY or seedance.api_key",
+                    ),
+                    alibaba::NAME => hosted(
+                        &settings.alibaba,
+                        Alibaba::new,
+                        "set DASHSCOPE_API_KEY or alibaba.api_key",
+                    ),
                     wan::NAME => local(settings.wan.clone().map(Wan::new), wan::not_configured()),
                     hunyuan::NAME => local(
                         settings.hunyuan.clone().map(Hunyuan::new),
@@ -353,6 +429,14 @@ mod tests {
             ("wan2.2", "wan"),
             ("hunyuan_video", "hunyuan"),
             ("animatic", "animatic"),
+            ("klingai", "kling"),
+            ("LumaAI", "luma"),
+            ("dream_machine", "luma"),
+            ("replicate.com", "replicate"),
+            ("bytedance", "seedance"),
+            ("byteplus", "seedance"),
+            ("dashscope", "alibaba"),
+            ("wan_hosted", "alibaba"),
         ] {
             assert_eq!(lookup(alias).map(|k| k.name), Some(name), "{alias}");
         }
@@ -390,6 +474,14 @@ mod tests {
             ),
             ("minimax", "set MINIMAX_API_KEY or minimax.api_key"),
             ("fal", "set FAL_KEY or fal.api_key"),
+            (
+                "kling",
+                "set KLINGAI_ACCESS_KEY and KLINGAI_SECRET_KEY, or kling.access_key and kling.secret_key",
+            ),
+            ("luma", "set LUMA_AGENTS_API_KEY or luma.api_key"),
+            ("replicate", "set REPLICATE_API_TOKEN or replicate.api_key"),
+            ("seedance", "set ARK_API_KEY or seedance.api_key"),
+            ("alibaba", "set DASHSCOPE_API_KEY or alibaba.api_key"),
         ] {
             let entry = reg.entry("backend", name).unwrap();
             assert_eq!(

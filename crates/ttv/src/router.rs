@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(err.problems()[0].field, "duration");
         let text = err.to_string();
         assert!(
-            text.contains("(not usable here: runway, veo, minimax, fal, wan, hunyuan, ltx; `ttv backends` says what each needs)"),
+            text.contains("(not usable here: runway, veo, minimax, fal, kling, luma, replicate, seedance, alibaba, wan, hunyuan, ltx; `ttv backends` says what each needs)"),
             "{text}"
         );
         assert!(!text.contains("RUNWAYML_API_SECRET"), "{text}");
@@ -285,7 +285,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("  - runway: the request has"), "{text}");
-        assert!(text.ends_with("(not usable here: veo, minimax, fal, wan, hunyuan, ltx; `ttv backends` says what each needs)"), "{text}");
+        assert!(text.ends_with("(not usable here: veo, minimax, fal, kling, luma, replicate, seedance, alibaba, wan, hunyuan, ltx; `ttv backends` says what each needs)"), "{text}");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Sidecar {
     pub attempts: Vec<HistoryEntry>,
     /// The request as given (its JSON description: no secrets, images described).
     pub request: serde_json::Value,
+    /// How each input image reached the provider: inline or uploaded, and where to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<crate::media::delivery::Delivery>,
     /// The settings the backend was asked for.
     pub resolved: Resolved,
     /// The provider's job id and the data needed to find it again.
@@ -254,6 +257,7 @@ impl Sidecar {
             job_id: None,
             attempts: Vec::new(),
             request,
+            inputs: crate::media::delivery::recorded(&generated.ticket.data),
             resolved: generated.resolved,
             ticket: generated.ticket.clone(),
             cost: CostRecord {

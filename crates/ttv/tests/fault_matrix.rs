@@ -14,9 +14,15 @@ use futures_util::StreamExt;
 use ttv::backend::no_events;
 use ttv::jobs::JobRunner;
 use ttv::retry::RetryPolicy;
+use ttv::services::alibaba::{Alibaba, AlibabaOptions};
 use ttv::services::fal::{Fal, FalOptions};
+use ttv::services::kling::auth::Credentials;
+use ttv::services::kling::{Kling, KlingOptions};
+use ttv::services::luma::{Luma, LumaOptions};
 use ttv::services::minimax::{Minimax, MinimaxOptions};
+use ttv::services::replicate::{Replicate, ReplicateOptions};
 use ttv::services::runway::{Runway, RunwayOptions};
+use ttv::services::seedance::{Seedance, SeedanceOptions};
 use ttv::services::veo::{Veo, VeoOptions};
 use ttv::store::{JobState, NewJob, Store};
 use ttv::{GenerationRequest, VideoBackend};
@@ -85,6 +91,66 @@ fn backend(sim: &Sim, provider: Provider, dir: &tempfile::TempDir) -> Arc<dyn Vi
             .unwrap(),
             timeout,
             no_limits,
+        ),
+        Provider::Kling => layered(
+            Kling::new(KlingOptions {
+                credentials: Credentials {
+                    access_key: key,
+                    secret_key: Some(ttv::http::ApiKey::new("sim-secret")),
+                    api_key: None,
+                },
+                base_url,
+                poll_interval: POLL,
+                ..KlingOptions::default()
+            })
+            .unwrap(),
+            timeout,
+            no_limits.clone(),
+        ),
+        Provider::Luma => layered(
+            Luma::new(LumaOptions {
+                api_key: key,
+                base_url: sim.api_base(provider),
+                poll_interval: POLL,
+                ..LumaOptions::default()
+            })
+            .unwrap(),
+            timeout,
+            no_limits.clone(),
+        ),
+        Provider::Replicate => layered(
+            Replicate::new(ReplicateOptions {
+                api_key: key,
+                base_url,
+                wait_secs: 0,
+                poll_interval: POLL,
+                ..ReplicateOptions::default()
+            })
+            .unwrap(),
+            timeout,
+            no_limits.clone(),
+        ),
+        Provider::Seedance => layered(
+            Seedance::new(SeedanceOptions {
+                api_key: key,
+                base_url: sim.api_base(provider),
+                poll_interval: POLL,
+                ..SeedanceOptions::default()
+            })
+            .unwrap(),
+            timeout,
+            no_limits.clone(),
+        ),
+        Provider::Dashscope => layered(
+            Alibaba::new(AlibabaOptions {
+                api_key: key,
+                base_url: sim.api_base(provider),
+                poll_interval: POLL,
+                ..AlibabaOptions::default()
+            })
+            .unwrap(),
+            timeout,
+            no_limits.clone(),
         ),
         Provider::Vertex => layered(
             Veo::new(VeoOptions {
@@ -188,8 +254,13 @@ fn cases() -> Vec<Case> {
 /// Known, deliberate differences between providers' protocols.
 fn expected(provider: Provider, c: &Case) -> (JobState, usize) {
     match (provider, c.on, c.fault) {
-        // Runway creates the task and then fails it for moderation: it was bought.
-        (Provider::Runway, Endpoint::Submit, FaultKind::Moderation) => (JobState::Failed, 1),
+        // Runway, Luma and Replicate create the task and then fail it for moderation: it was
+        // bought.
+        (
+            Provider::Runway | Provider::Luma | Provider::Replicate,
+            Endpoint::Submit,
+            FaultKind::Moderation,
+        ) => (JobState::Failed, 1),
         // Veo's safety filter runs on the operation: it is created, then ends filtered.
         (Provider::Gemini | Provider::Vertex, Endpoint::Submit, FaultKind::Moderation) => {
             (JobState::Failed, 1)

@@ -24,6 +24,7 @@
 
 mod expand;
 mod paths;
+mod providers;
 mod resolve;
 mod schema;
 
@@ -34,10 +35,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use providers::UPLOAD_STORE_ENV;
 pub use resolve::{RequestDefaults, Settings};
 pub use schema::{
-    AnimaticSection, Config, FalSection, HunyuanSection, LocalSection, LtxSection, MinimaxSection,
-    RemoteApiSettings, RoutingSection, RunwaySection, StoreSection, VeoSection,
+    AlibabaSection, AnimaticSection, Config, FalSection, HunyuanSection, KlingSection,
+    LocalSection, LtxSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection,
+    RoutingSection, RunwaySection, SeedanceSection, StoreSection, UploadsSection, VeoSection,
 };
 
 /// The environment variable naming a configuration file.

@@ -111,7 +111,9 @@ pub(super) fn resolve(
         )
         .or_else(|| gemini.clone());
     config.gemini_api_key = gemini;
+    super::providers::secrets(&mut config, &mut secrets);
     let sources = secrets.sources;
+    super::providers::addresses(&mut config, env);
 
     fill(&mut config.runway_ml.base_url, env, runway::BASE_URL_ENV);
     fill(&mut config.minimax.base_url, env, minimax::HOST_ENV);
@@ -175,14 +177,19 @@ pub(super) fn resolve(
 }
 
 /// Picks each secret from the file or, failing that, the environment, and notes the source.
-struct Secrets<'a> {
+pub(super) struct Secrets<'a> {
     env: &'a dyn Env,
     findings: &'a mut Vec<Finding>,
     sources: Vec<SecretSource>,
 }
 
 impl Secrets<'_> {
-    fn pick(&mut self, path: &str, file: Option<ApiKey>, vars: &[&str]) -> Option<ApiKey> {
+    pub(super) fn pick(
+        &mut self,
+        path: &str,
+        file: Option<ApiKey>,
+        vars: &[&str],
+    ) -> Option<ApiKey> {
         if let Some(key) = file {
             if !is_placeholder(key.expose()) {
                 self.sources.push(SecretSource {
@@ -299,6 +306,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
     set(&mut fal.base_url, &config.fal.base_url);
     set(&mut fal.platform_url, &config.fal.platform_url);
     set(&mut fal.model, &config.fal.model);
+    set(&mut fal.storage_url, &config.fal.storage_url);
+    let more = super::providers::resolve(config, poll, check.findings);
     if let Some(poll) = poll {
         runway.poll_interval = poll;
         veo.poll_interval = poll;
@@ -438,6 +447,11 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             veo: Some(veo),
             minimax: Some(minimax),
             fal: Some(fal),
+            kling: Some(more.kling),
+            luma: Some(more.luma),
+            replicate: Some(more.replicate),
+            seedance: Some(more.seedance),
+            alibaba: Some(more.alibaba),
             wan,
             hunyuan,
             ltx,

@@ -81,6 +81,19 @@ pub struct Config {
     pub minimax: MinimaxSection,
     /// fal.
     pub fal: FalSection,
+    /// Kling AI.
+    pub kling: KlingSection,
+    /// Luma AI (Agents API and Dream Machine).
+    pub luma: LumaSection,
+    /// Replicate.
+    pub replicate: ReplicateSection,
+    /// ByteDance Seedance on BytePlus ModelArk.
+    pub seedance: SeedanceSection,
+    /// Wan on Alibaba Cloud Model Studio (DashScope); `dashscope` is read as this too.
+    #[serde(alias = "dashscope")]
+    pub alibaba: AlibabaSection,
+    /// The S3-compatible bucket for images that must travel by URL.
+    pub uploads: UploadsSection,
     /// HunyuanVideo.
     pub hunyuan_video: HunyuanSection,
     /// LTX-Video.
@@ -244,6 +257,111 @@ pub struct FalSection {
     pub max_duration: Option<Value>,
     /// Input fields sent with every request (a request's `extra` wins).
     pub default_input: BTreeMap<String, Value>,
+    /// fal's REST API, for storage uploads of large images.
+    pub storage_url: Option<String>,
+}
+
+/// `kling`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KlingSection {
+    /// Access key (else `KLINGAI_ACCESS_KEY`).
+    pub access_key: Option<ApiKey>,
+    /// Secret key (else `KLINGAI_SECRET_KEY`).
+    pub secret_key: Option<ApiKey>,
+    /// A single API key instead of the pair (else `KLINGAI_API_KEY`).
+    pub api_key: Option<ApiKey>,
+    /// `model_name`, such as `kling-v2-6`.
+    pub model: Option<String>,
+    /// `std` or `pro` when the resolution does not decide.
+    pub mode: Option<String>,
+    /// `international` (default) or `china`.
+    pub region: Option<String>,
+    /// API address (else `KLINGAI_BASE_URL`, else the region's).
+    pub base_url: Option<String>,
+}
+
+/// `luma`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LumaSection {
+    /// Agents API key (else `LUMA_AGENTS_API_KEY`).
+    pub api_key: Option<ApiKey>,
+    /// Dream Machine key, for `ray-2`, `ray-flash-2`, `ray-1-6` (else `LUMAAI_API_KEY`).
+    pub legacy_api_key: Option<ApiKey>,
+    /// `ray-3.2` (default), `ray-2`, `ray-flash-2` or `ray-1-6`.
+    pub model: Option<String>,
+    /// Agents API address (else `LUMA_BASE_URL`).
+    pub base_url: Option<String>,
+    /// Dream Machine address (else `LUMAAI_BASE_URL`).
+    pub legacy_base_url: Option<String>,
+}
+
+/// `replicate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplicateSection {
+    /// API token (else `REPLICATE_API_TOKEN`); `api_token` is read as this too.
+    #[serde(alias = "api_token")]
+    pub api_key: Option<ApiKey>,
+    /// `owner/name`, `owner/name:version` or a version id.
+    pub model: Option<String>,
+    /// API address (else `REPLICATE_BASE_URL`).
+    pub base_url: Option<String>,
+    /// Seconds the create call may wait for a short job (`Prefer: wait`), 0 to 60.
+    pub wait_secs: Option<u64>,
+    /// Inputs sent with every request (a request's `extra` wins).
+    pub default_input: BTreeMap<String, Value>,
+}
+
+/// `seedance`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeedanceSection {
+    /// API key (else `ARK_API_KEY`).
+    pub api_key: Option<ApiKey>,
+    /// Model id, such as `seedance-1-5-pro-251215`.
+    pub model: Option<String>,
+    /// `international` (BytePlus, default) or `china` (Volcengine).
+    pub region: Option<String>,
+    /// API address (else `ARK_BASE_URL`, else the region's).
+    pub base_url: Option<String>,
+}
+
+/// `alibaba`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlibabaSection {
+    /// API key (else `DASHSCOPE_API_KEY`); it must belong to the region used.
+    pub api_key: Option<ApiKey>,
+    /// A model id (`wan2.6-t2v`) or a family (`wan2.6`).
+    pub model: Option<String>,
+    /// `international` (Singapore, default) or `china` (Beijing).
+    pub region: Option<String>,
+    /// API address (else `DASHSCOPE_HTTP_BASE_URL`, else the region's).
+    pub base_url: Option<String>,
+    /// Workspace id, sent as `X-DashScope-WorkSpace`.
+    pub workspace: Option<String>,
+}
+
+/// `uploads`: the bucket for images that must travel by URL.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadsSection {
+    /// `s3://bucket/prefix` (else `TTV_UPLOAD_STORE`); uploads are off without it.
+    pub store: Option<String>,
+    /// An S3-compatible endpoint (else `AWS_ENDPOINT_URL`); AWS when absent.
+    pub endpoint: Option<String>,
+    /// The bucket's region (else `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`).
+    pub region: Option<String>,
+    /// Access key id (else `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<ApiKey>,
+    /// Secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<ApiKey>,
+    /// Session token (else `AWS_SESSION_TOKEN`).
+    pub session_token: Option<ApiKey>,
+    /// How long a presigned URL stays valid, in seconds (default 3600).
+    pub url_ttl_secs: Option<f64>,
 }
 
 /// `hunyuan_video`.
@@ -396,6 +514,12 @@ pub(super) fn keys_at(section: &str) -> Vec<&'static str> {
         "google_veo" => fields_of::<VeoSection>(),
         "minimax" => fields_of::<MinimaxSection>(),
         "fal" => fields_of::<FalSection>(),
+        "kling" => fields_of::<KlingSection>(),
+        "luma" => fields_of::<LumaSection>(),
+        "replicate" => fields_of::<ReplicateSection>(),
+        "seedance" => fields_of::<SeedanceSection>(),
+        "alibaba" | "dashscope" => fields_of::<AlibabaSection>(),
+        "uploads" => fields_of::<UploadsSection>(),
         "hunyuan_video" => fields_of::<HunyuanSection>(),
         "ltx_video" => fields_of::<LtxSection>(),
         "remote_api_settings" => fields_of::<RemoteApiSettings>(),

@@ -237,6 +237,11 @@ impl ImageInput {
         )
     }
 
+    /// The encoded bytes as plain base64, for APIs that take images without a `data:` prefix.
+    pub fn base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(&self.data)
+    }
+
     /// Checks this image against a backend's limits.
     pub fn check_limits(&self, field: &str, limits: &ImageLimits) -> Vec<Problem> {
         let mut problems = Vec::new();

@@ -2,6 +2,7 @@
 //! atomic file writes. Nothing here knows about backends or providers.
 
 pub mod atomic;
+pub mod delivery;
 pub mod encode;
 pub mod frames;
 pub mod image;

@@ -191,3 +191,138 @@ pub(crate) fn key<'a>(
         .with_backend(backend)
     })
 }
+
+/// Sends one call and returns the reply when it is a 2xx; otherwise the provider's own mapping
+/// (`on_error`, from the provider's `error.rs`) turns it into an error. Transport failures are
+/// classified by [`crate::http::send`]. Every error names `backend`.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    call: crate::http::Call,
+    backend: &'static str,
+    on_error: fn(&crate::http::Reply, crate::http::Call) -> Error,
+) -> Result<crate::http::Reply> {
+    let reply = crate::http::send(request, call)
+        .await
+        .map_err(|e| e.with_backend(backend))?;
+    if reply.status.is_success() {
+        Ok(reply)
+    } else {
+        Err(on_error(&reply, call).with_backend(backend))
+    }
+}
+
+/// [`exchange`], then the body as JSON of type `T`.
+pub(crate) async fn exchange_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    call: crate::http::Call,
+    backend: &'static str,
+    on_error: fn(&crate::http::Reply, crate::http::Call) -> Error,
+) -> Result<T> {
+    exchange(request, call, backend, on_error)
+        .await?
+        .json(call)
+        .map_err(|e| e.with_backend(backend))
+}
+
+/// A job status the provider reported that this backend does not know: worth asking again
+/// (a new status may have been added), never a reason to give the job up.
+pub(crate) fn unknown_status(what: &str, backend: &'static str) -> Error {
+    Error::new(
+        crate::error::ErrorKind::Transient,
+        format!("unknown task status {what:?}"),
+    )
+    .with_backend(backend)
+}
+
+/// A job the provider says succeeded but whose answer has no video to fetch.
+pub(crate) fn no_output(backend: &'static str) -> crate::backend::Status {
+    crate::backend::Status::Failed(
+        Error::new(
+            crate::error::ErrorKind::JobFailed,
+            "the task succeeded without an output URL",
+        )
+        .with_spend(crate::error::Spend::Yes)
+        .with_backend(backend),
+    )
+}
+
+/// The error for a provider without a cancel call: the job runs to its end and is billed.
+pub(crate) fn no_cancel(backend: &'static str, provider: &str, id: &str) -> Error {
+    Error::new(
+        crate::error::ErrorKind::Unsupported,
+        format!("{provider} has no cancel call; task {id} will run to the end (and is billed)"),
+    )
+    .with_backend(backend)
+}
+
+/// Problems for images too big for every way a backend has to send them: inline up to
+/// `inline_max` bytes, by upload up to `upload_max` when the backend has an upload path here
+/// (`None`: none is configured, so the message says which one to configure). Checked before
+/// anything is spent.
+pub(crate) fn check_image_delivery(
+    req: &GenerationRequest,
+    inline_max: u64,
+    upload_max: Option<u64>,
+    backend: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for (field, image) in [("image", &req.image), ("last_frame", &req.last_frame)] {
+        let Some(image) = image else { continue };
+        let bytes = image.bytes().len() as u64;
+        if crate::media::delivery::fits_inline(image, inline_max) {
+            continue;
+        }
+        match upload_max {
+            Some(max) if bytes <= max => {}
+            Some(max) => problems.push(Problem::new(
+                field,
+                format!("{} ({bytes} bytes)", image.source()),
+                format!("an image of at most {max} bytes (the largest {backend} accepts by upload)"),
+            )),
+            None => problems.push(Problem::new(
+                field,
+                format!("{} ({bytes} bytes)", image.source()),
+                if inline_max == 0 {
+                    format!(
+                        "an image {backend} can fetch by URL: {backend} takes images only as URLs, so configure an upload bucket (uploads.store: s3://bucket/prefix, with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and ttv uploads it and passes a presigned URL"
+                    )
+                } else {
+                    format!(
+                        "at most {inline_max} bytes inline; {backend} takes larger images only as URLs, so configure an upload bucket (uploads.store: s3://bucket/prefix, with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and ttv uploads it and passes a presigned URL"
+                    )
+                },
+            )),
+        }
+    }
+}
+
+/// Sends `image` inline (`inline` makes the text, `via` names the form) when it fits
+/// `inline_max`, else through the upload bucket. [`check_image_delivery`] has already refused
+/// an image that fits neither, so a missing bucket here is a configuration error.
+pub(crate) async fn inline_or_bucket(
+    field: &str,
+    image: &crate::media::image::ImageInput,
+    inline_max: u64,
+    bucket: Option<&crate::services::bucket::Bucket>,
+    inline: fn(&crate::media::image::ImageInput) -> String,
+    via: &str,
+    backend: &'static str,
+) -> Result<(String, crate::media::delivery::Delivery)> {
+    if crate::media::delivery::fits_inline(image, inline_max) {
+        return Ok((
+            inline(image),
+            crate::media::delivery::Delivery::inline(field, image, via),
+        ));
+    }
+    let Some(bucket) = bucket else {
+        return Err(Error::config(format!(
+            "{field}: {} is too big to send inline and no upload bucket is configured (uploads.store)",
+            image.source()
+        ))
+        .with_backend(backend));
+    };
+    bucket
+        .deliver(field, image)
+        .await
+        .map_err(|e| e.with_backend(backend))
+}

@@ -34,12 +34,18 @@ pub fn layered(
 
 /// The key every test uses; not a real key.
 pub const KEY: &str = "sim-test-key";
+/// The Kling secret key the simulator checks token signatures with; not a real key.
+pub const KLING_SECRET: &str = "sim-secret";
 
 /// A simulator with short queue and run times and small videos.
 pub async fn sim(config: SimConfig) -> Sim {
     let config = SimConfig {
         api_key: Some(KEY.to_owned()),
         video_max_side: 256,
+        kling_secret_key: config
+            .kling_secret_key
+            .clone()
+            .or_else(|| Some(KLING_SECRET.to_owned())),
         ..config
     };
     Sim::start(config).await.expect("simulator starts")
@@ -151,4 +157,212 @@ pub fn key_file(sim: &Sim, dir: &tempfile::TempDir) -> PathBuf {
     });
     std::fs::write(&path, key.to_string()).expect("key file written");
     path
+}
+
+/// A PNG of noise (it does not compress, so its size is about `w × h × 3` bytes).
+pub fn noise_png(field: &str, w: u32, h: u32) -> ImageInput {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = state.to_le_bytes();
+        image::Rgb([b[0], b[1], b[2]])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .expect("png encodes");
+    ImageInput::from_bytes(field, format!("{field}.png"), bytes).expect("png is valid")
+}
+
+/// Submit faults of a provider that refuses moderated input at submit: `(fault, kind, spend,
+/// paid submits)`.
+pub const SUBMIT_FAULTS: &[(ttv_sim::FaultKind, ttv::ErrorKind, ttv::Spend, usize)] = &[
+    (
+        ttv_sim::FaultKind::RateLimited,
+        ttv::ErrorKind::RateLimited,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::Unavailable,
+        ttv::ErrorKind::Transient,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::ServerError,
+        ttv::ErrorKind::Unsettled,
+        ttv::Spend::Maybe,
+        1,
+    ),
+    (
+        ttv_sim::FaultKind::ConnectionReset,
+        ttv::ErrorKind::Unsettled,
+        ttv::Spend::Maybe,
+        1,
+    ),
+    (
+        ttv_sim::FaultKind::BadGateway,
+        ttv::ErrorKind::Unsettled,
+        ttv::Spend::Maybe,
+        1,
+    ),
+    (
+        ttv_sim::FaultKind::InvalidKey,
+        ttv::ErrorKind::Auth,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::InsufficientBalance,
+        ttv::ErrorKind::QuotaExceeded,
+        ttv::Spend::No,
+        0,
+    ),
+    (
+        ttv_sim::FaultKind::Moderation,
+        ttv::ErrorKind::ContentRejected,
+        ttv::Spend::No,
+        0,
+    ),
+];
+
+/// [`SUBMIT_FAULTS`] for a provider that creates the task and then fails it for moderation
+/// (it was bought).
+pub fn submit_faults_moderated_after_create()
+-> Vec<(ttv_sim::FaultKind, ttv::ErrorKind, ttv::Spend, usize)> {
+    let mut cases = SUBMIT_FAULTS.to_vec();
+    if let Some(last) = cases.last_mut() {
+        *last = (
+            ttv_sim::FaultKind::Moderation,
+            ttv::ErrorKind::ContentRejected,
+            ttv::Spend::Yes,
+            1,
+        );
+    }
+    cases
+}
+
+/// Task and download faults every provider meets the same way.
+pub const JOB_FAULTS: &[(ttv_sim::Endpoint, ttv_sim::FaultKind, ttv::ErrorKind)] = &[
+    (
+        ttv_sim::Endpoint::Poll,
+        ttv_sim::FaultKind::TaskFailure,
+        ttv::ErrorKind::JobFailed,
+    ),
+    (
+        ttv_sim::Endpoint::Poll,
+        ttv_sim::FaultKind::Moderation,
+        ttv::ErrorKind::ContentRejected,
+    ),
+    (
+        ttv_sim::Endpoint::Poll,
+        ttv_sim::FaultKind::ServerError,
+        ttv::ErrorKind::Transient,
+    ),
+    (
+        ttv_sim::Endpoint::Download,
+        ttv_sim::FaultKind::TruncatedDownload,
+        ttv::ErrorKind::Transient,
+    ),
+    (
+        ttv_sim::Endpoint::Download,
+        ttv_sim::FaultKind::ExpiredUrl,
+        ttv::ErrorKind::OutputExpired,
+    ),
+];
+
+/// The error of every fault in `cases` on `provider`'s submit, checked against the expected
+/// kind, spend and paid count.
+pub async fn submit_faults<B: VideoBackend>(
+    provider: ttv_sim::Provider,
+    make: impl Fn(&Sim) -> B + Copy,
+    cases: &[(ttv_sim::FaultKind, ttv::ErrorKind, ttv::Spend, usize)],
+) {
+    for &(fault, kind, spend, paid) in cases {
+        let rule = ttv_sim::FaultRule::always(ttv_sim::Endpoint::Submit, fault).with_retry_after(2);
+        let (err, sim) = fails_with(provider, rule, make).await;
+        assert_eq!((err.kind(), err.spend()), (kind, spend), "{fault:?}: {err}");
+        assert_eq!(sim.paid_submits(provider), paid, "{fault:?}");
+        assert!(
+            !format!("{err:?}{err}").contains(KEY),
+            "{fault:?}: the key leaked"
+        );
+        if fault == ttv_sim::FaultKind::RateLimited {
+            assert_eq!(
+                err.retry_after(),
+                Some(std::time::Duration::from_secs(2)),
+                "{fault:?}"
+            );
+        }
+    }
+}
+
+/// The error of every fault in `cases` (on poll or download), checked against the kind; one
+/// paid submit each.
+pub async fn job_faults<B: VideoBackend>(
+    provider: ttv_sim::Provider,
+    make: impl Fn(&Sim) -> B + Copy,
+    cases: &[(ttv_sim::Endpoint, ttv_sim::FaultKind, ttv::ErrorKind)],
+) {
+    for &(on, fault, kind) in cases {
+        let (err, sim) = fails_with(provider, ttv_sim::FaultRule::always(on, fault), make).await;
+        assert_eq!(err.kind(), kind, "{fault:?} on {on:?}: {err}");
+        assert_eq!(sim.paid_submits(provider), 1, "{fault:?} on {on:?}");
+    }
+}
+
+/// The S3-compatible server of the object-store tests (`.ci/run` starts moto and sets
+/// `TTV_TEST_S3_ENDPOINT`). Without it the test is skipped, except in CI, where a missing
+/// server fails the test.
+pub fn s3_endpoint() -> Option<String> {
+    match std::env::var("TTV_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.trim().is_empty() => Some(e.trim().trim_end_matches('/').to_owned()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "TTV_TEST_S3_ENDPOINT is not set: .ci/run must start moto_server for the object-store tests"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipped: set TTV_TEST_S3_ENDPOINT to an S3-compatible server (moto_server) to run this test"
+            );
+            None
+        }
+    }
+}
+
+/// Creates a fresh bucket on `endpoint` and returns the bucket options for it.
+pub async fn s3_bucket(endpoint: &str) -> ttv::services::bucket::BucketOptions {
+    let bucket = format!("ttv-test-{}", uuid_like());
+    let put = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 server answers");
+    assert!(
+        put.status().is_success(),
+        "creating bucket {bucket}: {}",
+        put.status()
+    );
+    ttv::services::bucket::BucketOptions {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some(ttv::http::ApiKey::new("testing")),
+        secret_access_key: Some(ttv::http::ApiKey::new("testing")),
+        ..ttv::services::bucket::BucketOptions::new(format!("s3://{bucket}/inputs"))
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{n:x}")
 }

@@ -5,7 +5,9 @@
 //! in the ticket and preferred. Without them the URLs are built from `owner/alias` only, as
 //! the fal client does. Status (`?logs=1`) is `IN_QUEUE (queue_position) | IN_PROGRESS (logs)
 //! | COMPLETED (error?)`; the result's `video.url` is the output. Cancel is `PUT cancel_url`.
-//! Images go inline as data URIs. The request's `extra` map is merged into the model input.
+//! Images go inline as data URIs up to 5 MB of URI, and through fal's storage (see
+//! [`storage`]) above that, as a `v3.fal.media` URL. The request's `extra` map is merged into
+//! the model input.
 //!
 //! The fal client polls every 0.1 s; this backend defaults to 1 s, which is plenty for video.
 //!
@@ -24,6 +26,7 @@
 
 mod error;
 pub mod models;
+mod storage;
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,6 +63,8 @@ pub const KEY_ENV: &str = "FAL_KEY";
 const LOOKUP_SLACK_MINUTES: i64 = 10;
 /// Pages of the request listing read at most (100 requests each).
 const LOOKUP_PAGES: usize = 10;
+/// fal's REST API, where storage tokens come from (the fal client's `REST_URL`).
+pub const DEFAULT_STORAGE_URL: &str = "https://rest.alpha.fal.ai";
 /// The environment variable naming another queue API address (a proxy, the simulator).
 pub const BASE_URL_ENV: &str = "FAL_QUEUE_BASE_URL";
 /// fal's synchronous endpoint, which the original pipeline called.
@@ -95,6 +100,8 @@ pub struct FalOptions {
     pub default_input: serde_json::Map<String, serde_json::Value>,
     /// Where fal's platform API is (request look-ups); config `fal.platform_url`.
     pub platform_url: String,
+    /// fal's REST API, for storage uploads of large images.
+    pub storage_url: String,
 }
 
 impl Default for FalOptions {
@@ -106,6 +113,7 @@ impl Default for FalOptions {
             poll_interval: Duration::from_secs(1),
             default_input: serde_json::Map::new(),
             platform_url: DEFAULT_PLATFORM_URL.to_owned(),
+            storage_url: DEFAULT_STORAGE_URL.to_owned(),
         }
     }
 }
@@ -223,7 +231,10 @@ impl Fal {
             },
             default_fps: 24,
             max_prompt_chars: 2500,
-            images: ImageLimits::default(),
+            images: ImageLimits {
+                max_bytes: storage::UPLOAD_MAX,
+                ..ImageLimits::default()
+            },
             audio: matches!(style, Style::Veo | Style::Generic),
             seed: matches!(style, Style::Wan | Style::Veo | Style::Generic),
             negative_prompt: style != Style::Hailuo,
@@ -267,17 +278,23 @@ impl Fal {
     }
 
     /// The model input for `req`.
-    fn input(&self, req: &GenerationRequest, resolved: &Resolved) -> Map<String, Value> {
+    fn input(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        images: [Option<String>; 2],
+    ) -> Map<String, Value> {
         let style = self.model.style;
         let mut input = Map::new();
         if !req.prompt.trim().is_empty() || style != Style::Generic {
             input.insert("prompt".into(), json!(req.prompt));
         }
-        if let Some(image) = &req.image {
-            input.insert("image_url".into(), json!(image.data_uri()));
+        let [first, last] = images;
+        if let Some(url) = first {
+            input.insert("image_url".into(), json!(url));
         }
-        if let Some(last) = &req.last_frame {
-            input.insert("end_image_url".into(), json!(last.data_uri()));
+        if let Some(url) = last {
+            input.insert("end_image_url".into(), json!(url));
         }
         let secs = resolved.duration.whole_secs().unwrap_or(5);
         let aspect = resolved
@@ -360,6 +377,18 @@ impl VideoBackend for Fal {
         hosted::availability(self.options.api_key.as_ref(), KEY_ENV, "fal.api_key")
     }
 
+    fn validate(&self, req: &GenerationRequest) -> Result<Resolved> {
+        hosted::resolve_with(&self.caps, req, NAME, |_, problems| {
+            hosted::check_image_delivery(
+                req,
+                storage::INLINE_MAX,
+                Some(storage::UPLOAD_MAX),
+                NAME,
+                problems,
+            );
+        })
+    }
+
     fn estimate_cost(&self, req: &GenerationRequest) -> Result<CostEstimate> {
         let r = self.validate(req)?;
         let Some((base, base_secs, per_extra)) = self.model.price else {
@@ -402,18 +431,26 @@ impl VideoBackend for Fal {
 
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
         let url = format!("{}/{}", self.base(), self.options.model.trim_matches('/'));
-        let request = self.client.post(url).json(&self.input(req, resolved));
+        let (images, sent) = self.images(req).await?;
+        let request = self
+            .client
+            .post(url)
+            .json(&self.input(req, resolved, images));
         let reply = self.send(request, Call::Paid).await?;
         let s: Submitted = reply.json(Call::Paid).map_err(|e| e.with_backend(NAME))?;
         Ok(Ticket {
             backend: NAME.to_owned(),
             id: s.request_id,
             model: Some(self.options.model.clone()),
-            data: json!({
-                "status_url": s.status_url,
-                "response_url": s.response_url,
-                "cancel_url": s.cancel_url,
-            }),
+            data: {
+                let mut data = json!({
+                    "status_url": s.status_url,
+                    "response_url": s.response_url,
+                    "cancel_url": s.cancel_url,
+                });
+                crate::media::delivery::record(&mut data, &sent);
+                data
+            },
             submitted_at: chrono::Utc::now(),
         })
     }
@@ -484,7 +521,10 @@ impl VideoBackend for Fal {
         resolved: &Resolved,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Lookup> {
-        let sent = Value::Object(self.input(req, resolved));
+        // Images that went inline are matched by their data URIs; an uploaded image's URL is
+        // not known again, so such a request is never matched and the job stays unknown.
+        let inline = [&req.image, &req.last_frame].map(|i| i.as_ref().map(|i| i.data_uri()));
+        let sent = Value::Object(self.input(req, resolved, inline));
         let url = format!(
             "{}/v1/models/requests/by-endpoint",
             self.options.platform_url.trim_end_matches('/')

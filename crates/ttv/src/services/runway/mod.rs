@@ -4,8 +4,14 @@
 //! and `X-Runway-Version: 2024-11-06`; the answer is `{id}`. `GET /v1/tasks/{id}` reports
 //! `PENDING | THROTTLED | RUNNING (progress) | SUCCEEDED (output URLs) | FAILED (failure,
 //! failureCode) | CANCELLED`; `DELETE /v1/tasks/{id}` cancels a pending, throttled or running
-//! task and deletes any other (a deleted task answers 404 from then on). Images go inline as
-//! data URIs in `promptImage: [{uri, position: first|last}]`. Output URLs expire (24–48 h).
+//! task and deletes any other (a deleted task answers 404 from then on). Images go in
+//! `promptImage: [{uri, position: first|last}]`: inline as data URIs up to Runway's 5 MB
+//! data-URI limit, and above it through the uploads API (see [`uploads`]) as an ephemeral
+//! `runway://` URI (up to 200 MB; valid 24 h). Output URLs expire (24–48 h).
+//!
+//! Size limits from Runway's "API input parameters" page (image: 16 MB by URL, 5 MB as a data
+//! URI, 200 MB as an ephemeral upload) and the uploads flow from the official `runwayml` SDK
+//! (`resources/uploads.py`), both read 2026-12-02.
 //!
 //! The SDK polls every 6 s ± 1.5 s; so does this backend unless told otherwise.
 //!
@@ -17,6 +23,7 @@
 
 mod error;
 pub mod models;
+mod uploads;
 
 use std::path::Path;
 use std::time::Duration;
@@ -146,9 +153,9 @@ impl Runway {
             fps: FpsSupport::OneOf(vec![24]),
             default_fps: 24,
             max_prompt_chars: 1000,
-            // Data URIs up to 5 MB: about 3.75 MB of image before base64.
+            // Larger than the data-URI limit goes through the uploads API.
             images: ImageLimits {
-                max_bytes: 3_750_000,
+                max_bytes: uploads::UPLOAD_MAX,
                 ..ImageLimits::default()
             },
             audio: model.veo,
@@ -188,18 +195,20 @@ impl Runway {
         }
     }
 
-    /// The request body for `/v1/text_to_video` or `/v1/image_to_video`.
-    fn body(&self, req: &GenerationRequest, resolved: &Resolved) -> Map<String, Value> {
+    /// The request body for `/v1/text_to_video` or `/v1/image_to_video`, with the prompt
+    /// images already delivered.
+    fn body(
+        &self,
+        req: &GenerationRequest,
+        resolved: &Resolved,
+        images: Vec<Value>,
+    ) -> Map<String, Value> {
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model.name));
         if !req.prompt.trim().is_empty() {
             body.insert("promptText".into(), json!(req.prompt));
         }
-        if let Some(first) = &req.image {
-            let mut images = vec![json!({ "uri": first.data_uri(), "position": "first" })];
-            if let Some(last) = &req.last_frame {
-                images.push(json!({ "uri": last.data_uri(), "position": "last" }));
-            }
+        if !images.is_empty() {
             body.insert("promptImage".into(), Value::Array(images));
         }
         let r = resolved.resolution;
@@ -279,6 +288,13 @@ impl VideoBackend for Runway {
             if let Some(seed) = req.seed.filter(|s| *s > u64::from(u32::MAX)) {
                 problems.push(Problem::new("seed", seed, "0 to 4294967295"));
             }
+            hosted::check_image_delivery(
+                req,
+                uploads::INLINE_MAX,
+                Some(uploads::UPLOAD_MAX),
+                NAME,
+                problems,
+            );
             hosted::unknown_extras(req, &["contentModeration"], NAME, problems);
         })
     }
@@ -313,9 +329,10 @@ impl VideoBackend for Runway {
             Mode::TextToVideo => "/v1/text_to_video",
             _ => "/v1/image_to_video",
         };
+        let (images, sent) = self.prompt_images(req).await?;
         let request = self
             .request(reqwest::Method::POST, path)?
-            .json(&self.body(req, resolved));
+            .json(&self.body(req, resolved, images));
         let reply = http::send(request, Call::Paid)
             .await
             .map_err(|e| e.with_backend(NAME))?;
@@ -323,11 +340,13 @@ impl VideoBackend for Runway {
             return Err(error::from_reply(&reply, Call::Paid));
         }
         let created: Created = reply.json(Call::Paid).map_err(|e| e.with_backend(NAME))?;
+        let mut data = Value::Null;
+        crate::media::delivery::record(&mut data, &sent);
         Ok(Ticket {
             backend: NAME.to_owned(),
             id: created.id,
             model: Some(self.model.name.to_owned()),
-            data: Value::Null,
+            data,
             submitted_at: chrono::Utc::now(),
         })
     }
