@@ -31,6 +31,7 @@ pub mod config;
 pub mod cost;
 pub mod error;
 pub mod facade;
+pub mod film;
 pub mod http;
 pub mod jobs;
 pub mod layers;

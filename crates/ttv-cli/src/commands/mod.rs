@@ -3,6 +3,7 @@
 pub mod backends;
 pub mod config;
 pub mod estimate;
+pub mod film;
 pub mod generate;
 pub mod jobs;
 pub mod media;

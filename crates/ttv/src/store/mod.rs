@@ -9,6 +9,7 @@
 //! Calls block on the disk; async code runs them through `tokio::task::spawn_blocking` (see
 //! [`crate::jobs`]). This module knows nothing of backends or HTTP.
 
+mod film_runs;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -25,13 +26,15 @@ use crate::capabilities::Resolved;
 use crate::cost::{CostEstimate, Money};
 use crate::error::{Error, ErrorKind};
 
+pub use film_runs::{FilmRun, FilmState, NewFilmRun};
 pub use state::{JobEvent, JobState, Machine, Refused};
 
 /// The file name of the store inside the data directory.
 pub const FILE_NAME: &str = "jobs.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
         state TEXT NOT NULL,
         backend TEXT NOT NULL,
@@ -59,7 +62,21 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
         backend TEXT NOT NULL,
         detail TEXT
     );
-    CREATE INDEX job_history_job ON job_history(job_id);"];
+    CREATE INDEX job_history_job ON job_history(job_id);",
+    // Films (`ttv film`): a run of segment jobs, see `film_runs.rs`.
+    "CREATE TABLE film_runs (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        title TEXT,
+        plan TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        out_path TEXT NOT NULL,
+        error TEXT,
+        result TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
+];
 
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]
