@@ -186,17 +186,19 @@ where
             progress.on_event(&event);
         })
     };
+    // Ctrl-C stops the run the way a crash would, so that `ttv film resume` carries it on:
+    // segments at the provider keep running (and are fetched by the resume, never bought
+    // again). `ttv film cancel` is what cancels them.
     let cancel = Cancel::new();
     let signals = tokio::spawn({
-        let (cancel, run_id) = (cancel.clone(), run_id.to_owned());
+        let (progress, run_id) = (progress.clone(), run_id.to_owned());
         async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
+                progress.clear();
                 eprintln!(
-                    "interrupted: stopping film {run_id}; `ttv film resume {run_id}` carries it on"
+                    "interrupted: film {run_id} stopped; `ttv film resume {run_id}` carries it on \
+                     (nothing made is made or paid again), `ttv film cancel {run_id}` cancels it"
                 );
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(i32::from(crate::exit::INTERRUPTED));
             }
         }

@@ -620,31 +620,40 @@ const PIPELINE_ONLY: &[(&str, &str)] = &[
     ),
     (
         "prompt",
-        "the pipeline's story prompt; pass --prompt to ttv generate",
+        "ttv film uses it (the story); ttv generate takes --prompt",
     ),
-    ("generation_mode", "the pipeline's keyframe/chaining switch"),
+    ("generation_mode", "ttv film uses it (keyframe or chaining)"),
     (
         "chaining_max_retries",
-        "the pipeline's chaining step; see remote_api_settings.max_retries",
+        "ttv film uses it (new attempts of a failed chained segment)",
     ),
     (
         "chaining_use_fsdp_flags",
         "ttv adds FSDP flags whenever a Wan job gets several GPUs",
     ),
     ("framepack_dir", "FramePack is not a ttv backend"),
-    ("initial_image", "pass --image to ttv generate"),
+    (
+        "initial_image",
+        "ttv film uses it (the film's first frame); ttv generate takes --image",
+    ),
     (
         "use_first_last_frame",
-        "ttv uses first+last frame when --last-frame is given",
+        "ttv film uses it (keyframe mode); ttv generate uses first+last frame when --last-frame is given",
     ),
-    ("single_keyframe_mode", "the pipeline's keyframe step"),
-    ("keyframe_position", "the pipeline's keyframe step"),
+    ("single_keyframe_mode", "ttv film uses it (keyframe mode)"),
+    (
+        "keyframe_position",
+        "ttv film uses it (single keyframe mode)",
+    ),
     (
         "duration_seconds",
-        "the pipeline's total length; see segment_duration_seconds",
+        "ttv film uses it (the film's length when planned from the prompt)",
     ),
     ("image_generation_model", "the pipeline's image step"),
-    ("reference_images_dir", "the pipeline's image step"),
+    (
+        "reference_images_dir",
+        "ttv film uses it (keyframe images named segment_NN.png)",
+    ),
     ("image_size", "the pipeline's image step"),
     ("auto_generate_initial", "the pipeline's image step"),
     ("prompt_enhancement_model", "the pipeline's planning step"),
@@ -713,10 +722,12 @@ fn notes_for_pipeline_keys(tree: &Value, findings: &mut Vec<Finding>) {
             node = node.and_then(|n| n.get(key));
         }
         if node.is_some_and(|v| !v.is_null()) {
-            findings.push(Finding::note(
-                *path,
-                format!("read but not used by ttv: {why}"),
-            ));
+            let message = if why.starts_with("ttv film uses it") {
+                (*why).to_owned()
+            } else {
+                format!("read but not used by ttv: {why}")
+            };
+            findings.push(Finding::note(*path, message));
         }
     }
 }

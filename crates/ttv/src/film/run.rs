@@ -7,7 +7,7 @@
 //! Keyframe images and chained first frames are deterministic files, so a segment's request
 //! is the same on every run.
 
-use std::io::{BufWriter, Cursor, Write as _};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,10 +26,10 @@ use crate::capabilities::DurationSupport;
 use crate::cost::{CostEstimate, Money};
 use crate::error::{Error, ErrorKind, Problem, Result};
 use crate::facade::{self, Cancel, JobSpec, Jobs, Outcome};
-use crate::media::atomic::{AtomicFile, write_atomically};
-use crate::media::encode::{EncodeSettings, Mp4Writer};
+use crate::media::atomic::write_atomically;
 use crate::media::frames::{self, Which};
-use crate::media::image::{ImageInput, fit_cover};
+use crate::media::image::ImageInput;
+use crate::media::join::{JoinOptions, join_segments};
 use crate::media::probe::{self, VideoInfo};
 use crate::request::{
     AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
@@ -416,7 +416,9 @@ impl Film {
         Ok(None)
     }
 
-    /// Records the run and makes the film.
+    /// Records the run and makes the film. `cancel` cancels the film: its running segment
+    /// jobs are cancelled at the provider and the run is recorded as cancelled. (To stop a
+    /// run so that it can be resumed, stop the process: that is what a crash does.)
     pub async fn run(
         &self,
         plan: FilmPlan,
@@ -468,15 +470,13 @@ impl Film {
                 ),
             ));
         }
-        self.carry_out(
-            &plan.run_id,
-            &plan.storyboard,
-            &record,
-            &out,
-            events,
-            cancel,
-        )
-        .await
+        let start = Start {
+            board: &plan.storyboard,
+            record: &record,
+            out: &out,
+            estimate: plan.total.clone(),
+        };
+        self.carry_out(&plan.run_id, start, events, cancel).await
     }
 
     /// Carries film run `run_id` on after a crash, a failure or Ctrl-C: done segments are
@@ -513,8 +513,13 @@ impl Film {
         }
         self.set_state(run_id, FilmState::Running, None, None)
             .await?;
-        self.carry_out(run_id, &board, &record, &run.out, events, cancel)
-            .await
+        let start = Start {
+            board: &board,
+            record: &record,
+            out: &run.out,
+            estimate: plan.total,
+        };
+        self.carry_out(run_id, start, events, cancel).await
     }
 
     /// The film run `run_id`.
@@ -596,15 +601,11 @@ impl Film {
     async fn carry_out(
         &self,
         run_id: &str,
-        board: &Storyboard,
-        record: &RunRecord,
-        out: &Path,
+        start: Start<'_>,
         events: FilmEvents,
         cancel: &Cancel,
     ) -> Result<FilmMade> {
-        let result = self
-            .segments_and_join(run_id, board, record, out, events, cancel)
-            .await;
+        let result = self.segments_and_join(run_id, start, events, cancel).await;
         match &result {
             Ok(made) => {
                 self.set_state(run_id, FilmState::Done, None, Some(&made.record))
@@ -612,8 +613,13 @@ impl Film {
             }
             Err(e) => {
                 let still = self.find(run_id).await.map(|r| r.state);
+                let state = if e.kind() == ErrorKind::Cancelled {
+                    FilmState::Cancelled
+                } else {
+                    FilmState::Failed
+                };
                 if !matches!(still, Ok(FilmState::Cancelled)) {
-                    self.set_state(run_id, FilmState::Failed, Some(&e.to_string()), None)
+                    self.set_state(run_id, state, Some(&e.to_string()), None)
                         .await?;
                 }
             }
@@ -624,19 +630,21 @@ impl Film {
     async fn segments_and_join(
         &self,
         run_id: &str,
-        board: &Storyboard,
-        record: &RunRecord,
-        out: &Path,
+        start: Start<'_>,
         events: FilmEvents,
         cancel: &Cancel,
     ) -> Result<FilmMade> {
-        let n = board.segments.len();
-        let total: i64 = 0;
+        let Start {
+            board,
+            record,
+            out,
+            estimate,
+        } = start;
         events(FilmEvent::Started {
             run_id: run_id.to_owned(),
-            segments: n,
+            segments: board.segments.len(),
             mode: record.settings.mode,
-            estimate: Money::usd_micros(total),
+            estimate,
         });
         std::fs::create_dir_all(&record.work_dir).map_err(|e| {
             Error::io(
@@ -661,7 +669,10 @@ impl Film {
             run_id: run_id.to_owned(),
             segments: paths.len(),
         });
-        let joined = join(&paths, out, record.size, board.fps).await?;
+        let joined = match joined_before(out, run_id).await {
+            Some(joined) => joined,
+            None => join(&paths, out, record.size, board.fps).await?,
+        };
         let made = self.write_record(&ctx, out, &joined, &paths).await?;
         Ok(made)
     }
@@ -863,41 +874,61 @@ fn segment_request(
         extra: seg.extra.clone(),
         ..GenerationRequest::default()
     };
-    Ok(fit_duration(
+    Ok(fit_to_backend(
         jobs,
         request,
         segment_backend(board, record, i),
     ))
 }
 
-/// The request with its duration moved to the nearest one the segment's backend makes, when
-/// it makes only some (a 5 s segment on a backend of 4, 6 and 8 s clips is made 6 s long).
-/// Deterministic, so a resumed run asks for the same.
-fn fit_duration(
+/// The request fitted to the segment's backend, the same way every run: a duration it does
+/// not make moves to the nearest one it does (a 5 s segment on a backend of 4, 6 and 8 s clips
+/// is made 6 s long); a frame size or rate it does not make is left to the backend, keeping
+/// the film's aspect ratio (the join brings every segment to the film's size and rate).
+fn fit_to_backend(
     jobs: &Jobs,
     mut request: GenerationRequest,
     backend: Option<String>,
 ) -> GenerationRequest {
-    let Some(wanted) = request.duration else {
+    let refused = |request: &GenerationRequest| -> Vec<String> {
+        let spec = JobSpec {
+            backend: backend.clone(),
+            fallback: facade::FallbackPolicy::Never,
+            ..JobSpec::new(request.clone())
+        };
+        match jobs.choose(&spec) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(|p| p.field.clone()).collect(),
+        }
+    };
+    let fields = refused(&request);
+    if fields.is_empty() {
         return request;
-    };
-    let spec = JobSpec {
-        backend: backend.clone(),
-        fallback: facade::FallbackPolicy::Never,
-        ..JobSpec::new(request.clone())
-    };
-    let refused = match jobs.choose(&spec) {
-        Ok(_) => return request,
-        Err(e) => e.problems().iter().any(|p| p.field == "duration"),
-    };
-    let name = backend.unwrap_or_else(|| jobs.settings().default_backend.clone());
-    let Ok(chosen) = jobs.registry().get("backend", &name) else {
-        return request;
-    };
-    if refused {
-        let fitted = nearest_duration(&chosen.capabilities().durations, wanted);
-        tracing::info!(backend = chosen.id(), wanted = %wanted, fitted = %fitted, "segment duration fitted to the backend");
-        request.duration = Some(fitted);
+    }
+    let has = |f: &str| fields.iter().any(|x| x == f);
+    if has("fps") {
+        request.fps = None;
+    }
+    if has("resolution") {
+        if let Some(ResolutionSpec::Exact(r)) = request.resolution {
+            request.aspect_ratio = request.aspect_ratio.or_else(|| r.aspect());
+        }
+        request.resolution = None;
+    }
+    if has("duration")
+        && let Some(wanted) = request.duration
+    {
+        let name = backend
+            .clone()
+            .unwrap_or_else(|| jobs.settings().default_backend.clone());
+        if let Ok(chosen) = jobs.registry().get("backend", &name) {
+            let fitted = nearest_duration(&chosen.capabilities().durations, wanted);
+            tracing::info!(backend = chosen.id(), wanted = %wanted, fitted = %fitted, "segment duration fitted to the backend");
+            request.duration = Some(fitted);
+        }
+    }
+    if refused(&request).iter().any(|f| f == "aspect") {
+        request.aspect_ratio = None;
     }
     request
 }
@@ -934,6 +965,14 @@ fn placeholder_image(size: Resolution) -> Result<ImageInput> {
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode an image: {e}")))?;
     ImageInput::from_bytes("image", "(keyframe)", png)
+}
+
+/// What a run starts from.
+struct Start<'a> {
+    board: &'a Storyboard,
+    record: &'a RunRecord,
+    out: &'a Path,
+    estimate: Money,
 }
 
 /// What the segment tasks share.
@@ -1174,12 +1213,9 @@ async fn keyframe_mode(ctx: &Arc<Ctx>) -> Result<Vec<PathBuf>> {
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(Ok((i, p))) => paths[i] = p,
+            // The others run on: what they make is paid for and kept for the resume.
             Ok(Err(e)) => {
-                if first_err.is_none() {
-                    // The others stop at their next step; a cancelled one is recorded so.
-                    ctx.cancel.cancel();
-                    first_err = Some(e);
-                }
+                first_err.get_or_insert(e);
             }
             Err(e) => {
                 first_err.get_or_insert(Error::new(
@@ -1262,6 +1298,22 @@ struct Joined {
     method: Value,
 }
 
+/// The film this run joined before it stopped (its record names the run), read back.
+async fn joined_before(out: &Path, run_id: &str) -> Option<Joined> {
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(sidecar::path_for(out)).ok()?).ok()?;
+    if record["run_id"] != run_id {
+        return None;
+    }
+    let path = out.to_path_buf();
+    let (info, sha256) = blocking(move || probe::verify_file(&path)).await.ok()?;
+    (record["video"]["sha256"] == sha256.as_str()).then(|| Joined {
+        info,
+        sha256,
+        method: record["join"].clone(),
+    })
+}
+
 /// Joins the segment videos into `out` at `size` (at `fps`, else the first segment's),
 /// atomically, and verifies the result.
 async fn join(
@@ -1270,40 +1322,20 @@ async fn join(
     size: Resolution,
     fps: Option<u32>,
 ) -> Result<Joined> {
-    let (inputs, out) = (inputs.to_vec(), out.to_path_buf());
-    blocking(move || {
-        let first = probe::verify_file(&inputs[0])?.0;
-        let fps = fps.unwrap_or_else(|| (first.fps.round() as u32).max(1));
-        let mut file = AtomicFile::new(&out)?;
-        {
-            let writer = BufWriter::new(file.file());
-            let mut mp4 = Mp4Writer::new(writer, EncodeSettings::new(size, fps))?;
-            for input in &inputs {
-                let bytes = std::fs::read(input)
-                    .map_err(|e| Error::io(format_args!("cannot read {}", input.display()), e))?;
-                frames::for_each_frame(&bytes, |_, frame| {
-                    let frame = if frame.dimensions() == (size.width, size.height) {
-                        frame
-                    } else {
-                        fit_cover(&frame, size)?
-                    };
-                    mp4.push_rgb(frame.as_raw())
-                })?;
-            }
-            let mut writer = mp4.finish()?;
-            writer
-                .flush()
-                .map_err(|e| Error::io(format_args!("cannot write {}", out.display()), e))?;
-        }
-        let saved = file.commit()?;
-        let (info, sha256) = probe::verify_file(&saved)?;
-        Ok(Joined {
-            info,
-            sha256,
-            method: json!({"method": "normalised", "segments": inputs.len()}),
-        })
+    let options = JoinOptions {
+        width: size.width,
+        height: size.height,
+        fps: fps.map(f64::from),
+        crossfade_frames: 0,
+    };
+    let report = join_segments(inputs, out, &options).await?;
+    let path = out.to_path_buf();
+    let (info, sha256) = blocking(move || probe::verify_file(&path)).await?;
+    Ok(Joined {
+        info,
+        sha256,
+        method: to_value(&report)?,
     })
-    .await
 }
 
 /// Runs blocking work off the async threads.
