@@ -75,6 +75,10 @@ pub enum FaultKind {
     InvalidKey,
     /// The account has no money left.
     InsufficientBalance,
+    /// Chat completions: the answer's content is not valid JSON (cut off mid-object).
+    MalformedOutput,
+    /// Chat completions: the model refuses (`message.refusal` set, `content` null).
+    Refusal,
 }
 
 /// One scripted or random fault.
@@ -201,6 +205,8 @@ pub struct SimConfig {
     pub seedance: ProviderKnobs,
     /// DashScope knobs.
     pub dashscope: ProviderKnobs,
+    /// OpenAI-compatible chat-completions knobs (faults on `submit`).
+    pub openai: ProviderKnobs,
     /// PEM public key (SPKI) of the service account whose JWTs the Vertex token endpoint
     /// accepts; without it every token request is refused.
     pub google_public_key_pem: Option<String>,
@@ -226,7 +232,7 @@ impl SimConfig {
     /// a probability between 0 and 1, `nth` and `concurrency` at least 1.
     pub fn check(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for p in Provider::ALL {
+        for p in Provider::ALL.into_iter().chain([Provider::Openai]) {
             let knobs = self.knobs(p);
             let name = p.prefix();
             for (key, secs) in [
@@ -290,6 +296,7 @@ impl SimConfig {
             Provider::Replicate => &self.replicate,
             Provider::Seedance => &self.seedance,
             Provider::Dashscope => &self.dashscope,
+            Provider::Openai => &self.openai,
         }
     }
 
@@ -306,6 +313,7 @@ impl SimConfig {
             Provider::Replicate => &mut self.replicate,
             Provider::Seedance => &mut self.seedance,
             Provider::Dashscope => &mut self.dashscope,
+            Provider::Openai => &mut self.openai,
         }
     }
 }

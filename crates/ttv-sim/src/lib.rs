@@ -1,6 +1,7 @@
 //! `ttv-sim`: a local stand-in for the Runway, Google Veo (Gemini API and Vertex AI), MiniMax,
 //! fal, Kling, Luma, Replicate, Seedance (BytePlus ModelArk) and Alibaba (DashScope) video
-//! APIs, with the providers' upload endpoints.
+//! APIs, with the providers' upload endpoints, and an OpenAI-compatible chat-completions API
+//! (`/openai/v1/chat/completions`) for the film planner.
 //!
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
 //! `/gemini`, `/vertex`, `/minimax`, `/fal`, `/kling`, `/luma`, `/replicate`, `/seedance`,
@@ -37,6 +38,7 @@ mod kling;
 pub mod log;
 mod luma;
 mod minimax;
+mod openai_chat;
 mod replicate;
 mod runway;
 mod seedance;
@@ -79,6 +81,9 @@ pub enum Provider {
     Seedance,
     /// Alibaba Cloud Model Studio / DashScope video synthesis, under `/api/v1`.
     Dashscope,
+    /// An OpenAI-compatible chat-completions API (structured output), under `/v1`: the
+    /// film planner's LLM. Not a video provider, so not in [`Provider::ALL`].
+    Openai,
 }
 
 impl Provider {
@@ -109,6 +114,7 @@ impl Provider {
             Self::Replicate => "replicate",
             Self::Seedance => "seedance",
             Self::Dashscope => "dashscope",
+            Self::Openai => "openai",
         }
     }
 }
@@ -226,6 +232,7 @@ impl Sim {
             Provider::Luma => "/v1",
             Provider::Seedance => "/api/v3",
             Provider::Dashscope => "/api/v1",
+            Provider::Openai => "/v1",
             _ => "",
         };
         format!("{}{suffix}", self.base_url(provider))

@@ -19,7 +19,8 @@ use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::log::Record;
 use crate::state::{Phase, State};
 use crate::{
-    Provider, dashscope, fal, google, kling, luma, minimax, replicate, runway, seedance, uploads,
+    Provider, dashscope, fal, google, kling, luma, minimax, openai_chat, replicate, runway,
+    seedance, uploads,
 };
 
 /// One parsed request, as the protocol modules see it.
@@ -105,7 +106,10 @@ async fn handle(
     let query = parse_query(uri.query());
     let (provider, rest) = match path.trim_start_matches('/').split_once('/') {
         Some((p, rest)) => (
-            Provider::ALL.into_iter().find(|x| x.prefix() == p),
+            Provider::ALL
+                .into_iter()
+                .chain([Provider::Openai])
+                .find(|x| x.prefix() == p),
             format!("/{rest}"),
         ),
         None => (None, path.clone()),
@@ -130,6 +134,7 @@ async fn handle(
         Some(Provider::Replicate) => (Some(Provider::Replicate), replicate::handle(&call).await),
         Some(Provider::Seedance) => (Some(Provider::Seedance), seedance::handle(&call)),
         Some(Provider::Dashscope) => (Some(Provider::Dashscope), dashscope::handle(&call)),
+        Some(Provider::Openai) => (Some(Provider::Openai), openai_chat::handle(&call)),
         None if path.starts_with("/uploads/") => uploads::handle(&call, &path),
         None if path.starts_with("/files/") => download(&call, &path).await,
         None => (None, admin(&state, &path)),

@@ -37,6 +37,7 @@ pub mod jobs;
 pub mod layers;
 pub mod limits;
 pub mod media;
+pub mod planner;
 pub mod registry;
 pub mod request;
 pub mod retry;

@@ -166,6 +166,7 @@ fn backend(sim: &Sim, provider: Provider, dir: &tempfile::TempDir) -> Arc<dyn Vi
             timeout,
             no_limits,
         ),
+        Provider::Openai => unreachable!("the chat-completions API makes no videos"),
     }
 }
 
