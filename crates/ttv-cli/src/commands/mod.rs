@@ -6,5 +6,6 @@ pub mod estimate;
 pub mod generate;
 pub mod jobs;
 pub mod media;
+pub mod serve;
 pub mod spend;
 pub mod validate;
