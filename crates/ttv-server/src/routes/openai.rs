@@ -229,9 +229,25 @@ pub async fn create(State(state): State<Shared>, request: Request) -> Result<Res
             idempotency,
         },
     )
-    .await?;
+    .await
+    .map_err(openai_names)?;
     let v = state::view(&state, &caller, &accepted.record().id).await?;
     Ok((StatusCode::OK, Json(video(&v))).into_response())
+}
+
+/// A refusal in OpenAI's field names (`size`, `seconds`, `input_reference`), so a client
+/// sees the field it sent.
+fn openai_names(mut e: ApiError) -> ApiError {
+    let renamed = match e.param.as_deref() {
+        Some("resolution" | "aspect_ratio") => Some("size"),
+        Some("duration") => Some("seconds"),
+        Some("image") => Some("input_reference"),
+        _ => None,
+    };
+    if let Some(name) = renamed {
+        e.param = Some(name.to_owned());
+    }
+    e
 }
 
 /// The fields of a multipart `POST /v1/videos`.
