@@ -69,6 +69,9 @@ pub enum Command {
     /// Serve simulated Runway, Google Veo (Gemini API and Vertex AI), MiniMax and fal APIs on
     /// 127.0.0.1 (for tests and demos).
     Sim(ttv_sim::cli::SimArgs),
+    /// Serve the HTTP API (the original pipeline's /jobs, OpenAI-compatible /v1/videos, ttv's
+    /// /v1/ttv), live progress and a dashboard; unfinished jobs carry on from where they were.
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions {
         /// The shell.
@@ -349,4 +352,26 @@ pub struct FilmPlanArgs {
     /// Write the storyboard here instead of stdout (an existing file is not replaced).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `ttv serve`
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Without tokens (TTV_SERVE_TOKENS) only a loopback address is
+    /// allowed.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub workers: usize,
+    /// Seconds a shutdown waits for paid submits and downloads in flight.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace: u64,
+    /// An OpenAI model name and the backend it maps to (`sora-2=runway`,
+    /// `sora-2-pro=veo`); repeatable. `ttv/<backend>[/<model>]` always works.
+    #[arg(long = "model", value_name = "NAME=BACKEND")]
+    pub models: Vec<String>,
+    /// Largest request body in MiB (images included).
+    #[arg(long, default_value_t = 25, value_name = "MIB")]
+    pub max_body_mib: usize,
 }

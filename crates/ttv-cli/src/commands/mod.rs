@@ -7,5 +7,6 @@ pub mod film;
 pub mod generate;
 pub mod jobs;
 pub mod media;
+pub mod serve;
 pub mod spend;
 pub mod validate;
