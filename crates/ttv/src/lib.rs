@@ -36,6 +36,7 @@ pub mod jobs;
 pub mod layers;
 pub mod limits;
 pub mod media;
+pub mod polling;
 pub mod registry;
 pub mod request;
 pub mod retry;
