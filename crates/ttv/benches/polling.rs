@@ -6,6 +6,10 @@
 //! CPU and peak memory per job, and wall time against the ideal (the longest job). Asserts
 //! nothing.
 //!
+//! Rows: `adaptive` (Runway's progress, typical times as the prior), `adaptive-no-progress`
+//! (progress hidden, as for providers that report none, with the quantiles the job store has
+//! learned), `fixed-6s` (Runway's SDK), `fixed-0.1s` (fal's client).
+//!
 //! `cargo bench -p ttv --bench polling`. `TTV_BENCH_JOBS` changes the number of jobs,
 //! `TTV_BENCH_MODES` the rows (comma-separated: adaptive, adaptive-no-progress, fixed-6s,
 //! fixed-0.1s). Each row runs in its own process (this binary, re-executed) with its own
@@ -170,9 +174,16 @@ fn run_mode(mode: &str) {
             ..Meter::default()
         });
         let metered: Arc<dyn VideoBackend> = Arc::new(Layered::new(Metered(meter.clone()), runway));
-        // Runway's typical times (median 60 s, spread 0.5), not the simulator's true ones.
+        // With progress: Runway's typical times (median 60 s, spread 0.5), not the
+        // simulator's. Without: the quantiles the job store learns after a few jobs (the
+        // simulator's own distribution), as a user's second batch would poll.
         let (median, spread) = ttv::polling::typical("runway", Some("gen4.5"));
-        let adaptive = Adaptive::new(Expected::log_normal(median, spread)).scaled(scale);
+        let expected = if mode == "adaptive-no-progress" {
+            Expected::log_normal(Duration::from_secs_f64(MEDIAN_SECS), SPREAD)
+        } else {
+            Expected::log_normal(median, spread)
+        };
+        let adaptive = Adaptive::new(expected).scaled(scale);
         let backend: Arc<dyn VideoBackend> = match mode {
             "fixed-6s" => Arc::new(Layered::new(
                 FixedLayer(Duration::from_secs_f64(6.0 / scale)),
