@@ -161,6 +161,11 @@ impl Sim {
         })
     }
 
+    /// Model seconds per real second ([`SimConfig::time_scale`]).
+    pub fn time_scale(&self) -> f64 {
+        self.state.config.scale()
+    }
+
     /// The address served.
     pub fn addr(&self) -> SocketAddr {
         self.addr

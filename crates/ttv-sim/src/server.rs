@@ -125,6 +125,10 @@ async fn handle(
     let (provider, reply) = match provider {
         Some(Provider::Runway) => (Some(Provider::Runway), runway::handle(&call)),
         Some(Provider::Minimax) => (Some(Provider::Minimax), minimax::handle(&call)),
+        Some(Provider::Fal) if fal::is_status_stream(&method, &rest) => (
+            Some(Provider::Fal),
+            fal::status_stream(&call, state.clone()),
+        ),
         Some(Provider::Fal) => (Some(Provider::Fal), fal::handle(&call)),
         Some(p @ (Provider::Gemini | Provider::Vertex)) => {
             (Some(p), google::handle(&call, p).await)

@@ -38,6 +38,7 @@ pub mod layers;
 pub mod limits;
 pub mod media;
 pub mod planner;
+pub mod polling;
 pub mod registry;
 pub mod request;
 pub mod retry;

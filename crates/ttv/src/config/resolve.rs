@@ -486,6 +486,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             layers: LayerSettings {
                 retry: retry.clone(),
                 limits: config.limits.clone(),
+                adaptive_polling: config.remote_api_settings.adaptive_polling == Some(true)
+                    && config.remote_api_settings.polling_interval.is_none(),
             },
             misconfigured: Default::default(),
         },
