@@ -75,6 +75,9 @@ pub enum FaultKind {
     InvalidKey,
     /// The account has no money left.
     InsufficientBalance,
+    /// The answer is a success whose body is damaged (image APIs: JSON that does not parse,
+    /// or image bytes cut short). On submit the work is done and billed first.
+    Malformed,
 }
 
 /// One scripted or random fault.
@@ -201,6 +204,10 @@ pub struct SimConfig {
     pub seedance: ProviderKnobs,
     /// DashScope knobs.
     pub dashscope: ProviderKnobs,
+    /// OpenAI Images knobs (faults; image answers are immediate).
+    pub openai: ProviderKnobs,
+    /// Stability AI knobs (faults; image answers are immediate).
+    pub stability: ProviderKnobs,
     /// PEM public key (SPKI) of the service account whose JWTs the Vertex token endpoint
     /// accepts; without it every token request is refused.
     pub google_public_key_pem: Option<String>,
@@ -226,7 +233,7 @@ impl SimConfig {
     /// a probability between 0 and 1, `nth` and `concurrency` at least 1.
     pub fn check(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for p in Provider::ALL {
+        for p in Provider::every() {
             let knobs = self.knobs(p);
             let name = p.prefix();
             for (key, secs) in [
@@ -290,6 +297,8 @@ impl SimConfig {
             Provider::Replicate => &self.replicate,
             Provider::Seedance => &self.seedance,
             Provider::Dashscope => &self.dashscope,
+            Provider::OpenAi => &self.openai,
+            Provider::Stability => &self.stability,
         }
     }
 
@@ -306,6 +315,8 @@ impl SimConfig {
             Provider::Replicate => &mut self.replicate,
             Provider::Seedance => &mut self.seedance,
             Provider::Dashscope => &mut self.dashscope,
+            Provider::OpenAi => &mut self.openai,
+            Provider::Stability => &mut self.stability,
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod cost;
 pub mod error;
 pub mod facade;
 pub mod http;
+pub mod images;
 pub mod jobs;
 pub mod layers;
 pub mod limits;

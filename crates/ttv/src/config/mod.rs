@@ -23,6 +23,7 @@
 //! `Display` and serialisation print `***`, and no finding quotes a secret's value.
 
 mod expand;
+mod images;
 mod paths;
 mod providers;
 mod resolve;
@@ -643,14 +644,10 @@ const PIPELINE_ONLY: &[(&str, &str)] = &[
         "duration_seconds",
         "the pipeline's total length; see segment_duration_seconds",
     ),
-    ("image_generation_model", "the pipeline's image step"),
     ("reference_images_dir", "the pipeline's image step"),
     ("image_size", "the pipeline's image step"),
     ("auto_generate_initial", "the pipeline's image step"),
     ("prompt_enhancement_model", "the pipeline's planning step"),
-    ("openai_base_url", "the pipeline's planning step"),
-    ("openai_api_key", "the pipeline's planning step"),
-    ("stability_api_key", "the pipeline's image step"),
     ("image_router_api_key", "the pipeline's image step"),
     ("i2i_mode", "the pipeline's image step"),
     (

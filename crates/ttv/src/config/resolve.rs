@@ -68,6 +68,9 @@ pub struct Settings {
     pub data_dir: Option<PathBuf>,
     /// Request defaults.
     pub defaults: RequestDefaults,
+    /// The image backends (`image_generation_model`, `openai_api_key`, `gemini_api_key`,
+    /// `stability_api_key` and their environment variables).
+    pub images: crate::images::registry::ImageSettings,
 }
 
 impl Default for Settings {
@@ -112,6 +115,7 @@ pub(super) fn resolve(
         .or_else(|| gemini.clone());
     config.gemini_api_key = gemini;
     super::providers::secrets(&mut config, &mut secrets);
+    super::images::secrets(&mut config, &mut secrets);
     let sources = secrets.sources;
     super::providers::addresses(&mut config, env);
 
@@ -172,7 +176,8 @@ pub(super) fn resolve(
         }
     }
 
-    let settings = settings(&config, findings);
+    let mut settings = settings(&config, findings);
+    settings.images = super::images::settings(&config, env, findings);
     (config, settings, sources)
 }
 
@@ -474,6 +479,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             .unwrap_or_else(|| PathBuf::from(".")),
         data_dir: config.store.data_dir.clone(),
         defaults,
+        images: Default::default(),
     }
 }
 

@@ -31,7 +31,8 @@ pub use state::{JobEvent, JobState, Machine, Refused};
 pub const FILE_NAME: &str = "jobs.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
         state TEXT NOT NULL,
         backend TEXT NOT NULL,
@@ -59,7 +60,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
         backend TEXT NOT NULL,
         detail TEXT
     );
-    CREATE INDEX job_history_job ON job_history(job_id);"];
+    CREATE INDEX job_history_job ON job_history(job_id);",
+    // What a job makes: `video` (every job before this migration) or `image` (keyframes).
+    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
+];
 
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]
@@ -158,11 +162,34 @@ pub struct NewJob {
     pub out: PathBuf,
 }
 
+/// What a job makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A video clip (every job made before image jobs existed).
+    #[default]
+    Video,
+    /// A still image (a keyframe); its `resolved` holds the image size as a one-frame clip.
+    Image,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Image => "image",
+        }
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     /// The job id.
     pub id: String,
+    /// What it makes.
+    pub kind: JobKind,
     /// Where it is.
     pub state: JobState,
     /// Canonical backend name.
@@ -347,6 +374,11 @@ impl Store {
 
     /// Records a new job in `created`. Fails if the id is taken.
     pub fn create(&self, job: &NewJob) -> StoreResult<Job> {
+        self.create_kind(job, JobKind::Video)
+    }
+
+    /// [`Store::create`] for a job that makes `kind`.
+    pub fn create_kind(&self, job: &NewJob, kind: JobKind) -> StoreResult<Job> {
         let db = self.db();
         let now = Utc::now();
         let mut conn = self.lock();
@@ -363,8 +395,8 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
-                 estimate_usd_micros, submits, out_path, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10)",
+                 estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11)",
             params![
                 job.id,
                 JobState::Created.as_str(),
@@ -376,6 +408,7 @@ impl Store {
                 job.estimate.usd.micros,
                 job.out.to_string_lossy(),
                 now.to_rfc3339(),
+                kind.as_str(),
             ],
         )
         .map_err(&db)?;
@@ -781,13 +814,14 @@ struct Row {
     error: Option<String>,
     created_at: String,
     updated_at: String,
+    kind: String,
 }
 
 fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
     let row = conn
         .query_row(
             "SELECT id, state, backend, model, request, resolved, estimate, ticket, submits,
-                 out_path, charged, error, created_at, updated_at FROM jobs WHERE id = ?1",
+                 out_path, charged, error, created_at, updated_at, kind FROM jobs WHERE id = ?1",
             [id],
             |r| {
                 Ok(Row {
@@ -805,6 +839,7 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
                     error: r.get(11)?,
                     created_at: r.get(12)?,
                     updated_at: r.get(13)?,
+                    kind: r.get(14)?,
                 })
             },
         )
@@ -823,6 +858,11 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
     Ok(Some(Job {
+        kind: match row.kind.as_str() {
+            "video" => JobKind::Video,
+            "image" => JobKind::Image,
+            other => return Err(corrupt("kind", format!("unknown kind {other:?}"))),
+        },
         state: row.state.parse().map_err(|m| corrupt("state", m))?,
         request: json(&row.request).map_err(|m| corrupt("request", m))?,
         resolved: json(&row.resolved).map_err(|m| corrupt("resolved", m))?,
