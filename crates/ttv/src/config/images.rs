@@ -2,26 +2,28 @@
 //! (`image_generation_model`, `openai_api_key`, `openai_base_url`, `gemini_api_key`,
 //! `stability_api_key`) and the providers' standard environment variables.
 
-use super::resolve::Secrets;
+use super::resolve::is_placeholder;
 use super::schema::Config;
 use super::{Env, Finding};
+use crate::http::ApiKey;
 use crate::images::registry::{self, ImageSettings};
 use crate::services::gemini_image::{self, GeminiImageOptions};
 use crate::services::openai_images::{self, OpenAiImagesOptions};
 use crate::services::stability::{self, StabilityOptions};
 
-/// Fills the image providers' secrets from the file or the environment.
-pub(super) fn secrets(config: &mut Config, s: &mut Secrets<'_>) {
-    config.openai_api_key = s.pick(
-        "openai_api_key",
-        config.openai_api_key.take(),
-        &[openai_images::KEY_ENV],
-    );
-    config.stability_api_key = s.pick(
-        "stability_api_key",
-        config.stability_api_key.take(),
-        &[stability::KEY_ENV],
-    );
+/// A key from the file unless it is a sample's placeholder, else from the first variable set.
+/// Quiet on purpose: these keys serve only the image commands, so a placeholder left in the
+/// original pipeline's sample file is not worth a warning on every command.
+fn secret(file: Option<&ApiKey>, env: &dyn Env, vars: &[&str]) -> Option<ApiKey> {
+    file.filter(|k| !is_placeholder(k.expose()))
+        .cloned()
+        .or_else(|| {
+            vars.iter()
+                .filter_map(|v| env.var(v))
+                .map(|v| v.trim().to_owned())
+                .find(|v| !is_placeholder(v))
+                .map(ApiKey::new)
+        })
 }
 
 fn text(value: Option<&serde_json::Value>) -> Option<String> {
@@ -67,22 +69,28 @@ pub(super) fn settings(
     ImageSettings {
         default_backend,
         openai: Some(OpenAiImagesOptions {
-            api_key: config.openai_api_key.clone(),
+            api_key: secret(
+                config.openai_api_key.as_ref(),
+                env,
+                &[openai_images::KEY_ENV],
+            ),
             base_url: text(config.openai_base_url.as_ref())
                 .or_else(|| var(openai_images::BASE_URL_ENV)),
             model: openai_model,
             quality: None,
         }),
         gemini: Some(GeminiImageOptions {
-            api_key: config
-                .gemini_api_key
-                .clone()
+            api_key: secret(config.gemini_api_key.as_ref(), env, &[])
                 .or_else(|| config.google_veo.api_key.clone()),
             base_url: config.google_veo.base_url.clone(),
             model: gemini_model,
         }),
         stability: Some(StabilityOptions {
-            api_key: config.stability_api_key.clone(),
+            api_key: secret(
+                config.stability_api_key.as_ref(),
+                env,
+                &[stability::KEY_ENV],
+            ),
             base_url: var(stability::BASE_URL_ENV),
             model: None,
         }),

@@ -115,7 +115,6 @@ pub(super) fn resolve(
         .or_else(|| gemini.clone());
     config.gemini_api_key = gemini;
     super::providers::secrets(&mut config, &mut secrets);
-    super::images::secrets(&mut config, &mut secrets);
     let sources = secrets.sources;
     super::providers::addresses(&mut config, env);
 
@@ -236,7 +235,7 @@ impl Secrets<'_> {
 
 /// Whether a value is a sample file's stand-in such as `YOUR_RUNWAY_API_KEY`, `<key>` or
 /// `your-api-key-here`.
-fn is_placeholder(value: &str) -> bool {
+pub(super) fn is_placeholder(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
     v.is_empty()
         || v.starts_with("your_")
