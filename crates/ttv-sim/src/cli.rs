@@ -109,7 +109,7 @@ impl SimArgs {
                 )));
             }
         }
-        for p in Provider::ALL {
+        for p in Provider::every() {
             let knobs = config.knobs_mut(p);
             if let Some(q) = self.queue_secs {
                 knobs.queue_secs = q;

@@ -80,6 +80,9 @@ pub enum FaultKind {
     MalformedOutput,
     /// Chat completions: the model refuses (`message.refusal` set, `content` null).
     Refusal,
+    /// The answer is a success whose body is damaged (image APIs: JSON that does not parse,
+    /// or image bytes cut short). On submit the work is done and billed first.
+    Malformed,
 }
 
 /// One scripted or random fault.
@@ -218,8 +221,10 @@ pub struct SimConfig {
     pub seedance: ProviderKnobs,
     /// DashScope knobs.
     pub dashscope: ProviderKnobs,
-    /// OpenAI-compatible chat-completions knobs (faults on `submit`).
+    /// OpenAI knobs: chat completions (the film planner) and Images (faults on `submit`).
     pub openai: ProviderKnobs,
+    /// Stability AI knobs (faults; image answers are immediate).
+    pub stability: ProviderKnobs,
     /// PEM public key (SPKI) of the service account whose JWTs the Vertex token endpoint
     /// accepts; without it every token request is refused.
     pub google_public_key_pem: Option<String>,
@@ -253,7 +258,7 @@ impl SimConfig {
     /// a probability between 0 and 1, `nth` and `concurrency` at least 1.
     pub fn check(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for p in Provider::ALL.into_iter().chain([Provider::Openai]) {
+        for p in Provider::every() {
             let knobs = self.knobs(p);
             let name = p.prefix();
             for (key, secs) in [
@@ -342,7 +347,8 @@ impl SimConfig {
             Provider::Replicate => &self.replicate,
             Provider::Seedance => &self.seedance,
             Provider::Dashscope => &self.dashscope,
-            Provider::Openai => &self.openai,
+            Provider::OpenAi => &self.openai,
+            Provider::Stability => &self.stability,
         }
     }
 
@@ -359,7 +365,8 @@ impl SimConfig {
             Provider::Replicate => &mut self.replicate,
             Provider::Seedance => &mut self.seedance,
             Provider::Dashscope => &mut self.dashscope,
-            Provider::Openai => &mut self.openai,
+            Provider::OpenAi => &mut self.openai,
+            Provider::Stability => &mut self.stability,
         }
     }
 }

@@ -19,8 +19,8 @@ use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::log::Record;
 use crate::state::{Phase, State};
 use crate::{
-    Provider, dashscope, fal, google, kling, luma, minimax, openai_chat, replicate, runway,
-    seedance, uploads,
+    Provider, dashscope, fal, google, kling, luma, minimax, openai_chat, openai_images, replicate,
+    runway, seedance, stability, uploads,
 };
 
 /// One parsed request, as the protocol modules see it.
@@ -106,10 +106,7 @@ async fn handle(
     let query = parse_query(uri.query());
     let (provider, rest) = match path.trim_start_matches('/').split_once('/') {
         Some((p, rest)) => (
-            Provider::ALL
-                .into_iter()
-                .chain([Provider::Openai])
-                .find(|x| x.prefix() == p),
+            Provider::every().find(|x| x.prefix() == p),
             format!("/{rest}"),
         ),
         None => (None, path.clone()),
@@ -138,7 +135,11 @@ async fn handle(
         Some(Provider::Replicate) => (Some(Provider::Replicate), replicate::handle(&call).await),
         Some(Provider::Seedance) => (Some(Provider::Seedance), seedance::handle(&call)),
         Some(Provider::Dashscope) => (Some(Provider::Dashscope), dashscope::handle(&call)),
-        Some(Provider::Openai) => (Some(Provider::Openai), openai_chat::handle(&call)),
+        Some(Provider::OpenAi) if call.path.ends_with("/chat/completions") => {
+            (Some(Provider::OpenAi), openai_chat::handle(&call))
+        }
+        Some(Provider::OpenAi) => (Some(Provider::OpenAi), openai_images::handle(&call).await),
+        Some(Provider::Stability) => (Some(Provider::Stability), stability::handle(&call).await),
         None if path.starts_with("/uploads/") => uploads::handle(&call, &path),
         None if path.starts_with("/files/") => download(&call, &path).await,
         None => (None, admin(&state, &path)),
@@ -207,8 +208,7 @@ fn admin(state: &State, path: &str) -> Reply {
         "/_sim/faults" => axum::Json(state.faults_fired()).into_response(),
         "/_sim/paid_submits" => {
             let records = state.records();
-            let counts: BTreeMap<_, _> = Provider::ALL
-                .into_iter()
+            let counts: BTreeMap<_, _> = Provider::every()
                 .map(|p| {
                     let n = records
                         .iter()

@@ -33,6 +33,7 @@ pub mod error;
 pub mod facade;
 pub mod film;
 pub mod http;
+pub mod images;
 pub mod jobs;
 pub mod layers;
 pub mod limits;

@@ -5,6 +5,7 @@ pub mod config;
 pub mod estimate;
 pub mod film;
 pub mod generate;
+pub mod image;
 pub mod jobs;
 pub mod media;
 pub mod serve;

@@ -23,6 +23,7 @@
 //! `Display` and serialisation print `***`, and no finding quotes a secret's value.
 
 mod expand;
+mod images;
 mod paths;
 mod providers;
 mod resolve;
@@ -662,14 +663,12 @@ const PIPELINE_ONLY: &[(&str, &str)] = &[
         "duration_seconds",
         "ttv film uses it (the film's length when planned from the prompt)",
     ),
-    ("image_generation_model", "the pipeline's image step"),
     (
         "reference_images_dir",
         "ttv film uses it (keyframe images named segment_NN.png)",
     ),
     ("image_size", "the pipeline's image step"),
     ("auto_generate_initial", "the pipeline's image step"),
-    ("stability_api_key", "the pipeline's image step"),
     ("image_router_api_key", "the pipeline's image step"),
     ("i2i_mode", "the pipeline's image step"),
     (

@@ -74,6 +74,9 @@ pub struct Settings {
     pub openai: OpenAiAccess,
     /// `prompt_enhancement_model`: the model that plans films.
     pub planner_model: String,
+    /// The image backends (`image_generation_model`, `openai_api_key`, `gemini_api_key`,
+    /// `stability_api_key` and their environment variables).
+    pub images: crate::images::registry::ImageSettings,
 }
 
 /// Where an OpenAI-compatible API is and the key for it.
@@ -200,7 +203,8 @@ pub(super) fn resolve(
         }
     }
 
-    let settings = settings(&config, findings);
+    let mut settings = settings(&config, findings);
+    settings.images = super::images::settings(&config, env, findings);
     (config, settings, sources)
 }
 
@@ -259,7 +263,7 @@ impl Secrets<'_> {
 
 /// Whether a value is a sample file's stand-in such as `YOUR_RUNWAY_API_KEY`, `<key>` or
 /// `your-api-key-here`.
-fn is_placeholder(value: &str) -> bool {
+pub(super) fn is_placeholder(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
     v.is_empty()
         || v.starts_with("your_")
@@ -519,6 +523,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
                 config.prompt_enhancement_model.as_ref(),
             )
             .unwrap_or_else(|| crate::planner::DEFAULT_MODEL.to_owned()),
+        images: Default::default(),
     }
 }
 

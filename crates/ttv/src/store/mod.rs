@@ -76,6 +76,8 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
+    // What a job makes: `video` (every job before this migration) or `image` (keyframes).
+    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
 ];
 
 /// A failure of the store.
@@ -175,11 +177,34 @@ pub struct NewJob {
     pub out: PathBuf,
 }
 
+/// What a job makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A video clip (every job made before image jobs existed).
+    #[default]
+    Video,
+    /// A still image (a keyframe); its `resolved` holds the image size as a one-frame clip.
+    Image,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Image => "image",
+        }
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     /// The job id.
     pub id: String,
+    /// What it makes.
+    pub kind: JobKind,
     /// Where it is.
     pub state: JobState,
     /// Canonical backend name.
@@ -364,6 +389,11 @@ impl Store {
 
     /// Records a new job in `created`. Fails if the id is taken.
     pub fn create(&self, job: &NewJob) -> StoreResult<Job> {
+        self.create_kind(job, JobKind::Video)
+    }
+
+    /// [`Store::create`] for a job that makes `kind`.
+    pub fn create_kind(&self, job: &NewJob, kind: JobKind) -> StoreResult<Job> {
         let db = self.db();
         let now = Utc::now();
         let mut conn = self.lock();
@@ -380,8 +410,8 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
-                 estimate_usd_micros, submits, out_path, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10)",
+                 estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11)",
             params![
                 job.id,
                 JobState::Created.as_str(),
@@ -393,6 +423,7 @@ impl Store {
                 job.estimate.usd.micros,
                 job.out.to_string_lossy(),
                 now.to_rfc3339(),
+                kind.as_str(),
             ],
         )
         .map_err(&db)?;
@@ -854,13 +885,14 @@ struct Row {
     error: Option<String>,
     created_at: String,
     updated_at: String,
+    kind: String,
 }
 
 fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
     let row = conn
         .query_row(
             "SELECT id, state, backend, model, request, resolved, estimate, ticket, submits,
-                 out_path, charged, error, created_at, updated_at FROM jobs WHERE id = ?1",
+                 out_path, charged, error, created_at, updated_at, kind FROM jobs WHERE id = ?1",
             [id],
             |r| {
                 Ok(Row {
@@ -878,6 +910,7 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
                     error: r.get(11)?,
                     created_at: r.get(12)?,
                     updated_at: r.get(13)?,
+                    kind: r.get(14)?,
                 })
             },
         )
@@ -896,6 +929,11 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
     Ok(Some(Job {
+        kind: match row.kind.as_str() {
+            "video" => JobKind::Video,
+            "image" => JobKind::Image,
+            other => return Err(corrupt("kind", format!("unknown kind {other:?}"))),
+        },
         state: row.state.parse().map_err(|m| corrupt("state", m))?,
         request: json(&row.request).map_err(|m| corrupt("request", m))?,
         resolved: json(&row.resolved).map_err(|m| corrupt("resolved", m))?,
