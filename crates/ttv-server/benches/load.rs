@@ -133,10 +133,9 @@ async fn main() {
     let mut round = 0usize;
     while Instant::now() < deadline {
         round += 1;
-        for (k, id) in ids.iter().enumerate().filter(|(k, _)| k % 50 == round % 50) {
-            let _ = k;
+        for (_, id) in ids.iter().enumerate().filter(|(k, _)| k % 50 == round % 50) {
             let t = Instant::now();
-            let v: Value = http
+            let _: Value = http
                 .get(format!("{base}/jobs/{id}"))
                 .send()
                 .await
@@ -145,7 +144,6 @@ async fn main() {
                 .await
                 .unwrap();
             latencies.push(t.elapsed());
-            let _ = v;
         }
         let list: Value = http
             .get(format!("{base}/jobs?limit=1000"))
@@ -155,11 +153,15 @@ async fn main() {
             .json()
             .await
             .unwrap();
-        finished = list.as_array().map_or(0, |a| {
-            a.iter()
-                .filter(|j| j["status"] == "finished" || j["status"] == "failed")
-                .count()
-        });
+        let count = |what: &[&str]| {
+            list.as_array().map_or(0, |a| {
+                a.iter()
+                    .filter(|j| what.iter().any(|w| j["status"] == *w))
+                    .count()
+            })
+        };
+        finished = count(&["finished", "failed"]);
+        made = count(&["finished"]);
         if finished >= total {
             break;
         }
