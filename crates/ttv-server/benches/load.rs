@@ -172,7 +172,7 @@ async fn main() {
     latencies.sort();
     let paid = sim.paid_submits(Provider::Runway);
     println!(
-        "jobs: {total} submitted over HTTP, {finished} ended, {paid} paid submits at the simulator"
+        "jobs: {total} submitted over HTTP, {finished} ended ({made} with a video), {paid} paid submits at the simulator"
     );
     println!(
         "submit throughput: {:.0} jobs/s ({total} in {submit_secs:.2} s, 32 requests in flight)",
