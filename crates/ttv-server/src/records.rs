@@ -90,6 +90,9 @@ pub struct Record {
     pub idempotency: Option<(String, String)>,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
+    /// The estimate when it was accepted, in micro-dollars (for per-token budgets).
+    #[serde(default)]
+    pub estimate_usd_micros: i64,
     /// Cancelled before a worker took it (the job store never saw it).
     #[serde(default)]
     pub cancelled: bool,
