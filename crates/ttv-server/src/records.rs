@@ -19,10 +19,8 @@ pub enum Api {
     Pipeline,
     /// `POST /v1/videos`.
     OpenAi,
-    /// `POST /v1/ttv/jobs`.
+    /// `POST /v1/ttv/jobs` (also the dashboard's form).
     Native,
-    /// The dashboard's form.
-    Dashboard,
 }
 
 /// The request fields every API maps onto (the native API takes them as they are).
