@@ -153,7 +153,7 @@ struct SampleRef {
 struct AudioIn {
     /// `None` when it is not AAC in 1024-sample frames (it cannot be copied then).
     config: Option<AacConfig>,
-    /// Encoder delay the input's edit list skips, in its samples.
+    /// Encoder delay the input's edit list skips, in samples.
     priming: u32,
     samples: Vec<SampleRef>,
 }
@@ -273,19 +273,19 @@ fn audio_in(mp4: &re_mp4::Mp4, track: &re_mp4::Track) -> AudioIn {
         }),
         _ => None,
     }
-    .filter(|c| {
-        c.sample_rate().map(u64::from) == Some(track.timescale)
-            && track
-                .samples
-                .iter()
-                .all(|s| s.duration == u64::from(aac::FRAME_SAMPLES))
-    });
+    // AAC-LC frames hold 1024 samples each, whatever timescale the track counts in.
+    .filter(|c| c.object_type == 2 && c.sample_rate().is_some());
+    let rate = config.and_then(|c| c.sample_rate()).unwrap_or(0);
     let priming = trak
         .edts
         .as_ref()
         .and_then(|e| e.elst.as_ref())
         .and_then(|elst| elst.entries.iter().find(|e| e.media_time != u64::MAX))
-        .map_or(0, |e| u32::try_from(e.media_time).unwrap_or(0));
+        .map_or(0, |e| {
+            let samples =
+                u128::from(e.media_time) * u128::from(rate) / u128::from(track.timescale.max(1));
+            u32::try_from(samples).unwrap_or(0)
+        });
     AudioIn {
         config,
         priming,
