@@ -3,8 +3,12 @@
 //! Segments whose H.264 parameters (SPS/PPS), frame size and frame rate already match the
 //! film are joined by copying their samples ([`JoinMethod::Remux`]); anything else makes the
 //! whole film go through decode → scale/letterbox → resample to the film's frame rate →
-//! encode ([`JoinMethod::Normalised`]). The output is written beside its destination, verified
-//! as a playable MP4, then renamed into place. Everything heavy runs on a blocking thread.
+//! encode ([`JoinMethod::Normalised`]). Either way the film is written by [`mp4`], which
+//! builds the index from the inputs' indexes and streams the samples from file to file, so
+//! memory does not grow with the number of segments. AAC audio is copied in sync with the
+//! video, with silent frames ([`aac`]) where a segment has none. A cross-fade goes through
+//! the normalised path. The output is written beside its destination, verified as a
+//! playable MP4, then renamed into place. Everything heavy runs on a blocking thread.
 //!
 //! This module joins files; it knows nothing about films, jobs or backends.
 
@@ -648,12 +652,10 @@ impl Letterbox {
     }
 
     /// The film-sized RGB of `frame`.
-    fn fit(&mut self, frame: &image::RgbImage, (w, h): (u32, u32)) -> Result<&[u8]> {
+    fn fit<'a>(&'a mut self, frame: &'a image::RgbImage, (w, h): (u32, u32)) -> Result<&'a [u8]> {
         let (sw, sh) = frame.dimensions();
-        self.canvas.clear();
         if (sw, sh) == (w, h) {
-            self.canvas.extend_from_slice(frame.as_raw());
-            return Ok(&self.canvas);
+            return Ok(frame.as_raw());
         }
         let scale = (f64::from(w) / f64::from(sw)).min(f64::from(h) / f64::from(sh));
         let fw = ((f64::from(sw) * scale).round() as u32).clamp(1, w);
@@ -671,6 +673,7 @@ impl Letterbox {
             &mut self.scaled,
             (fw, fh),
         )?;
+        self.canvas.clear();
         self.canvas.resize(w as usize * h as usize * 3, 0);
         let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
         let row = fw as usize * 3;
@@ -744,7 +747,7 @@ fn normalise_into(
                 writer.push_rgb(rgb)
             }
         };
-        let mut last_frame: Option<Vec<u8>> = None;
+        let mut last: Option<image::RgbImage> = None;
         frames::for_each_frame(&bytes, |i, img| {
             let rgb = letterbox.fit(&img, size)?;
             // Film frame k shows the source frame on screen at the middle of its interval.
@@ -756,16 +759,15 @@ fn normalise_into(
                 emit(next, rgb, &mut tail)?;
                 next += 1;
             }
-            if next == wanted {
-                last_frame = None;
-            } else {
-                last_frame = Some(rgb.to_vec());
-            }
+            last = Some(img);
             Ok(())
         })
         .map_err(|e| invalid_input(path, e))?;
         // A segment whose container lasts longer than its frames: hold the last frame.
-        if let Some(rgb) = last_frame {
+        if next < wanted
+            && let Some(img) = last
+        {
+            let rgb = letterbox.fit(&img, size)?.to_vec();
             while next < wanted {
                 emit(next, &rgb, &mut tail)?;
                 next += 1;
