@@ -690,11 +690,43 @@ fn frames_at(duration: f64, fps: f64) -> u64 {
     (duration * fps).round().max(1.0) as u64
 }
 
+/// A decoded frame at the film's size, or the end of a segment, from the decoding thread.
+enum Decoded {
+    Frame { index: usize, rgb: Vec<u8> },
+    End,
+}
+
+/// Decodes every segment in turn and sends its frames, already at the film's size.
+fn decode_all(
+    inputs: &[PathBuf],
+    size: (u32, u32),
+    tx: &std::sync::mpsc::SyncSender<Decoded>,
+) -> Result<()> {
+    let stopped = || Error::new(ErrorKind::Io, "the encoder stopped");
+    let mut letterbox = Letterbox::new();
+    for path in inputs {
+        let bytes = read(path)?;
+        frames::for_each_frame(&bytes, |index, img| {
+            let rgb = if img.dimensions() == size {
+                img.into_raw()
+            } else {
+                letterbox.fit(&img, size)?.to_vec()
+            };
+            tx.send(Decoded::Frame { index, rgb })
+                .map_err(|_| stopped())
+        })
+        .map_err(|e| invalid_input(path, e))?;
+        tx.send(Decoded::End).map_err(|_| stopped())?;
+    }
+    Ok(())
+}
+
 /// Decodes, scales and re-times every segment, cross-fading where asked, and encodes the film.
 ///
 /// Segment `n` shows for `wanted[n]` film frames; with a cross-fade, its last `overlap[n]`
 /// frames are blended with the next segment's first ones, so the film is
-/// `Σ wanted − Σ overlap` frames long.
+/// `Σ wanted − Σ overlap` frames long. Decoding runs on a second thread, a few frames ahead
+/// of the encoder, so the two share the machine's cores.
 fn normalise_into(
     handle: File,
     inputs: &[PathBuf],
@@ -705,8 +737,35 @@ fn normalise_into(
     let encode_fps = (fps.round() as u32).max(1);
     let fps = f64::from(encode_fps);
     let settings = EncodeSettings::new(Resolution::new(opts.width, opts.height), encode_fps);
-    let mut writer = Mp4Writer::new(BufWriter::new(handle), settings)?;
     let size = (opts.width, opts.height);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
+    std::thread::scope(|scope| {
+        let decoder = scope.spawn(move || decode_all(inputs, size, &tx));
+        let encoded = encode_all(handle, settings, &rx, infos, inputs, opts, fps);
+        // A failed encoder drops the channel, which stops the decoder; a failed decoder
+        // closes it, which stops the encoder: the decoder's error is then the cause.
+        drop(rx);
+        let decoded = decoder
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoding thread failed")));
+        match (encoded, decoded) {
+            (Ok(done), Ok(())) => Ok(done),
+            (Err(_), Err(e)) | (Ok(_), Err(e)) => Err(e),
+            (Err(e), Ok(())) => Err(e),
+        }
+    })
+}
+
+fn encode_all(
+    handle: File,
+    settings: EncodeSettings,
+    rx: &std::sync::mpsc::Receiver<Decoded>,
+    infos: &[SegmentInfo],
+    inputs: &[PathBuf],
+    opts: &JoinOptions,
+    fps: f64,
+) -> Result<(JoinReport, Vec<u64>)> {
+    let mut writer = Mp4Writer::new(BufWriter::new(handle), settings)?;
     let wanted: Vec<u64> = infos
         .iter()
         .map(|i| frames_at(i.duration_secs, fps))
@@ -716,7 +775,7 @@ fn normalise_into(
         .map(|w| u64::from(opts.crossfade_frames).min(w[0] / 2).min(w[1] / 2))
         .chain(std::iter::once(0))
         .collect();
-    let mut letterbox = Letterbox::new();
+    let closed = || Error::new(ErrorKind::Io, "the decoding thread stopped");
     // The last frames of the previous segment, held back to blend with this one's first.
     let mut tail: VecDeque<Vec<u8>> = VecDeque::new();
     let mut segments = Vec::with_capacity(inputs.len());
@@ -724,7 +783,6 @@ fn normalise_into(
     let mut start = 0u64;
     for (n, (path, info)) in inputs.iter().zip(infos).enumerate() {
         starts.push(start);
-        let bytes = read(path)?;
         let wanted = wanted[n];
         let fade_in = if n == 0 { 0 } else { overlap[n - 1] };
         let fade_out = overlap[n];
@@ -747,27 +805,27 @@ fn normalise_into(
                 writer.push_rgb(rgb)
             }
         };
-        let mut last: Option<image::RgbImage> = None;
-        frames::for_each_frame(&bytes, |i, img| {
-            let rgb = letterbox.fit(&img, size)?;
-            // Film frame k shows the source frame on screen at the middle of its interval.
-            while next < wanted {
-                let src = (((next as f64 + 0.5) / fps) * src_fps).floor() as u64;
-                if src > i as u64 {
-                    break;
+        let mut last: Option<Vec<u8>> = None;
+        loop {
+            match rx.recv().map_err(|_| closed())? {
+                Decoded::End => break,
+                Decoded::Frame { index, rgb } => {
+                    // Film frame k shows the source frame on screen at the middle of its
+                    // interval.
+                    while next < wanted {
+                        let src = (((next as f64 + 0.5) / fps) * src_fps).floor() as u64;
+                        if src > index as u64 {
+                            break;
+                        }
+                        emit(next, &rgb, &mut tail)?;
+                        next += 1;
+                    }
+                    last = Some(rgb);
                 }
-                emit(next, rgb, &mut tail)?;
-                next += 1;
             }
-            last = Some(img);
-            Ok(())
-        })
-        .map_err(|e| invalid_input(path, e))?;
+        }
         // A segment whose container lasts longer than its frames: hold the last frame.
-        if next < wanted
-            && let Some(img) = last
-        {
-            let rgb = letterbox.fit(&img, size)?.to_vec();
+        if let Some(rgb) = last {
             while next < wanted {
                 emit(next, &rgb, &mut tail)?;
                 next += 1;
