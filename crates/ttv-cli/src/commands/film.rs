@@ -178,10 +178,11 @@ where
     let events: FilmEvents = {
         let progress = progress.clone();
         Arc::new(move |event: FilmEvent| {
-            if json && !matches!(event, FilmEvent::Progress { .. }) {
-                if let Ok(line) = serde_json::to_string(&event) {
-                    println!("{line}");
-                }
+            if json
+                && !matches!(event, FilmEvent::Progress { .. })
+                && let Ok(line) = serde_json::to_string(&event)
+            {
+                println!("{line}");
             }
             progress.on_event(&event);
         })
