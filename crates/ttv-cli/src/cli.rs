@@ -42,6 +42,9 @@ pub enum Command {
     Backends,
     /// Show what a request would cost on every backend that can make it.
     Estimate(RequestArgs),
+    /// Make, price and list still images (keyframes) with the image backends.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Check a request against a backend and list every problem.
     Validate(ValidateArgs),
     /// Describe a video file and check that it is a playable MP4.
@@ -69,6 +72,9 @@ pub enum Command {
     /// Serve simulated Runway, Google Veo (Gemini API and Vertex AI), MiniMax and fal APIs on
     /// 127.0.0.1 (for tests and demos).
     Sim(ttv_sim::cli::SimArgs),
+    /// Serve the HTTP API (the original pipeline's /jobs, OpenAI-compatible /v1/videos, ttv's
+    /// /v1/ttv), live progress and a dashboard; unfinished jobs carry on from where they were.
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions {
         /// The shell.
@@ -137,6 +143,75 @@ pub struct ResolveArgs {
     /// Give the job up.
     #[arg(long)]
     pub failed: bool,
+}
+
+/// `ttv image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Make one image.
+    Generate(ImageGenerateArgs),
+    /// Show what an image would cost on every image backend.
+    Estimate(ImageArgs),
+    /// List the image backends and whether they can be used here.
+    Backends,
+}
+
+/// What image to make.
+#[derive(Debug, Clone, Args)]
+pub struct ImageArgs {
+    /// What the image shows.
+    #[arg(long, short, default_value = "")]
+    pub prompt: String,
+
+    /// What the image must not show (backends that take one).
+    #[arg(long, value_name = "TEXT")]
+    pub negative_prompt: Option<String>,
+
+    /// Reference image (characters, settings, a previous keyframe; the start image for
+    /// image-to-image backends); repeatable.
+    #[arg(long = "image", short = 'i', value_name = "FILE")]
+    pub images: Vec<PathBuf>,
+
+    /// Exact size (1024x1024); else chosen from --aspect among the backend's sizes.
+    #[arg(long, short = 's', value_name = "WxH")]
+    pub size: Option<String>,
+
+    /// Aspect ratio (16:9, 1:1 ...).
+    #[arg(long, short, value_name = "W:H")]
+    pub aspect: Option<String>,
+
+    /// Seed (backends that take one).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+
+    /// Backend-specific option, KEY=VALUE (quality=high for openai, strength=0.4 for
+    /// stability); repeatable.
+    #[arg(long = "extra", short = 'x', value_name = "KEY=VALUE")]
+    pub extra: Vec<String>,
+
+    /// Image backend (a name or alias). Default: image_generation_model, else the still.
+    #[arg(long, short, value_name = "NAME")]
+    pub backend: Option<String>,
+}
+
+/// `ttv image generate`
+#[derive(Debug, Clone, Args)]
+pub struct ImageGenerateArgs {
+    #[command(flatten)]
+    pub request: ImageArgs,
+
+    /// Where to write the image (default: OUTPUT_DIR/ttv-<time>-<job id>.png).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Job id, the idempotency key: running again with the same id carries that job on
+    /// instead of paying again.
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
+
+    /// Validate, choose the backend and estimate the cost, then stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ttv config ...`
@@ -349,4 +424,26 @@ pub struct FilmPlanArgs {
     /// Write the storyboard here instead of stdout (an existing file is not replaced).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `ttv serve`
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Without tokens (TTV_SERVE_TOKENS) only a loopback address is
+    /// allowed.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub workers: usize,
+    /// Seconds a shutdown waits for paid submits and downloads in flight.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace: u64,
+    /// An OpenAI model name and the backend it maps to (`sora-2=runway`,
+    /// `sora-2-pro=veo`); repeatable. `ttv/<backend>[/<model>]` always works.
+    #[arg(long = "model", value_name = "NAME=BACKEND")]
+    pub models: Vec<String>,
+    /// Largest request body in MiB (images included).
+    #[arg(long, default_value_t = 25, value_name = "MIB")]
+    pub max_body_mib: usize,
 }

@@ -66,6 +66,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Generate(args) => commands::generate::run(cli, args).await,
         Command::Backends => commands::backends::run(cli),
         Command::Estimate(args) => commands::estimate::run(cli, args).await,
+        Command::Image(command) => commands::image::run(cli, command).await,
         Command::Validate(args) => commands::validate::run(cli, args).await,
         Command::Spend { days } => commands::spend::run(cli, *days).await,
         Command::Jobs(command) => commands::jobs::run(cli, command).await,
@@ -73,6 +74,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Probe { video } => commands::media::probe(cli, video).await,
         Command::Frame(args) => commands::media::frame(cli, args).await,
+        Command::Serve(args) => commands::serve::run(cli, args).await,
         Command::Sim(args) => ttv_sim::cli::serve(args.clone(), cli.json)
             .await
             .map_err(sim_error),

@@ -178,6 +178,9 @@ fn route(provider: Provider, method: &Method, path: &str) -> Option<Route> {
 }
 
 pub(crate) async fn handle(call: &Call<'_>, provider: Provider) -> Reply {
+    if provider == Provider::Gemini && call.path.ends_with(":generateContent") {
+        return crate::google_image::handle(call).await;
+    }
     let Some(route) = route(provider, call.method, call.path) else {
         return not_found();
     };

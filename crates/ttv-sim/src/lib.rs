@@ -1,6 +1,8 @@
 //! `ttv-sim`: a local stand-in for the Runway, Google Veo (Gemini API and Vertex AI), MiniMax,
 //! fal, Kling, Luma, Replicate, Seedance (BytePlus ModelArk) and Alibaba (DashScope) video
-//! APIs, with the providers' upload endpoints.
+//! APIs, with the providers' upload endpoints, an OpenAI-compatible chat-completions API
+//! (`/openai/v1/chat/completions`) for the film planner, and the OpenAI Images, Gemini image
+//! and Stability image APIs (`/openai`, `/gemini`, `/stability`).
 //!
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
 //! `/gemini`, `/vertex`, `/minimax`, `/fal`, `/kling`, `/luma`, `/replicate`, `/seedance`,
@@ -33,15 +35,20 @@ mod config;
 mod dashscope;
 mod fal;
 mod google;
+mod google_image;
 mod kling;
 pub mod log;
 mod luma;
 mod minimax;
+mod openai_chat;
+mod openai_images;
 mod replicate;
 mod runway;
 mod seedance;
 mod server;
+mod stability;
 mod state;
+mod stills;
 mod uploads;
 mod video;
 
@@ -79,10 +86,16 @@ pub enum Provider {
     Seedance,
     /// Alibaba Cloud Model Studio / DashScope video synthesis, under `/api/v1`.
     Dashscope,
+    /// OpenAI, under `/v1`: Images (`gpt-image-1`) and an OpenAI-compatible chat-completions
+    /// API (structured output, the film planner's LLM). Not a video provider: not in
+    /// [`Provider::ALL`].
+    OpenAi,
+    /// Stability AI Stable Image, under `/v2beta`. An image provider: not in [`Provider::ALL`].
+    Stability,
 }
 
 impl Provider {
-    /// Every simulated provider.
+    /// Every simulated video provider (Gemini also serves its image models).
     pub const ALL: [Provider; 10] = [
         Self::Runway,
         Self::Gemini,
@@ -95,6 +108,14 @@ impl Provider {
         Self::Seedance,
         Self::Dashscope,
     ];
+
+    /// The simulated image-only providers.
+    pub const IMAGE: [Provider; 2] = [Self::OpenAi, Self::Stability];
+
+    /// Every simulated provider, video and image.
+    pub fn every() -> impl Iterator<Item = Provider> {
+        Self::ALL.into_iter().chain(Self::IMAGE)
+    }
 
     /// The URL prefix the provider is served under.
     pub fn prefix(self) -> &'static str {
@@ -109,6 +130,8 @@ impl Provider {
             Self::Replicate => "replicate",
             Self::Seedance => "seedance",
             Self::Dashscope => "dashscope",
+            Self::OpenAi => "openai",
+            Self::Stability => "stability",
         }
     }
 }
@@ -153,6 +176,11 @@ impl Sim {
             state,
             shutdown: Some(tx),
         })
+    }
+
+    /// Model seconds per real second ([`SimConfig::time_scale`]).
+    pub fn time_scale(&self) -> f64 {
+        self.state.config.scale()
     }
 
     /// The address served.
@@ -226,6 +254,7 @@ impl Sim {
             Provider::Luma => "/v1",
             Provider::Seedance => "/api/v3",
             Provider::Dashscope => "/api/v1",
+            Provider::OpenAi => "/v1",
             _ => "",
         };
         format!("{}{suffix}", self.base_url(provider))

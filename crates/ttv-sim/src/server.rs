@@ -19,7 +19,8 @@ use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::log::Record;
 use crate::state::{Phase, State};
 use crate::{
-    Provider, dashscope, fal, google, kling, luma, minimax, replicate, runway, seedance, uploads,
+    Provider, dashscope, fal, google, kling, luma, minimax, openai_chat, openai_images, replicate,
+    runway, seedance, stability, uploads,
 };
 
 /// One parsed request, as the protocol modules see it.
@@ -105,7 +106,7 @@ async fn handle(
     let query = parse_query(uri.query());
     let (provider, rest) = match path.trim_start_matches('/').split_once('/') {
         Some((p, rest)) => (
-            Provider::ALL.into_iter().find(|x| x.prefix() == p),
+            Provider::every().find(|x| x.prefix() == p),
             format!("/{rest}"),
         ),
         None => (None, path.clone()),
@@ -121,6 +122,10 @@ async fn handle(
     let (provider, reply) = match provider {
         Some(Provider::Runway) => (Some(Provider::Runway), runway::handle(&call)),
         Some(Provider::Minimax) => (Some(Provider::Minimax), minimax::handle(&call)),
+        Some(Provider::Fal) if fal::is_status_stream(&method, &rest) => (
+            Some(Provider::Fal),
+            fal::status_stream(&call, state.clone()),
+        ),
         Some(Provider::Fal) => (Some(Provider::Fal), fal::handle(&call)),
         Some(p @ (Provider::Gemini | Provider::Vertex)) => {
             (Some(p), google::handle(&call, p).await)
@@ -130,6 +135,11 @@ async fn handle(
         Some(Provider::Replicate) => (Some(Provider::Replicate), replicate::handle(&call).await),
         Some(Provider::Seedance) => (Some(Provider::Seedance), seedance::handle(&call)),
         Some(Provider::Dashscope) => (Some(Provider::Dashscope), dashscope::handle(&call)),
+        Some(Provider::OpenAi) if call.path.ends_with("/chat/completions") => {
+            (Some(Provider::OpenAi), openai_chat::handle(&call))
+        }
+        Some(Provider::OpenAi) => (Some(Provider::OpenAi), openai_images::handle(&call).await),
+        Some(Provider::Stability) => (Some(Provider::Stability), stability::handle(&call).await),
         None if path.starts_with("/uploads/") => uploads::handle(&call, &path),
         None if path.starts_with("/files/") => download(&call, &path).await,
         None => (None, admin(&state, &path)),
@@ -198,8 +208,7 @@ fn admin(state: &State, path: &str) -> Reply {
         "/_sim/faults" => axum::Json(state.faults_fired()).into_response(),
         "/_sim/paid_submits" => {
             let records = state.records();
-            let counts: BTreeMap<_, _> = Provider::ALL
-                .into_iter()
+            let counts: BTreeMap<_, _> = Provider::every()
                 .map(|p| {
                     let n = records
                         .iter()

@@ -47,7 +47,7 @@ async fn the_second_submit_gets_the_scripted_429_with_retry_after() {
         admin,
         json!({
             "dashscope": 0, "fal": 0, "gemini": 0, "kling": 0, "luma": 0, "minimax": 0,
-            "replicate": 0, "runway": 2, "seedance": 0, "vertex": 0
+            "openai": 0, "replicate": 0, "runway": 2, "seedance": 0, "stability": 0, "vertex": 0
         })
     );
     let log = json_of(client.get(format!("http://{}/_sim/requests", sim.addr()))).await;

@@ -166,6 +166,11 @@ fn backend(sim: &Sim, provider: Provider, dir: &tempfile::TempDir) -> Arc<dyn Vi
             timeout,
             no_limits,
         ),
+        Provider::OpenAi | Provider::Stability => {
+            unreachable!(
+                "image providers are not in Provider::ALL (their rows are in tests/images.rs)"
+            )
+        }
     }
 }
 

@@ -64,6 +64,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         "STATUS",
     ];
     print_table(&header, &rows);
+    // Image backends make keyframes; `ttv image backends --json` lists them as JSON.
+    println!();
+    let (images, _) = super::image::rows(&settings);
+    print_table(&super::image::HEADER, &images);
     Ok(())
 }
 

@@ -23,6 +23,7 @@
 //! `Display` and serialisation print `***`, and no finding quotes a secret's value.
 
 mod expand;
+mod images;
 mod paths;
 mod providers;
 mod resolve;
@@ -36,7 +37,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use providers::UPLOAD_STORE_ENV;
-pub use resolve::{RequestDefaults, Settings};
+pub use resolve::{OpenAiAccess, RequestDefaults, Settings};
 pub use schema::{
     AlibabaSection, AnimaticSection, Config, FalSection, HunyuanSection, KlingSection,
     LocalSection, LtxSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection,
@@ -289,6 +290,12 @@ pub fn from_yaml_in(text: &str, env: &dyn Env, base: &Path) -> Loaded {
         if PIPELINE_ONLY.iter().any(|(path, _)| *path == finding.path) {
             finding.severity = Severity::Warning;
             finding.message.push_str(" (ttv does not use this key)");
+        } else if PLANNER_KEYS.contains(&finding.path.as_str()) {
+            // Without an LLM, films are planned by the deterministic split.
+            finding.severity = Severity::Warning;
+            finding
+                .message
+                .push_str(" (films are planned without an LLM)");
         } else if let Some(backend) = backend_of(&finding.path) {
             deferred.push((backend, format!("{}: {}", finding.path, finding.message)));
             finding.severity = Severity::Warning;
@@ -612,6 +619,13 @@ fn unknown_key(path: &str) -> Finding {
     Finding::warning(path, message)
 }
 
+/// The film planner's keys: optional, so an unset variable in one is only a warning.
+const PLANNER_KEYS: &[&str] = &[
+    "openai_api_key",
+    "openai_base_url",
+    "prompt_enhancement_model",
+];
+
 /// Keys of the original pipeline that ttv reads but does not act on, and why.
 const PIPELINE_ONLY: &[(&str, &str)] = &[
     (
@@ -649,17 +663,12 @@ const PIPELINE_ONLY: &[(&str, &str)] = &[
         "duration_seconds",
         "ttv film uses it (the film's length when planned from the prompt)",
     ),
-    ("image_generation_model", "the pipeline's image step"),
     (
         "reference_images_dir",
         "ttv film uses it (keyframe images named segment_NN.png)",
     ),
     ("image_size", "the pipeline's image step"),
     ("auto_generate_initial", "the pipeline's image step"),
-    ("prompt_enhancement_model", "the pipeline's planning step"),
-    ("openai_base_url", "the pipeline's planning step"),
-    ("openai_api_key", "the pipeline's planning step"),
-    ("stability_api_key", "the pipeline's image step"),
     ("image_router_api_key", "the pipeline's image step"),
     ("i2i_mode", "the pipeline's image step"),
     (

@@ -76,6 +76,8 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
+    // What a job makes: `video` (every job before this migration) or `image` (keyframes).
+    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
 ];
 
 /// A failure of the store.
@@ -175,11 +177,34 @@ pub struct NewJob {
     pub out: PathBuf,
 }
 
+/// What a job makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A video clip (every job made before image jobs existed).
+    #[default]
+    Video,
+    /// A still image (a keyframe); its `resolved` holds the image size as a one-frame clip.
+    Image,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Image => "image",
+        }
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     /// The job id.
     pub id: String,
+    /// What it makes.
+    pub kind: JobKind,
     /// Where it is.
     pub state: JobState,
     /// Canonical backend name.
@@ -364,6 +389,11 @@ impl Store {
 
     /// Records a new job in `created`. Fails if the id is taken.
     pub fn create(&self, job: &NewJob) -> StoreResult<Job> {
+        self.create_kind(job, JobKind::Video)
+    }
+
+    /// [`Store::create`] for a job that makes `kind`.
+    pub fn create_kind(&self, job: &NewJob, kind: JobKind) -> StoreResult<Job> {
         let db = self.db();
         let now = Utc::now();
         let mut conn = self.lock();
@@ -380,8 +410,8 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
-                 estimate_usd_micros, submits, out_path, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10)",
+                 estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11)",
             params![
                 job.id,
                 JobState::Created.as_str(),
@@ -393,6 +423,7 @@ impl Store {
                 job.estimate.usd.micros,
                 job.out.to_string_lossy(),
                 now.to_rfc3339(),
+                kind.as_str(),
             ],
         )
         .map_err(&db)?;
@@ -654,6 +685,62 @@ impl Store {
         }
     }
 
+    /// Seconds from submit to the provider's success (as ttv noticed it) of the latest
+    /// finished jobs on `backend` and `model` with the same mode, duration and resolution as
+    /// `like`, newest first, at most `limit`: what adaptive polling learns from
+    /// ([`crate::polling`]).
+    pub fn finished_times(
+        &self,
+        backend: &str,
+        model: Option<&str>,
+        like: &Resolved,
+        limit: usize,
+    ) -> StoreResult<Vec<f64>> {
+        let db = self.db();
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT j.resolved, MAX(s.at), MAX(d.at) FROM jobs j
+                 JOIN job_history s ON s.job_id = j.id AND s.event = 'submitted'
+                 JOIN job_history d ON d.job_id = j.id AND d.event = 'downloading'
+                 WHERE j.state = 'done' AND j.backend = ?1 AND j.model IS ?2
+                 GROUP BY j.id ORDER BY j.updated_at DESC LIMIT ?3",
+            )
+            .map_err(&db)?;
+        let scan = i64::try_from(limit.saturating_mul(4)).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![backend, model, scan], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(&db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (resolved, sent, noticed) = row.map_err(&db)?;
+            // A row that does not parse is skipped: this is a hint, not a record.
+            let Ok(r) = serde_json::from_str::<Resolved>(&resolved) else {
+                continue;
+            };
+            if r.mode != like.mode || r.duration != like.duration || r.resolution != like.resolution
+            {
+                continue;
+            }
+            if let (Ok(a), Ok(b)) = (parse_time(&sent), parse_time(&noticed)) {
+                let secs = (b - a).as_seconds_f64();
+                if secs >= 0.0 {
+                    out.push(secs);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Every recorded change of job `id`, oldest first.
     pub fn history(&self, id: &str) -> StoreResult<Vec<HistoryEntry>> {
         let db = self.db();
@@ -798,13 +885,14 @@ struct Row {
     error: Option<String>,
     created_at: String,
     updated_at: String,
+    kind: String,
 }
 
 fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
     let row = conn
         .query_row(
             "SELECT id, state, backend, model, request, resolved, estimate, ticket, submits,
-                 out_path, charged, error, created_at, updated_at FROM jobs WHERE id = ?1",
+                 out_path, charged, error, created_at, updated_at, kind FROM jobs WHERE id = ?1",
             [id],
             |r| {
                 Ok(Row {
@@ -822,6 +910,7 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
                     error: r.get(11)?,
                     created_at: r.get(12)?,
                     updated_at: r.get(13)?,
+                    kind: r.get(14)?,
                 })
             },
         )
@@ -840,6 +929,11 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
     Ok(Some(Job {
+        kind: match row.kind.as_str() {
+            "video" => JobKind::Video,
+            "image" => JobKind::Image,
+            other => return Err(corrupt("kind", format!("unknown kind {other:?}"))),
+        },
         state: row.state.parse().map_err(|m| corrupt("state", m))?,
         request: json(&row.request).map_err(|m| corrupt("request", m))?,
         resolved: json(&row.resolved).map_err(|m| corrupt("resolved", m))?,
