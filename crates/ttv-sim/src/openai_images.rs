@@ -115,6 +115,8 @@ struct Fields {
     images: Vec<bytes::Bytes>,
 }
 
+// The error is the HTTP answer itself, built once per refused request.
+#[allow(clippy::result_large_err)]
 fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Response> {
     if !edits {
         let Some(body) = call.json() else {
@@ -161,6 +163,8 @@ fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Response> {
     })
 }
 
+// The error is the HTTP answer itself, built once per refused request.
+#[allow(clippy::result_large_err)]
 fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Response> {
     if f.model != "gpt-image-1" {
         return Err(invalid(
