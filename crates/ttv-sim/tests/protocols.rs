@@ -200,3 +200,51 @@ async fn runway_tasks_beyond_the_concurrency_limit_are_throttled() {
     }
     assert_eq!(statuses, ["PENDING", "THROTTLED"]);
 }
+
+#[tokio::test]
+async fn fal_streams_status_changes_as_server_sent_events_and_closes_after_completed() {
+    let (sim, client) = start(SimConfig::default().with_timings(0.3, 0.3)).await;
+    let r = json_of(
+        client
+            .post(format!(
+                "{}/fal-ai/wan/v2.2-a14b/text-to-video",
+                sim.base_url(Provider::Fal)
+            ))
+            .header("Authorization", "Key k")
+            .json(&json!({ "prompt": "x" })),
+    )
+    .await;
+    let stream = client
+        .get(format!("{}/stream", r["status_url"].as_str().unwrap()))
+        .header("Authorization", "Key k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // The whole body arrives because the server closes the stream after COMPLETED.
+    let text = stream.text().await.unwrap();
+    let statuses: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let names: Vec<&str> = statuses
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"IN_QUEUE"));
+    assert!(names.contains(&"IN_PROGRESS"), "{names:?}");
+    assert_eq!(names.last(), Some(&"COMPLETED"));
+    assert_eq!(names.iter().filter(|n| **n == "COMPLETED").count(), 1);
+    let done = statuses.last().unwrap();
+    assert!(
+        done["response_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(r["request_id"].as_str().unwrap())
+    );
+    // The stream is logged as one `stream` call, not as polls.
+    let endpoints: Vec<_> = sim.requests().iter().map(|r| r.endpoint).collect();
+    assert_eq!(endpoints, [Some(Endpoint::Submit), Some(Endpoint::Stream)]);
+}

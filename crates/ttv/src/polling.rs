@@ -7,8 +7,8 @@
 //! ([`crate::store::Store::finished_times`]). The [`Poller`] then
 //!
 //! - waits until the 20th percentile before the first poll (never longer than the ceiling),
-//! - polls every `dense` from there to the 95th percentile, then backs off (10 % of the time
-//!   elapsed) so that a stuck job is still seen at least every `ceiling`,
+//! - polls every `dense` from there to the 95th percentile, then backs off (a quarter of
+//!   the time past it) so that a stuck job costs little and is still seen every `ceiling`,
 //! - and, as soon as the provider reports progress (Runway's `progress`, a percentage in
 //!   fal's or Replicate's logs), extrapolates when the job will end and polls just after it,
 //!   re-estimating on every answer.
@@ -346,8 +346,9 @@ impl Poller {
         } else if elapsed < a.expected.p95 {
             a.dense
         } else {
-            // Late: back off, so that a stuck job costs little and is still seen.
-            a.dense.max(elapsed.mul_f64(0.1))
+            // Late: back off with the lateness (a quarter of it), so that a job a little
+            // late is still seen promptly and a stuck one costs little.
+            a.dense.max((elapsed - a.expected.p95).mul_f64(0.25))
         };
         wait.clamp(a.floor, a.ceiling.max(a.floor))
     }
@@ -417,7 +418,8 @@ mod tests {
         assert_eq!(p.next_wait(t0 + secs(30.0)), secs(10.0));
         assert_eq!(p.next_wait(t0 + secs(40.0)), secs(2.0));
         assert_eq!(p.next_wait(t0 + secs(99.0)), secs(2.0));
-        assert_eq!(p.next_wait(t0 + secs(150.0)), secs(15.0));
+        assert_eq!(p.next_wait(t0 + secs(104.0)), secs(2.0));
+        assert_eq!(p.next_wait(t0 + secs(150.0)), secs(12.5));
         assert_eq!(p.next_wait(t0 + secs(1000.0)), secs(30.0));
     }
 

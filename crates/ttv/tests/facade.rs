@@ -181,3 +181,30 @@ async fn cancel_stops_the_remote_job_and_records_it() {
     assert_eq!(cancels, 1);
     assert!(!out.exists());
 }
+
+#[test]
+fn adaptive_polling_is_configured_and_a_polling_interval_forces_a_fixed_one() {
+    let pacing = |yaml: &str| {
+        let loaded = ttv::config::from_yaml(yaml, &HashMap::new());
+        loaded.check().expect("the test configuration is valid");
+        let registry = Registry::new(&loaded.settings.registry);
+        let runway = registry.get("backend", "runway").unwrap();
+        let animatic = registry.get("backend", "animatic").unwrap();
+        (runway.pacing(), animatic.pacing())
+    };
+    let runway = format!("runway_ml:\n  api_key: {KEY}\n");
+    let (hosted, local) = pacing(&format!(
+        "{runway}remote_api_settings:\n  adaptive_polling: true\n"
+    ));
+    assert_eq!(
+        hosted,
+        ttv::polling::typical_pacing("runway", Some("gen4.5"))
+    );
+    assert!(matches!(local, ttv::polling::Pacing::Fixed(_)), "{local:?}");
+    let (forced, _) = pacing(&format!(
+        "{runway}remote_api_settings:\n  adaptive_polling: true\n  polling_interval: 2\n"
+    ));
+    assert_eq!(forced, ttv::polling::Pacing::Fixed(Duration::from_secs(2)));
+    let (default, _) = pacing(&runway);
+    assert_eq!(default, ttv::polling::Pacing::Fixed(Duration::from_secs(6)));
+}
