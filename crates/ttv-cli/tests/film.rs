@@ -337,14 +337,6 @@ async fn the_original_sample_config_makes_a_chained_film_unchanged() {
     ]);
     let out = output(cmd).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let result: Value = serde_json::from_str(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default(),
-    )
-    .unwrap_or(Value::Null);
-    let _ = result;
     let film = dir.join("output/milo.mp4");
     assert!(film.is_file(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(sim.paid_submits(Provider::Gemini), 2);

@@ -406,7 +406,10 @@ fn print_plan(cli: &Cli, plan: &FilmPlan, out: Option<&Path>) -> anyhow::Result<
             "plan": plan,
         }));
     }
-    let yaml = board.to_yaml()?;
+    let mut yaml = board.to_yaml()?;
+    if !yaml.ends_with('\n') {
+        yaml.push('\n');
+    }
     match out {
         None => print!("{yaml}"),
         Some(path) => {
