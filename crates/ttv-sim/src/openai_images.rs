@@ -52,6 +52,11 @@ fn invalid(message: &str, param: &str) -> Response {
     )
 }
 
+/// [`invalid`], boxed for a `Result`'s error.
+fn refuse(message: &str, param: &str) -> Box<Response> {
+    Box::new(invalid(message, param))
+}
+
 fn fault_answer(kind: FaultKind) -> Option<Response> {
     Some(match kind {
         FaultKind::InvalidKey => error(
@@ -115,10 +120,10 @@ struct Fields {
     images: Vec<bytes::Bytes>,
 }
 
-fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Response> {
+fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Box<Response>> {
     if !edits {
         let Some(body) = call.json() else {
-            return Err(invalid(
+            return Err(refuse(
                 "We could not parse the JSON body of your request.",
                 "body",
             ));
@@ -136,7 +141,7 @@ fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Response> {
     }
     let parts = crate::uploads::multipart(call.headers, call.body);
     if parts.is_empty() {
-        return Err(invalid("Expected a multipart/form-data body.", "body"));
+        return Err(refuse("Expected a multipart/form-data body.", "body"));
     }
     let text = |k: &str, d: &str| {
         parts
@@ -161,9 +166,9 @@ fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Response> {
     })
 }
 
-fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Response> {
+fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Box<Response>> {
     if f.model != "gpt-image-1" {
-        return Err(invalid(
+        return Err(refuse(
             &format!(
                 "Invalid value: '{}'. Supported values are: 'gpt-image-1'.",
                 f.model
@@ -172,10 +177,10 @@ fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Response> {
         ));
     }
     if f.prompt.trim().is_empty() {
-        return Err(invalid("Missing required parameter: 'prompt'.", "prompt"));
+        return Err(refuse("Missing required parameter: 'prompt'.", "prompt"));
     }
     if !QUALITIES.contains(&f.quality.as_str()) {
-        return Err(invalid(
+        return Err(refuse(
             &format!(
                 "Invalid value: '{}'. Supported values are: 'low', 'medium', 'high', and 'auto'.",
                 f.quality
@@ -184,23 +189,23 @@ fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Response> {
         ));
     }
     if !(1..=10).contains(&f.n) {
-        return Err(invalid(
+        return Err(refuse(
             "Invalid value for 'n': must be between 1 and 10.",
             "n",
         ));
     }
     if edits {
         if f.images.is_empty() {
-            return Err(invalid("Missing required parameter: 'image'.", "image"));
+            return Err(refuse("Missing required parameter: 'image'.", "image"));
         }
         if f.images.len() > MAX_IMAGES {
-            return Err(invalid(
+            return Err(refuse(
                 &format!("Too many images: at most {MAX_IMAGES}."),
                 "image",
             ));
         }
         if f.images.iter().any(|i| crate::stills::decodes(i).is_none()) {
-            return Err(invalid(
+            return Err(refuse(
                 "Invalid image file or mode for image 1, please check your image file.",
                 "image",
             ));
@@ -214,7 +219,7 @@ fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Response> {
         .find(|s| s.0 == f.size)
         .map(|s| (s.1, s.2))
         .ok_or_else(|| {
-            invalid(
+            refuse(
                 &format!("Invalid value: '{}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.", f.size),
                 "size",
             )
@@ -261,11 +266,11 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
     }
     let f = match fields(call, edits) {
         Ok(f) => f,
-        Err(r) => return reply(r),
+        Err(r) => return reply(*r),
     };
     let (w, h) = match check(&f, edits) {
         Ok(s) => s,
-        Err(r) => return reply(r),
+        Err(r) => return reply(*r),
     };
     // The work is done (and billed) from here on, whatever happens to the answer.
     let jpeg = f.output_format == "jpeg";
