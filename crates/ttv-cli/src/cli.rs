@@ -57,6 +57,9 @@ pub enum Command {
     /// List, inspect, resume, cancel and settle jobs in the job store.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Make long videos: plan a story into segments, make each as a job, join them.
+    #[command(subcommand)]
+    Film(FilmCommand),
     /// Sum what jobs cost, by day, backend and model (from the job store's ledger).
     Spend {
         /// Only the last N days (UTC), today included.
@@ -69,6 +72,9 @@ pub enum Command {
     /// Serve simulated Runway, Google Veo (Gemini API and Vertex AI), MiniMax and fal APIs on
     /// 127.0.0.1 (for tests and demos).
     Sim(ttv_sim::cli::SimArgs),
+    /// Serve the HTTP API (the original pipeline's /jobs, OpenAI-compatible /v1/videos, ttv's
+    /// /v1/ttv), live progress and a dashboard; unfinished jobs carry on from where they were.
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions {
         /// The shell.
@@ -325,4 +331,119 @@ pub struct FrameArgs {
     /// Where to write the image (PNG, JPEG or WebP by extension).
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,
+}
+
+/// `ttv film ...`
+#[derive(Debug, Subcommand)]
+pub enum FilmCommand {
+    /// Make a film: from the configuration (the original pipeline_config.yaml), a prompt, or
+    /// a storyboard.
+    Run(FilmRunArgs),
+    /// Write the storyboard (YAML) with every segment's estimate, the total and the budget
+    /// check, without generating anything.
+    Plan(FilmPlanArgs),
+    /// Carry a film run on after a crash, Ctrl-C or a failure: done segments are never made
+    /// or paid again.
+    Resume {
+        /// The run id.
+        run: String,
+    },
+    /// List the film runs, newest first.
+    List,
+    /// Show a film run with its segments.
+    Show {
+        /// The run id.
+        run: String,
+    },
+    /// Cancel a film run and its unfinished segment jobs.
+    Cancel {
+        /// The run id.
+        run: String,
+    },
+}
+
+/// What film to make.
+#[derive(Debug, Clone, Args)]
+pub struct FilmInput {
+    /// The story (default: the configuration's `prompt`).
+    #[arg(long, short, value_name = "TEXT", conflicts_with = "storyboard")]
+    pub prompt: Option<String>,
+
+    /// The film's length in seconds, cut into segments of `segment_duration_seconds`
+    /// (default: the configuration's `duration_seconds`, else one segment per line or
+    /// sentence of the story).
+    #[arg(long, short, value_name = "SECONDS", conflicts_with = "storyboard")]
+    pub duration: Option<f64>,
+
+    /// A storyboard (YAML or JSON; ttv's format or the original pipeline's planning output).
+    #[arg(long, short, value_name = "FILE")]
+    pub storyboard: Option<PathBuf>,
+
+    /// keyframe or chaining (default: the configuration's `generation_mode`, else keyframe).
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+
+    /// Seconds per segment (default: the configuration's `segment_duration_seconds`, else 5).
+    #[arg(long, value_name = "SECONDS")]
+    pub segment_duration: Option<f64>,
+
+    /// Segments made at once in keyframe mode (default: `parallel_segments`, else 1).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
+
+    /// Backend for segments that name none (default: the configuration's `default_backend`).
+    #[arg(long, short, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// The most the whole run may cost, in US dollars; checked before the first submit.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
+    /// The run id (default: a fresh one); its segments are jobs RUN-s01, RUN-s02, ...
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+}
+
+/// `ttv film run`
+#[derive(Debug, Clone, Args)]
+pub struct FilmRunArgs {
+    #[command(flatten)]
+    pub input: FilmInput,
+
+    /// Where to write the film (default: OUTPUT_DIR/RUN.mp4; the segments go in OUTPUT_DIR/RUN/).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `ttv film plan`
+#[derive(Debug, Clone, Args)]
+pub struct FilmPlanArgs {
+    #[command(flatten)]
+    pub input: FilmInput,
+
+    /// Write the storyboard here instead of stdout (an existing file is not replaced).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `ttv serve`
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Without tokens (TTV_SERVE_TOKENS) only a loopback address is
+    /// allowed.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub workers: usize,
+    /// Seconds a shutdown waits for paid submits and downloads in flight.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace: u64,
+    /// An OpenAI model name and the backend it maps to (`sora-2=runway`,
+    /// `sora-2-pro=veo`); repeatable. `ttv/<backend>[/<model>]` always works.
+    #[arg(long = "model", value_name = "NAME=BACKEND")]
+    pub models: Vec<String>,
+    /// Largest request body in MiB (images included).
+    #[arg(long, default_value_t = 25, value_name = "MIB")]
+    pub max_body_mib: usize,
 }

@@ -70,9 +70,11 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => commands::validate::run(cli, args).await,
         Command::Spend { days } => commands::spend::run(cli, *days).await,
         Command::Jobs(command) => commands::jobs::run(cli, command).await,
+        Command::Film(command) => commands::film::run(cli, command).await,
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Probe { video } => commands::media::probe(cli, video).await,
         Command::Frame(args) => commands::media::frame(cli, args).await,
+        Command::Serve(args) => commands::serve::run(cli, args).await,
         Command::Sim(args) => ttv_sim::cli::serve(args.clone(), cli.json)
             .await
             .map_err(sim_error),

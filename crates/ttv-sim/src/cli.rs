@@ -25,6 +25,17 @@ pub struct SimArgs {
     /// Seconds every task runs (overrides the scenario).
     #[arg(long)]
     pub run_secs: Option<f64>,
+    /// Spread of run times (standard deviation of their logarithm): each task's run time is
+    /// drawn from a log-normal with median --run-secs (overrides the scenario; 0 = exact).
+    #[arg(long)]
+    pub run_spread: Option<f64>,
+    /// Model seconds per real second: every queue and run time is divided by it (a
+    /// benchmark models minute-long jobs in seconds); the protocols are unchanged.
+    #[arg(long)]
+    pub time_scale: Option<f64>,
+    /// Seed of the run-time draws, for the same times in the same submit order.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// PEM public key of the service account whose JWTs the Vertex token endpoint accepts.
     #[arg(long)]
     pub google_public_key: Option<PathBuf>,
@@ -90,6 +101,7 @@ impl SimArgs {
         for (flag, value) in [
             ("--queue-secs", self.queue_secs),
             ("--run-secs", self.run_secs),
+            ("--run-spread", self.run_spread),
         ] {
             if let Some(v) = value.filter(|v| !v.is_finite() || *v < 0.0) {
                 return Err(SimError::Input(format!(
@@ -105,6 +117,20 @@ impl SimArgs {
             if let Some(r) = self.run_secs {
                 knobs.run_secs = r;
             }
+            if let Some(s) = self.run_spread {
+                knobs.run_spread = s;
+            }
+        }
+        if let Some(scale) = self.time_scale {
+            if !scale.is_finite() || scale <= 0.0 {
+                return Err(SimError::Input(format!(
+                    "--time-scale: {scale}; expected model seconds per real second, above 0 (60 runs a minute-long job in a second)"
+                )));
+            }
+            config.time_scale = scale;
+        }
+        if self.seed.is_some() {
+            config.seed = self.seed;
         }
         Ok(config)
     }

@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -36,6 +35,8 @@ pub enum Endpoint {
     Cancel,
     /// Uploading an input file (Runway uploads, fal storage, Replicate files).
     Upload,
+    /// Opening a status stream (fal's `.../status/stream`).
+    Stream,
 }
 
 /// What goes wrong.
@@ -75,9 +76,12 @@ pub enum FaultKind {
     InvalidKey,
     /// The account has no money left.
     InsufficientBalance,
-    /// The answer is a success whose body is damaged (image APIs: JSON that does not parse,
-    /// or image bytes cut short). On submit the work is done and billed first.
-    Malformed,
+    /// Chat completions: the answer's content is not valid JSON (cut off mid-object). Image
+    /// APIs: a success whose body is damaged (JSON cut off, image bytes cut short), after the
+    /// image was made and billed.
+    MalformedOutput,
+    /// Chat completions: the model refuses (`message.refusal` set, `content` null).
+    Refusal,
 }
 
 /// One scripted or random fault.
@@ -137,8 +141,15 @@ impl FaultRule {
 pub struct ProviderKnobs {
     /// Seconds a task waits in the queue.
     pub queue_secs: f64,
-    /// Seconds a task runs once it leaves the queue.
+    /// Seconds a task runs once it leaves the queue: the median when `run_spread` is set.
     pub run_secs: f64,
+    /// Spread of run times: the standard deviation of their natural logarithm. 0 (the
+    /// default) runs every task exactly `run_secs`; above 0 each task's run time is drawn
+    /// from a log-normal distribution with median `run_secs` (0.35 puts the 5th and 95th
+    /// percentiles at 0.56x and 1.78x the median).
+    pub run_spread: f64,
+    /// Spread of queue times, as `run_spread` is for run times.
+    pub queue_spread: f64,
     /// Seconds an output URL stays valid.
     pub output_ttl_secs: f64,
     /// Queued tasks at or beyond this queue position are reported as throttled by providers
@@ -153,6 +164,8 @@ impl Default for ProviderKnobs {
         Self {
             queue_secs: 0.0,
             run_secs: 1.0,
+            run_spread: 0.0,
+            queue_spread: 0.0,
             output_ttl_secs: 3600.0,
             concurrency: None,
             faults: Vec::new(),
@@ -161,12 +174,15 @@ impl Default for ProviderKnobs {
 }
 
 impl ProviderKnobs {
-    pub(crate) fn queue(&self) -> Duration {
-        Duration::from_secs_f64(self.queue_secs.max(0.0))
+    /// A queue time in model seconds: the median times `e^(spread * z)` for a standard
+    /// normal `z`.
+    pub(crate) fn queue_model_secs(&self, z: f64) -> f64 {
+        (self.queue_secs.max(0.0) * (self.queue_spread * z).exp()).min(1e7)
     }
 
-    pub(crate) fn run(&self) -> Duration {
-        Duration::from_secs_f64(self.run_secs.max(0.0))
+    /// A run time in model seconds, as [`ProviderKnobs::queue_model_secs`].
+    pub(crate) fn run_model_secs(&self, z: f64) -> f64 {
+        (self.run_secs.max(0.0) * (self.run_spread * z).exp()).min(1e7)
     }
 }
 
@@ -204,7 +220,7 @@ pub struct SimConfig {
     pub seedance: ProviderKnobs,
     /// DashScope knobs.
     pub dashscope: ProviderKnobs,
-    /// OpenAI Images knobs (faults; image answers are immediate).
+    /// OpenAI knobs, chat completions and images (faults on `submit`).
     pub openai: ProviderKnobs,
     /// Stability AI knobs (faults; image answers are immediate).
     pub stability: ProviderKnobs,
@@ -216,6 +232,14 @@ pub struct SimConfig {
     /// The secret key Kling JWTs must be signed with; their signature is not checked when
     /// absent (their `iss` is checked against `api_key` either way).
     pub kling_secret_key: Option<String>,
+    /// Model seconds per real second: every queue and run time (and the output lifetime) is
+    /// divided by it, so that a benchmark can model minute-long jobs in seconds. Protocols
+    /// are unchanged; progress, queue positions and reported inference times stay in model
+    /// time. 1 when 0 (the default).
+    pub time_scale: f64,
+    /// Seed of the run-time draws (`run_spread`, `queue_spread`): the same seed gives the
+    /// same times to tasks in the same submit order. Drawn from the system when absent.
+    pub seed: Option<u64>,
 }
 
 impl SimConfig {
@@ -240,6 +264,8 @@ impl SimConfig {
                 ("queue_secs", knobs.queue_secs),
                 ("run_secs", knobs.run_secs),
                 ("output_ttl_secs", knobs.output_ttl_secs),
+                ("run_spread", knobs.run_spread),
+                ("queue_spread", knobs.queue_spread),
             ] {
                 if !secs.is_finite() || secs < 0.0 {
                     problems.push(format!(
@@ -265,7 +291,30 @@ impl SimConfig {
                 }
             }
         }
+        if !self.time_scale.is_finite() || self.time_scale < 0.0 {
+            problems.push(format!(
+                "time_scale: {}; expected model seconds per real second, above 0",
+                self.time_scale
+            ));
+        }
         problems
+    }
+
+    /// Model seconds per real second (1 when unset).
+    pub fn scale(&self) -> f64 {
+        if self.time_scale > 0.0 && self.time_scale.is_finite() {
+            self.time_scale
+        } else {
+            1.0
+        }
+    }
+
+    /// The same run-time spread for every provider.
+    pub fn with_spread(mut self, run_spread: f64) -> Self {
+        for p in Provider::ALL {
+            self.knobs_mut(p).run_spread = run_spread;
+        }
+        self
     }
 
     /// The same timings for every provider.
@@ -297,7 +346,7 @@ impl SimConfig {
             Provider::Replicate => &self.replicate,
             Provider::Seedance => &self.seedance,
             Provider::Dashscope => &self.dashscope,
-            Provider::OpenAi => &self.openai,
+            Provider::Openai => &self.openai,
             Provider::Stability => &self.stability,
         }
     }
@@ -315,7 +364,7 @@ impl SimConfig {
             Provider::Replicate => &mut self.replicate,
             Provider::Seedance => &mut self.seedance,
             Provider::Dashscope => &mut self.dashscope,
-            Provider::OpenAi => &mut self.openai,
+            Provider::Openai => &mut self.openai,
             Provider::Stability => &mut self.stability,
         }
     }

@@ -1,5 +1,6 @@
 //! fal queue API: `POST /{app_id}` (any depth of sub-path), then
-//! `GET /{owner}/{alias}/requests/{id}/status[?logs=1]`, `GET /{owner}/{alias}/requests/{id}`
+//! `GET /{owner}/{alias}/requests/{id}/status[?logs=1]` (or its Server-Sent Events twin,
+//! `.../status/stream`), `GET /{owner}/{alias}/requests/{id}`
 //! and `PUT /{owner}/{alias}/requests/{id}/cancel`, with `Authorization: Key <key>`. Errors are
 //! `{"detail": ...}`: a string for request errors, a list of `{loc, msg, type}` for 422.
 //!
@@ -14,14 +15,20 @@
 //! request reports `COMPLETED` with an error; the result of a
 //! failed request is a 500 with a `detail` string.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use bytes::Bytes;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::Provider;
 use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::server::{Call, JsonReply, Reply, json, retry_after, transport_fault};
-use crate::state::{Phase, Submission};
+use crate::state::{Job, Phase, State, Submission};
 
 fn detail(status: StatusCode, text: &str) -> Response {
     json(status, json!({ "detail": text }))
@@ -227,6 +234,12 @@ fn status(call: &Call<'_>, id: &str) -> JsonReply {
         call.query.get("logs").map(String::as_str),
         Some("1" | "true")
     );
+    let (code, body) = status_body(call.state, &job, &response_url, logs);
+    JsonReply(code, body)
+}
+
+/// The status object of `job`, as the status call and the status stream send it.
+fn status_body(state: &State, job: &Job, response_url: &str, logs: bool) -> (StatusCode, Value) {
     let log = |m: &str| {
         if logs {
             json!([{ "message": m, "level": "INFO", "source": "user", "timestamp": chrono::Utc::now().to_rfc3339() }])
@@ -234,7 +247,7 @@ fn status(call: &Call<'_>, id: &str) -> JsonReply {
             Value::Null
         }
     };
-    let (code, body) = match call.state.phase(&job) {
+    match state.phase(job) {
         Phase::Queued { position } => (
             StatusCode::ACCEPTED,
             json!({
@@ -264,13 +277,117 @@ fn status(call: &Call<'_>, id: &str) -> JsonReply {
                 StatusCode::OK,
                 json!({
                     "status": "COMPLETED", "logs": log("done"),
-                    "metrics": { "inference_time": job.run.as_secs_f64() },
+                    "metrics": { "inference_time": state.model_secs(job.run) },
                     "error": error, "error_type": error_type, "response_url": response_url
                 }),
             )
         }
+    }
+}
+
+/// Whether a call asks for a request's status stream.
+pub(crate) fn is_status_stream(method: &Method, path: &str) -> bool {
+    method == Method::GET && path.contains("/requests/") && path.ends_with("/status/stream")
+}
+
+/// Between looks at a streamed request's state (its end is sent when it happens).
+const STREAM_TICK: Duration = Duration::from_millis(200);
+/// Between keep-alive comments, as fal sends them.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /{owner}/{alias}/requests/{id}/status/stream[?logs=1]`: Server-Sent Events, one
+/// `data:` status object per change, closed after `COMPLETED`, a comment every 15 s.
+pub(crate) fn status_stream(call: &Call<'_>, state: Arc<State>) -> Reply {
+    let reply = |r| Reply::new(Endpoint::Stream, r);
+    if !call.state.key_ok(call.credential("Key")) {
+        return reply(detail(
+            StatusCode::UNAUTHORIZED,
+            "Invalid Key Authorization header format. Expected '<key_id>:<key_secret>'.",
+        ));
+    }
+    // `on: stream` faults: a refused stream (500, 503, 429) or one whose connection drops.
+    if let Some(rule) = call.state.fault(Provider::Fal, Endpoint::Stream) {
+        return reply(match rule.fault {
+            FaultKind::ConnectionReset => crate::server::reset(),
+            FaultKind::RateLimited => retry_after(
+                detail(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
+                &rule,
+            ),
+            FaultKind::Unavailable => retry_after(
+                detail(StatusCode::SERVICE_UNAVAILABLE, "No runner is available."),
+                &rule,
+            ),
+            _ => detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        });
+    }
+    let id = call
+        .path
+        .trim_end_matches("/status/stream")
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let Some(job) = state.job(&id).filter(|j| j.provider == Provider::Fal) else {
+        return reply(detail(StatusCode::NOT_FOUND, "Request not found"));
     };
-    JsonReply(code, body)
+    let (response_url, _, _) = urls(call, &job.app, &id);
+    let logs = matches!(
+        call.query.get("logs").map(String::as_str),
+        Some("1" | "true")
+    );
+    let events = futures_util::stream::unfold(
+        (state, id.clone(), None::<String>, Instant::now(), false),
+        move |(state, id, last, mut quiet_since, done)| {
+            let response_url = response_url.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let job = state.job(&id)?;
+                    let (_, body) = status_body(&state, &job, &response_url, logs);
+                    let key = format!(
+                        "{}|{}|{}",
+                        body["status"], body["queue_position"], body["logs"][0]["message"]
+                    );
+                    let ended = body["status"] == "COMPLETED";
+                    if last.as_deref() != Some(key.as_str()) {
+                        let event = Bytes::from(format!("data: {body}\n\n"));
+                        return Some((
+                            Ok::<_, std::io::Error>(event),
+                            (state, id, Some(key), Instant::now(), ended),
+                        ));
+                    }
+                    let now = Instant::now();
+                    if now.duration_since(quiet_since) >= KEEP_ALIVE {
+                        quiet_since = now;
+                        return Some((
+                            Ok(Bytes::from_static(b": keep-alive\n\n")),
+                            (state, id, last, quiet_since, false),
+                        ));
+                    }
+                    // Wake exactly at the end when it comes before the next look.
+                    let end = job.finished_at();
+                    let wake = if end > now && end < now + STREAM_TICK {
+                        end
+                    } else {
+                        now + STREAM_TICK
+                    };
+                    tokio::time::sleep_until(wake).await;
+                }
+            }
+        },
+    );
+    let mut response = Response::new(Body::from_stream(events));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    reply(response).task(id)
 }
 
 fn result(call: &Call<'_>, id: &str) -> JsonReply {

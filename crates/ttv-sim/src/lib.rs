@@ -1,7 +1,8 @@
 //! `ttv-sim`: a local stand-in for the Runway, Google Veo (Gemini API and Vertex AI), MiniMax,
 //! fal, Kling, Luma, Replicate, Seedance (BytePlus ModelArk) and Alibaba (DashScope) video
-//! APIs, with the providers' upload endpoints, and for the OpenAI Images, Gemini image and
-//! Stability image APIs (`/openai`, `/gemini`, `/stability`).
+//! APIs, with the providers' upload endpoints, an OpenAI-compatible chat-completions API
+//! (`/openai/v1/chat/completions`) for the film planner, and the OpenAI Images, Gemini image
+//! and Stability image APIs (`/openai/v1/images`, `/gemini`, `/stability`) for keyframes.
 //!
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
 //! `/gemini`, `/vertex`, `/minimax`, `/fal`, `/kling`, `/luma`, `/replicate`, `/seedance`,
@@ -39,6 +40,7 @@ mod kling;
 pub mod log;
 mod luma;
 mod minimax;
+mod openai_chat;
 mod openai_images;
 mod replicate;
 mod runway;
@@ -84,14 +86,16 @@ pub enum Provider {
     Seedance,
     /// Alibaba Cloud Model Studio / DashScope video synthesis, under `/api/v1`.
     Dashscope,
-    /// OpenAI Images (`gpt-image-1`), under `/v1`. An image provider: not in [`Provider::ALL`].
-    OpenAi,
+    /// An OpenAI-compatible chat-completions API (structured output), under `/v1`: the
+    /// film planner's LLM, and the OpenAI Images API (`gpt-image-1`) under `/v1/images`. Not
+    /// a video provider, so not in [`Provider::ALL`].
+    Openai,
     /// Stability AI Stable Image, under `/v2beta`. An image provider: not in [`Provider::ALL`].
     Stability,
 }
 
 impl Provider {
-    /// Every simulated video provider (Gemini also serves its image models).
+    /// Every simulated provider.
     pub const ALL: [Provider; 10] = [
         Self::Runway,
         Self::Gemini,
@@ -105,12 +109,13 @@ impl Provider {
         Self::Dashscope,
     ];
 
-    /// The simulated image-only providers.
-    pub const IMAGE: [Provider; 2] = [Self::OpenAi, Self::Stability];
+    /// The simulated providers that make no videos: the OpenAI API (chat and images) and
+    /// Stability's images.
+    pub const OTHER: [Provider; 2] = [Self::Openai, Self::Stability];
 
-    /// Every simulated provider, video and image.
+    /// Every simulated provider, video and other.
     pub fn every() -> impl Iterator<Item = Provider> {
-        Self::ALL.into_iter().chain(Self::IMAGE)
+        Self::ALL.into_iter().chain(Self::OTHER)
     }
 
     /// The URL prefix the provider is served under.
@@ -126,7 +131,7 @@ impl Provider {
             Self::Replicate => "replicate",
             Self::Seedance => "seedance",
             Self::Dashscope => "dashscope",
-            Self::OpenAi => "openai",
+            Self::Openai => "openai",
             Self::Stability => "stability",
         }
     }
@@ -172,6 +177,11 @@ impl Sim {
             state,
             shutdown: Some(tx),
         })
+    }
+
+    /// Model seconds per real second ([`SimConfig::time_scale`]).
+    pub fn time_scale(&self) -> f64 {
+        self.state.config.scale()
     }
 
     /// The address served.
@@ -245,7 +255,7 @@ impl Sim {
             Provider::Luma => "/v1",
             Provider::Seedance => "/api/v3",
             Provider::Dashscope => "/api/v1",
-            Provider::OpenAi => "/v1",
+            Provider::Openai => "/v1",
             _ => "",
         };
         format!("{}{suffix}", self.base_url(provider))

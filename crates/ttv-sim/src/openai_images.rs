@@ -257,7 +257,7 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
     if !call.state.key_ok(call.credential("Bearer")) {
         return reply(fault_answer(FaultKind::InvalidKey).unwrap_or_else(server_error));
     }
-    let fault = call.state.fault(Provider::OpenAi, Endpoint::Submit);
+    let fault = call.state.fault(Provider::Openai, Endpoint::Submit);
     if let Some(r) = fault
         .as_ref()
         .and_then(|f| early_fault(f, Endpoint::Submit, fault_answer))
@@ -296,7 +296,7 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
         },
     });
     let response = match &fault {
-        Some(rule) if rule.fault == FaultKind::Malformed => {
+        Some(rule) if rule.fault == FaultKind::MalformedOutput => {
             let text = body.to_string();
             (
                 StatusCode::OK,

@@ -19,8 +19,8 @@ use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::log::Record;
 use crate::state::{Phase, State};
 use crate::{
-    Provider, dashscope, fal, google, kling, luma, minimax, openai_images, replicate, runway,
-    seedance, stability, uploads,
+    Provider, dashscope, fal, google, kling, luma, minimax, openai_chat, openai_images, replicate,
+    runway, seedance, stability, uploads,
 };
 
 /// One parsed request, as the protocol modules see it.
@@ -122,6 +122,10 @@ async fn handle(
     let (provider, reply) = match provider {
         Some(Provider::Runway) => (Some(Provider::Runway), runway::handle(&call)),
         Some(Provider::Minimax) => (Some(Provider::Minimax), minimax::handle(&call)),
+        Some(Provider::Fal) if fal::is_status_stream(&method, &rest) => (
+            Some(Provider::Fal),
+            fal::status_stream(&call, state.clone()),
+        ),
         Some(Provider::Fal) => (Some(Provider::Fal), fal::handle(&call)),
         Some(p @ (Provider::Gemini | Provider::Vertex)) => {
             (Some(p), google::handle(&call, p).await)
@@ -131,7 +135,10 @@ async fn handle(
         Some(Provider::Replicate) => (Some(Provider::Replicate), replicate::handle(&call).await),
         Some(Provider::Seedance) => (Some(Provider::Seedance), seedance::handle(&call)),
         Some(Provider::Dashscope) => (Some(Provider::Dashscope), dashscope::handle(&call)),
-        Some(Provider::OpenAi) => (Some(Provider::OpenAi), openai_images::handle(&call).await),
+        Some(Provider::Openai) if rest.starts_with("/v1/images/") => {
+            (Some(Provider::Openai), openai_images::handle(&call).await)
+        }
+        Some(Provider::Openai) => (Some(Provider::Openai), openai_chat::handle(&call)),
         Some(Provider::Stability) => (Some(Provider::Stability), stability::handle(&call).await),
         None if path.starts_with("/uploads/") => uploads::handle(&call, &path),
         None if path.starts_with("/files/") => download(&call, &path).await,

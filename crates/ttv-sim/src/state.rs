@@ -103,6 +103,10 @@ pub(crate) struct State {
     fired: Mutex<Vec<Fired>>,
     submissions: Mutex<Vec<Submission>>,
     numeric_ids: AtomicU64,
+    /// How many run-time draws were made (the position in the seeded sequence).
+    draws: AtomicU64,
+    /// Seed of the run-time draws.
+    seed: u64,
     /// Vertex access tokens handed out, with their expiry.
     tokens: Mutex<HashMap<String, Instant>>,
     /// Files received by the providers' upload endpoints, by id.
@@ -118,6 +122,9 @@ impl State {
             config.video_fps
         };
         let max_side = config.video_max_side;
+        let seed = config
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
         Self {
             config,
             root,
@@ -129,6 +136,8 @@ impl State {
             fired: Mutex::new(Vec::new()),
             submissions: Mutex::new(Vec::new()),
             numeric_ids: AtomicU64::new(106_916_112_212_032),
+            draws: AtomicU64::new(0),
+            seed,
             tokens: Mutex::new(HashMap::new()),
             uploaded: Mutex::new(HashMap::new()),
             videos: VideoCache::new(fps, max_side),
@@ -270,12 +279,15 @@ impl State {
                 _ => None,
             })
             .unwrap_or(Ending::Success);
+        let n = self.draws.fetch_add(1, Ordering::Relaxed);
+        let (zq, zr) = normal_pair(self.seed, n);
+        let scale = self.config.scale();
         let job = Job {
             id: id.clone(),
             provider,
             created: Instant::now(),
-            queue: knobs.queue(),
-            run: knobs.run(),
+            queue: Duration::from_secs_f64(knobs.queue_model_secs(zq) / scale),
+            run: Duration::from_secs_f64(knobs.run_model_secs(zr) / scale),
             ending,
             cancelled_at: None,
             deleted_at: None,
@@ -434,7 +446,7 @@ impl State {
     /// A download URL for a finished job, valid for the provider's output TTL.
     pub fn output_url(&self, job: &Job) -> String {
         let now = Instant::now();
-        let ttl = self.config.knobs(job.provider).output_ttl_secs.max(0.0);
+        let ttl = self.config.knobs(job.provider).output_ttl_secs.max(0.0) / self.config.scale();
         let expires = (now + Duration::from_secs_f64(ttl)).saturating_duration_since(self.epoch);
         format!(
             "{}/files/{}.mp4?expires={}",
@@ -522,7 +534,105 @@ impl State {
     }
 }
 
+/// Model seconds of a real duration on this simulator's clock.
+impl State {
+    pub fn model_secs(&self, real: Duration) -> f64 {
+        real.as_secs_f64() * self.config.scale()
+    }
+}
+
+/// SplitMix64: the `n`-th number of the sequence seeded with `seed`.
+fn splitmix(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Two independent standard normal numbers, the `n`-th pair of `seed`'s sequence
+/// (Box-Muller).
+pub(crate) fn normal_pair(seed: u64, n: u64) -> (f64, f64) {
+    let unit = |x: u64| ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u1 = unit(splitmix(seed, 2 * n));
+    let u2 = unit(splitmix(seed, 2 * n + 1));
+    let r = (-2.0 * u1.ln()).sqrt();
+    let a = std::f64::consts::TAU * u2;
+    (r * a.cos(), r * a.sin())
+}
+
 /// A number in 0..1 from the system's randomness.
 fn chance() -> f64 {
     (uuid::Uuid::new_v4().as_u128() as u64 >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(config: SimConfig) -> State {
+        State::new(config, "http://127.0.0.1:1".into())
+    }
+
+    fn runs(state: &State, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let job = state.create(
+                    Provider::Runway,
+                    format!("t{i}"),
+                    Resolution::new(64, 64),
+                    5,
+                    String::new(),
+                    None,
+                );
+                job.run.as_secs_f64()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_a_spread_every_task_runs_exactly_run_secs() {
+        let s = state(SimConfig::default().with_timings(0.5, 2.0));
+        assert!(runs(&s, 5).iter().all(|r| *r == 2.0));
+    }
+
+    #[test]
+    fn a_seeded_spread_draws_the_same_log_normal_times_in_the_same_order() {
+        let config = SimConfig {
+            seed: Some(7),
+            ..SimConfig::default()
+                .with_timings(0.0, 60.0)
+                .with_spread(0.35)
+        };
+        let a = runs(&state(config.clone()), 2001);
+        let b = runs(&state(config), 2001);
+        assert_eq!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[1000];
+        assert!((median / 60.0 - 1.0).abs() < 0.05, "median {median}");
+        // ln(t / 60) has the configured standard deviation.
+        let logs: Vec<f64> = a.iter().map(|t| (t / 60.0).ln()).collect();
+        let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+        let sd = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / logs.len() as f64).sqrt();
+        assert!((sd - 0.35).abs() < 0.02, "spread {sd}");
+    }
+
+    #[test]
+    fn the_time_scale_divides_every_time_and_reports_model_seconds() {
+        let s = state(SimConfig {
+            time_scale: 60.0,
+            ..SimConfig::default().with_timings(30.0, 120.0)
+        });
+        let job = s.create(
+            Provider::Fal,
+            "t".into(),
+            Resolution::new(64, 64),
+            5,
+            String::new(),
+            None,
+        );
+        assert_eq!(job.queue, Duration::from_millis(500));
+        assert_eq!(job.run, Duration::from_secs(2));
+        assert_eq!(s.model_secs(job.run), 120.0);
+    }
 }

@@ -2,6 +2,9 @@
 //! time each. Prints wall time against the 2 s ideal, CPU time per job and peak memory per
 //! in-flight job; asserts nothing.
 //!
+//! Polls are adaptive (paced by Runway's progress: one poll just after the extrapolated end);
+//! `TTV_BENCH_FIXED_MS=200` polls at a fixed interval instead, as before.
+//!
 //! `cargo bench -p ttv --bench hosted`. The simulator runs in a child process (this same
 //! binary, re-executed) so that the CPU and memory figures belong to the library alone.
 
@@ -12,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use ttv::backend::no_events;
 use ttv::http::ApiKey;
+use ttv::polling::{Adaptive, Expected};
 use ttv::services::runway::{Runway, RunwayOptions};
 use ttv::{GenerationRequest, VideoBackend, VideoDuration};
 use ttv_sim::{Provider, Sim, SimConfig};
 
 const JOBS: usize = 1000;
 const RUN_SECS: f64 = 2.0;
-/// Between polls: well under the run time, so the wait after completion stays small.
+/// The backend's own fixed interval, which the adaptive layer replaces.
 const POLL_MS: u64 = 200;
 const CHILD_ENV: &str = "TTV_BENCH_SIM_CHILD";
 
@@ -84,16 +88,35 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Fixed polls every `TTV_BENCH_FIXED_MS` when set (the old figure), else adaptive polling
+    // paced by Runway's progress, set for jobs of about 2 s.
+    let fixed_ms: Option<u64> = std::env::var("TTV_BENCH_FIXED_MS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     rt.block_on(async {
-        let runway = Arc::new(
+        let bare: Arc<dyn VideoBackend> = Arc::new(
             Runway::new(RunwayOptions {
                 api_key: Some(ApiKey::new("bench")),
                 base_url: base,
                 model: "gen4.5".into(),
-                poll_interval: Duration::from_millis(POLL_MS),
+                poll_interval: Duration::from_millis(fixed_ms.unwrap_or(POLL_MS)),
             })
             .expect("backend"),
         );
+        let runway = match fixed_ms {
+            Some(_) => bare,
+            None => ttv::polling::adaptive(
+                bare,
+                Some(Adaptive {
+                    expected: Expected::log_normal(Duration::from_secs_f64(RUN_SECS), 0.1),
+                    floor: Duration::from_millis(20),
+                    ceiling: Duration::from_secs(1),
+                    dense: Duration::from_millis(100),
+                    guard: Duration::from_millis(10),
+                    jitter: 0.1,
+                }),
+            ),
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let req = Arc::new(GenerationRequest {
             duration: Some(VideoDuration::from_secs(2)),
@@ -124,7 +147,10 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_secs() - cpu_before;
         let peak = proc_status("VmHWM:").unwrap_or(0.0);
-        println!("jobs                 {JOBS} ({failed} failed), polling every {POLL_MS} ms");
+        match fixed_ms {
+            Some(ms) => println!("jobs                 {JOBS} ({failed} failed), polling every {ms} ms"),
+            None => println!("jobs                 {JOBS} ({failed} failed), adaptive polling"),
+        }
         println!(
             "wall                 {wall:.2} s against {RUN_SECS:.2} s ideal = {:.2}x (target <= 1.25x)",
             wall / RUN_SECS

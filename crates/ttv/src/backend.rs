@@ -27,6 +27,7 @@ use crate::cost::{CostEstimate, Money};
 use crate::error::{Error, ErrorKind, Result, Spend};
 use crate::media::atomic::AtomicFile;
 use crate::media::probe::{self, VideoInfo};
+use crate::polling::{Pacing, Poller};
 use crate::request::GenerationRequest;
 
 /// How a backend runs.
@@ -129,6 +130,26 @@ pub enum Status {
     /// The job was cancelled.
     Cancelled,
 }
+
+/// A status change a provider pushed ([`VideoBackend::status_stream`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pushed {
+    /// Waiting in the provider's queue.
+    Queued {
+        /// Place in the queue, when it says.
+        position: Option<u32>,
+    },
+    /// Generating.
+    Running {
+        /// Fraction done, when it says.
+        progress: Option<f32>,
+    },
+    /// The job reached its end (success or not): poll once for the outcome.
+    Ended,
+}
+
+/// Status changes pushed by a provider, until the job ends or the stream breaks.
+pub type StatusStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Pushed>> + Send>>;
 
 /// What a look-up of an ambiguous submit found ([`VideoBackend::find_submitted`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +277,13 @@ pub trait VideoBackend: Send + Sync {
         Duration::from_secs(5)
     }
 
+    /// How the polls of a job are paced ([`crate::polling`]): a fixed
+    /// [`VideoBackend::poll_interval`] by default; adaptive where the registry's layers
+    /// (or [`crate::polling::adaptive`]) say so.
+    fn pacing(&self) -> Pacing {
+        Pacing::Fixed(self.poll_interval())
+    }
+
     /// Waits for a place to run one job and holds it until the reservation is dropped (the
     /// job limits of [`crate::layers::concurrency`]); free by default.
     async fn reserve(&self) -> Reservation {
@@ -281,6 +309,14 @@ pub trait VideoBackend: Send + Sync {
 
     /// Asks how a job is doing.
     async fn poll(&self, ticket: &Ticket) -> Result<Status>;
+
+    /// Status changes of `ticket` as the provider pushes them (fal's status stream), where it
+    /// can: the job is then waited on without polling, and polled once when the stream says
+    /// it ended, or broke. `None` (the default): poll.
+    async fn status_stream(&self, ticket: &Ticket) -> Option<StatusStream> {
+        let _ = ticket;
+        None
+    }
 
     /// Writes a finished video to `into`, a temporary file the caller owns, reporting bytes
     /// as they arrive. The caller verifies and publishes it.
@@ -409,8 +445,26 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
     ticket: &Ticket,
     events: EventSink<'_>,
 ) -> Result<(Output, Option<Money>)> {
+    let mut poller = Poller::new(
+        backend.pacing(),
+        submitted_instant(ticket),
+        crate::polling::seed_of(&ticket.id),
+    );
+    let first = match backend.status_stream(ticket).await {
+        // Pushed changes: wait on them, then poll at once for the outcome.
+        Some(stream) => {
+            follow_stream(stream, &mut poller, events, ticket).await;
+            Duration::ZERO
+        }
+        None => poller.first_wait(tokio::time::Instant::now()),
+    };
+    if !first.is_zero() {
+        tokio::time::sleep(first).await;
+    }
     loop {
-        match backend.poll(ticket).await? {
+        let status = backend.poll(ticket).await?;
+        poller.observe(tokio::time::Instant::now(), &status);
+        match status {
             Status::Queued { position } => events(Event::Queued { position }),
             Status::Running { progress } => events(Event::Running { progress }),
             Status::Succeeded { output, cost } => return Ok((output, cost)),
@@ -423,8 +477,49 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
                 .with_backend(backend.id()));
             }
         }
-        tokio::time::sleep(backend.poll_interval()).await;
+        tokio::time::sleep(poller.next_wait(tokio::time::Instant::now())).await;
     }
+}
+
+/// Follows pushed status changes until the job ends or the stream breaks (then polling takes
+/// over), forwarding progress and teaching `poller` what it says.
+pub async fn follow_stream(
+    mut stream: StatusStream,
+    poller: &mut Poller,
+    events: EventSink<'_>,
+    ticket: &Ticket,
+) -> bool {
+    use futures_util::StreamExt as _;
+    while let Some(item) = stream.next().await {
+        let now = tokio::time::Instant::now();
+        match item {
+            Ok(Pushed::Queued { position }) => {
+                poller.observe(now, &Status::Queued { position });
+                events(Event::Queued { position });
+            }
+            Ok(Pushed::Running { progress }) => {
+                poller.observe(now, &Status::Running { progress });
+                events(Event::Running { progress });
+            }
+            Ok(Pushed::Ended) => return true,
+            Err(e) => {
+                tracing::info!(job = %ticket.id, error = %e, "the status stream broke; polling instead");
+                return false;
+            }
+        }
+    }
+    tracing::info!(job = %ticket.id, "the status stream closed before the end; polling instead");
+    false
+}
+
+/// The moment `ticket` was submitted on tokio's clock: now, less the time since the provider
+/// accepted it (a resumed job's polls are paced from its real submit).
+pub fn submitted_instant(ticket: &Ticket) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let ago = (Utc::now() - ticket.submitted_at)
+        .to_std()
+        .unwrap_or_default();
+    now.checked_sub(ago).unwrap_or(now)
 }
 
 /// Fetches `output` into a temporary file beside `dest`, verifies it, and renames it into

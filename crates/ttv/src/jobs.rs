@@ -28,6 +28,7 @@ use crate::budget::Budget;
 use crate::cost::Money;
 use crate::error::{Error, ErrorKind, Result, Spend};
 use crate::media::atomic::AtomicFile;
+use crate::polling::{Expected, Pacing, Poller};
 use crate::request::GenerationRequest;
 use crate::retry::RetryPolicy;
 use crate::store::{Job, JobEvent, JobState, NewJob, Store, StoreError};
@@ -101,6 +102,9 @@ pub struct JobRunner {
     policy: RetryPolicy,
     budget: Budget,
 }
+
+/// How many of the latest finished jobs of a kind adaptive polling learns from.
+const LEARN_FROM: usize = 50;
 
 /// Runs a store call off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -251,6 +255,7 @@ impl JobRunner {
         let started = Instant::now();
         let mut ready: Option<(Output, Option<Money>)> = None;
         let mut generation_secs = 0.0;
+        let mut poller: Option<Poller> = None;
         loop {
             let job = self.job(id).await?;
             match job.state {
@@ -281,7 +286,30 @@ impl JobRunner {
                 }
                 JobState::Submitted | JobState::Running => {
                     let ticket = ticket_of(&job)?;
-                    match backend.poll(ticket).await {
+                    let pacer = match poller.as_mut() {
+                        Some(p) => p,
+                        None => {
+                            let mut p = self.poller(backend, &job, ticket).await;
+                            let first = match backend.status_stream(ticket).await {
+                                // Pushed changes: wait on them, then poll at once.
+                                Some(stream) => {
+                                    crate::backend::follow_stream(stream, &mut p, events, ticket)
+                                        .await;
+                                    std::time::Duration::ZERO
+                                }
+                                None => p.first_wait(tokio::time::Instant::now()),
+                            };
+                            if !first.is_zero() {
+                                tokio::time::sleep(first).await;
+                            }
+                            poller.insert(p)
+                        }
+                    };
+                    let status = backend.poll(ticket).await;
+                    if let Ok(s) = &status {
+                        pacer.observe(tokio::time::Instant::now(), s);
+                    }
+                    match status {
                         // The store first, then the news: whoever hears it finds it recorded.
                         Ok(Status::Queued { position }) => {
                             self.mark_running(&job).await?;
@@ -317,7 +345,10 @@ impl JobRunner {
                         }
                         Err(err) => return Err(self.poll_failed(&job, err).await),
                     }
-                    tokio::time::sleep(backend.poll_interval()).await;
+                    let wait = poller.as_mut().map_or(backend.poll_interval(), |p| {
+                        p.next_wait(tokio::time::Instant::now())
+                    });
+                    tokio::time::sleep(wait).await;
                 }
                 JobState::Downloading => {
                     let ticket = ticket_of(&job)?.clone();
@@ -578,6 +609,32 @@ impl JobRunner {
                     format!("job {id} is unknown but its history has no submit"),
                 )
             })
+    }
+
+    /// The poll schedule of `job`: the backend's pacing, with the times learned from this
+    /// store's finished jobs of the same kind when it is adaptive and has enough of them.
+    async fn poller(&self, backend: &dyn VideoBackend, job: &Job, ticket: &Ticket) -> Poller {
+        let pacing = backend.pacing();
+        let poller = Poller::new(
+            pacing,
+            crate::backend::submitted_instant(ticket),
+            crate::polling::seed_of(&ticket.id),
+        );
+        if !matches!(pacing, Pacing::Adaptive(_)) {
+            return poller;
+        }
+        let (name, model, resolved) = (job.backend.clone(), job.model.clone(), job.resolved);
+        let learned = blocking(&self.store, move |s| {
+            s.finished_times(&name, model.as_deref(), &resolved, LEARN_FROM)
+        })
+        .await;
+        match learned {
+            Ok(times) => poller.learned(Expected::from_samples(&times)),
+            Err(e) => {
+                tracing::debug!(job = %job.id, error = %e, "no learned run times");
+                poller
+            }
+        }
     }
 
     async fn mark_running(&self, job: &Job) -> Result<()> {

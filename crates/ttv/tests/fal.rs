@@ -49,12 +49,27 @@ async fn text_to_video_uses_the_queue_urls_returned_by_submit() {
         json!({ "prompt": "a lighthouse at night", "duration": "5", "aspect_ratio": "16:9", "cfg_scale": 0.5 })
     );
     let id = &generated.ticket.id;
-    let status = &records[1];
+    // The status stream is waited on; when it says the request completed, one status call
+    // and the result call follow.
+    let stream = &records[1];
+    assert_eq!(
+        stream.path,
+        format!("/fal/fal-ai/kling-video/requests/{id}/status/stream")
+    );
+    assert_eq!(stream.query.as_deref(), Some("logs=1"));
+    assert_eq!(stream.headers["accept"], "text/event-stream");
+    assert_eq!(stream.headers["authorization"], format!("Key {KEY}"));
+    let status = &records[2];
     assert_eq!(
         status.path,
         format!("/fal/fal-ai/kling-video/requests/{id}/status")
     );
     assert_eq!(status.query.as_deref(), Some("logs=1"));
+    let polls = records
+        .iter()
+        .filter(|r| r.endpoint == Some(ttv_sim::Endpoint::Poll))
+        .count();
+    assert_eq!(polls, 1, "the stream replaces polling");
     assert!(
         records.iter().any(
             |r| r.method == "GET" && r.path == format!("/fal/fal-ai/kling-video/requests/{id}")
@@ -210,6 +225,36 @@ async fn task_and_download_faults_end_the_job_cleanly() {
     ] {
         let (err, sim) = fails_with(FaultRule::always(on, fault)).await;
         assert_eq!(err.kind(), kind, "{fault:?}: {err}");
+        assert_eq!(sim.paid_submits(Provider::Fal), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_or_broken_status_stream_falls_back_to_polling() {
+    for fault in [FaultKind::ServerError, FaultKind::ConnectionReset] {
+        let sim = sim(quick().with_fault(
+            Provider::Fal,
+            FaultRule::always(ttv_sim::Endpoint::Stream, fault),
+        ))
+        .await;
+        let kling = backend(&sim, KLING_T2V);
+        let (out, _, _dir) = generate(&kling, &GenerationRequest::text("a lighthouse")).await;
+        out.unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let records = sim.requests();
+        assert_eq!(
+            records
+                .iter()
+                .filter(|r| r.endpoint == Some(ttv_sim::Endpoint::Stream))
+                .count(),
+            1,
+            "{fault:?}"
+        );
+        assert!(
+            records
+                .iter()
+                .any(|r| r.endpoint == Some(ttv_sim::Endpoint::Poll)),
+            "{fault:?}: polled instead"
+        );
         assert_eq!(sim.paid_submits(Provider::Fal), 1);
     }
 }

@@ -672,3 +672,49 @@ async fn a_run_that_died_while_sending_to_fal_is_settled_by_the_next_run_with_th
     );
     assert_eq!(history[history.len() - 2..], ["downloading", "done"]);
 }
+
+#[tokio::test]
+async fn the_store_keeps_what_adaptive_polling_learns_per_kind_of_job() {
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.3)).await;
+    let backend = runway(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner_in(dir.path());
+    for i in 0..ttv::polling::MIN_SAMPLES {
+        new_job(&runner, &*backend, dir.path(), &format!("j{i}")).await;
+        runner
+            .run(&*backend, &format!("j{i}"), Some(&request()), &no_events)
+            .await
+            .unwrap();
+    }
+    let resolved = backend.validate(&request()).unwrap();
+    let times = runner
+        .store()
+        .finished_times("runway", Some("gen4.5"), &resolved, 50)
+        .unwrap();
+    assert_eq!(times.len(), ttv::polling::MIN_SAMPLES);
+    // From submit to the success ttv saw: never less than the simulated run.
+    assert!(times.iter().all(|t| *t >= 0.3), "{times:?}");
+    let learned = ttv::polling::Expected::from_samples(&times).expect("enough jobs");
+    assert!(learned.p20 <= learned.p50 && learned.p50 <= learned.p95);
+
+    // Another duration, another model: nothing learned yet.
+    let longer = backend
+        .validate(&GenerationRequest {
+            duration: Some(VideoDuration::from_secs(5)),
+            ..request()
+        })
+        .unwrap();
+    let store = runner.store();
+    assert!(
+        store
+            .finished_times("runway", Some("gen4.5"), &longer, 50)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .finished_times("runway", Some("gen4_turbo"), &resolved, 50)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -2,6 +2,7 @@
 //! (`image_generation_model`, `openai_api_key`, `openai_base_url`, `gemini_api_key`,
 //! `stability_api_key`) and the providers' standard environment variables.
 
+use super::resolve::OpenAiAccess;
 use super::resolve::is_placeholder;
 use super::schema::Config;
 use super::{Env, Finding};
@@ -38,6 +39,7 @@ fn text(value: Option<&serde_json::Value>) -> Option<String> {
 /// models use Veo's Gemini API key and address when the top-level `gemini_api_key` is unset.
 pub(super) fn settings(
     config: &Config,
+    openai: &OpenAiAccess,
     env: &dyn Env,
     findings: &mut Vec<Finding>,
 ) -> ImageSettings {
@@ -68,14 +70,13 @@ pub(super) fn settings(
     }
     ImageSettings {
         default_backend,
+        // The planner's OpenAI access (`openai_api_key`, `OPENAI_API_KEY`, `openai_base_url`);
+        // `OPENAI_BASE_URL` as the SDK reads it when the file names no address.
         openai: Some(OpenAiImagesOptions {
-            api_key: secret(
-                config.openai_api_key.as_ref(),
-                env,
-                &[openai_images::KEY_ENV],
-            ),
+            api_key: openai.api_key.clone(),
             base_url: text(config.openai_base_url.as_ref())
-                .or_else(|| var(openai_images::BASE_URL_ENV)),
+                .or_else(|| var(openai_images::BASE_URL_ENV))
+                .or_else(|| Some(openai.base_url.clone())),
             model: openai_model,
             quality: None,
         }),

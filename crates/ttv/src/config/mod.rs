@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use providers::UPLOAD_STORE_ENV;
-pub use resolve::{RequestDefaults, Settings};
+pub use resolve::{OpenAiAccess, RequestDefaults, Settings};
 pub use schema::{
     AlibabaSection, AnimaticSection, Config, FalSection, HunyuanSection, KlingSection,
     LocalSection, LtxSection, LumaSection, MinimaxSection, RemoteApiSettings, ReplicateSection,
@@ -290,6 +290,12 @@ pub fn from_yaml_in(text: &str, env: &dyn Env, base: &Path) -> Loaded {
         if PIPELINE_ONLY.iter().any(|(path, _)| *path == finding.path) {
             finding.severity = Severity::Warning;
             finding.message.push_str(" (ttv does not use this key)");
+        } else if PLANNER_KEYS.contains(&finding.path.as_str()) {
+            // Without an LLM, films are planned by the deterministic split.
+            finding.severity = Severity::Warning;
+            finding
+                .message
+                .push_str(" (films are planned without an LLM)");
         } else if let Some(backend) = backend_of(&finding.path) {
             deferred.push((backend, format!("{}: {}", finding.path, finding.message)));
             finding.severity = Severity::Warning;
@@ -613,6 +619,13 @@ fn unknown_key(path: &str) -> Finding {
     Finding::warning(path, message)
 }
 
+/// The film planner's keys: optional, so an unset variable in one is only a warning.
+const PLANNER_KEYS: &[&str] = &[
+    "openai_api_key",
+    "openai_base_url",
+    "prompt_enhancement_model",
+];
+
 /// Keys of the original pipeline that ttv reads but does not act on, and why.
 const PIPELINE_ONLY: &[(&str, &str)] = &[
     (
@@ -621,33 +634,41 @@ const PIPELINE_ONLY: &[(&str, &str)] = &[
     ),
     (
         "prompt",
-        "the pipeline's story prompt; pass --prompt to ttv generate",
+        "ttv film uses it (the story); ttv generate takes --prompt",
     ),
-    ("generation_mode", "the pipeline's keyframe/chaining switch"),
+    ("generation_mode", "ttv film uses it (keyframe or chaining)"),
     (
         "chaining_max_retries",
-        "the pipeline's chaining step; see remote_api_settings.max_retries",
+        "ttv film uses it (new attempts of a failed chained segment)",
     ),
     (
         "chaining_use_fsdp_flags",
         "ttv adds FSDP flags whenever a Wan job gets several GPUs",
     ),
     ("framepack_dir", "FramePack is not a ttv backend"),
-    ("initial_image", "pass --image to ttv generate"),
+    (
+        "initial_image",
+        "ttv film uses it (the film's first frame); ttv generate takes --image",
+    ),
     (
         "use_first_last_frame",
-        "ttv uses first+last frame when --last-frame is given",
+        "ttv film uses it (keyframe mode); ttv generate uses first+last frame when --last-frame is given",
     ),
-    ("single_keyframe_mode", "the pipeline's keyframe step"),
-    ("keyframe_position", "the pipeline's keyframe step"),
+    ("single_keyframe_mode", "ttv film uses it (keyframe mode)"),
+    (
+        "keyframe_position",
+        "ttv film uses it (single keyframe mode)",
+    ),
     (
         "duration_seconds",
-        "the pipeline's total length; see segment_duration_seconds",
+        "ttv film uses it (the film's length when planned from the prompt)",
     ),
-    ("reference_images_dir", "the pipeline's image step"),
+    (
+        "reference_images_dir",
+        "ttv film uses it (keyframe images named segment_NN.png)",
+    ),
     ("image_size", "the pipeline's image step"),
     ("auto_generate_initial", "the pipeline's image step"),
-    ("prompt_enhancement_model", "the pipeline's planning step"),
     ("image_router_api_key", "the pipeline's image step"),
     ("i2i_mode", "the pipeline's image step"),
     (
@@ -710,10 +731,12 @@ fn notes_for_pipeline_keys(tree: &Value, findings: &mut Vec<Finding>) {
             node = node.and_then(|n| n.get(key));
         }
         if node.is_some_and(|v| !v.is_null()) {
-            findings.push(Finding::note(
-                *path,
-                format!("read but not used by ttv: {why}"),
-            ));
+            let message = if why.starts_with("ttv film uses it") {
+                (*why).to_owned()
+            } else {
+                format!("read but not used by ttv: {why}")
+            };
+            findings.push(Finding::note(*path, message));
         }
     }
 }

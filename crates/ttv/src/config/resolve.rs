@@ -26,6 +26,8 @@ use crate::services::wan::{WanOptions, WanTask};
 
 /// The older name of fal's key variable, still read.
 const FAL_LEGACY_KEY_ENV: &str = "FAL_API_KEY";
+/// The OpenAI SDKs' key variable.
+const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
 /// Frame rates the embedded renderer can make.
 const ANIMATIC_FPS: std::ops::RangeInclusive<u32> = 8..=60;
 
@@ -71,6 +73,27 @@ pub struct Settings {
     /// The image backends (`image_generation_model`, `openai_api_key`, `gemini_api_key`,
     /// `stability_api_key` and their environment variables).
     pub images: crate::images::registry::ImageSettings,
+    /// The OpenAI-compatible API (`openai_api_key` or `OPENAI_API_KEY`, `openai_base_url`).
+    pub openai: OpenAiAccess,
+    /// `prompt_enhancement_model`: the model that plans films.
+    pub planner_model: String,
+}
+
+/// Where an OpenAI-compatible API is and the key for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAiAccess {
+    /// Bearer key; `None` when neither the file nor the environment has one (local servers
+    /// often need none).
+    pub api_key: Option<ApiKey>,
+    /// Base URL, `https://api.openai.com/v1` unless set.
+    pub base_url: String,
+}
+
+impl OpenAiAccess {
+    /// Whether an LLM can be asked: a key, or a base URL of its own (a local server).
+    pub fn is_configured(&self) -> bool {
+        self.api_key.is_some() || self.base_url != crate::planner::DEFAULT_BASE_URL
+    }
 }
 
 impl Default for Settings {
@@ -104,6 +127,11 @@ pub(super) fn resolve(
         "fal.api_key",
         config.fal.api_key.take(),
         &[fal::KEY_ENV, FAL_LEGACY_KEY_ENV],
+    );
+    config.openai_api_key = secrets.pick(
+        "openai_api_key",
+        config.openai_api_key.take(),
+        &[OPENAI_KEY_ENV],
     );
     let gemini = secrets.pick("gemini_api_key", config.gemini_api_key.take(), &[]);
     config.google_veo.api_key = secrets
@@ -176,7 +204,7 @@ pub(super) fn resolve(
     }
 
     let mut settings = settings(&config, findings);
-    settings.images = super::images::settings(&config, env, findings);
+    settings.images = super::images::settings(&config, &settings.openai, env, findings);
     (config, settings, sources)
 }
 
@@ -462,6 +490,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             layers: LayerSettings {
                 retry: retry.clone(),
                 limits: config.limits.clone(),
+                adaptive_polling: config.remote_api_settings.adaptive_polling == Some(true)
+                    && config.remote_api_settings.polling_interval.is_none(),
             },
             misconfigured: Default::default(),
         },
@@ -479,6 +509,21 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         data_dir: config.store.data_dir.clone(),
         defaults,
         images: Default::default(),
+        openai: OpenAiAccess {
+            api_key: config.openai_api_key.clone(),
+            base_url: check
+                .text("openai_base_url", config.openai_base_url.as_ref())
+                .map_or_else(
+                    || crate::planner::DEFAULT_BASE_URL.to_owned(),
+                    |u| u.trim_end_matches('/').to_owned(),
+                ),
+        },
+        planner_model: check
+            .text(
+                "prompt_enhancement_model",
+                config.prompt_enhancement_model.as_ref(),
+            )
+            .unwrap_or_else(|| crate::planner::DEFAULT_MODEL.to_owned()),
     }
 }
 
@@ -496,6 +541,18 @@ struct Checks<'a> {
 impl Checks<'_> {
     fn error(&mut self, path: &str, message: String) {
         self.findings.push(Finding::error(path, message));
+    }
+
+    /// A non-empty string value; anything else is an error naming the key.
+    fn text(&mut self, path: &str, value: Option<&serde_json::Value>) -> Option<String> {
+        match value? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            serde_json::Value::Null => None,
+            other => {
+                self.error(path, format!("{other}; expected a non-empty text"));
+                None
+            }
+        }
     }
 
     fn seconds(&mut self, path: &str, value: Option<f64>) -> Option<Duration> {

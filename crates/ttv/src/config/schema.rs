@@ -451,8 +451,13 @@ pub struct RemoteApiSettings {
     pub timeout: Option<f64>,
     /// Deadline for one request and its answer, in seconds.
     pub call_timeout: Option<f64>,
-    /// Seconds between status polls (each backend has its provider's default).
+    /// Seconds between status polls (each backend has its provider's default). Forces a
+    /// fixed interval, even with `adaptive_polling`.
     pub polling_interval: Option<f64>,
+    /// Hosted backends pace their polls from how long jobs take (learned from the job
+    /// store, seeded with typical times) and from the provider's progress, instead of a
+    /// fixed interval.
+    pub adaptive_polling: Option<bool>,
     /// The backend (a name or a list) to try when the chosen one fails in a fallback-worthy
     /// way.
     pub fallback_backend: Option<Value>,

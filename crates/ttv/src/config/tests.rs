@@ -135,7 +135,10 @@ fn the_original_pipeline_file_loads_and_resolves() {
         .collect();
     assert_eq!(
         sources,
-        ["runway_ml.api_key <- configuration file"],
+        [
+            "runway_ml.api_key <- configuration file",
+            "openai_api_key <- configuration file"
+        ],
         "the file's ${{RUNWAYML_API_SECRET}} counts as the file"
     );
 }
@@ -304,15 +307,26 @@ fn an_unset_variable_outside_any_backend_is_an_error_naming_the_key_and_the_vari
 
 #[test]
 fn an_unset_variable_in_a_key_ttv_does_not_use_is_only_a_warning() {
+    let loaded = from_yaml("stability_api_key: ${STABILITY_API_KEY}\n", &env(&[]));
+    assert!(!loaded.has_errors());
+    assert_eq!(
+        warnings(&loaded),
+        [
+            "warning: stability_api_key: environment variable STABILITY_API_KEY is not set; set \
+          it, or write ${STABILITY_API_KEY:-default} to give a default (ttv does not use this key)"
+        ]
+    );
+    // The planner's key is optional: without it films are planned without an LLM.
     let loaded = from_yaml("openai_api_key: ${OPENAI_API_KEY}\n", &env(&[]));
     assert!(!loaded.has_errors());
     assert_eq!(
         warnings(&loaded),
         [
             "warning: openai_api_key: environment variable OPENAI_API_KEY is not set; set it, or \
-          write ${OPENAI_API_KEY:-default} to give a default (ttv does not use this key)"
+          write ${OPENAI_API_KEY:-default} to give a default (films are planned without an LLM)"
         ]
     );
+    assert!(loaded.settings.openai.api_key.is_none());
 }
 
 #[test]

@@ -46,6 +46,7 @@ use crate::capabilities::{Capabilities, Resolved};
 use crate::cost::CostEstimate;
 use crate::error::{Error, ErrorKind, Result, Spend};
 use crate::limits::LimitSettings;
+use crate::polling::Pacing;
 use crate::request::GenerationRequest;
 use crate::retry::RetryPolicy;
 
@@ -129,6 +130,13 @@ pub trait Layer: Send + Sync + fmt::Debug + 'static {
     async fn reserve(&self) -> Reservation {
         Reservation::default()
     }
+
+    /// How the polls of `backend`'s jobs are paced, given what the layers below say
+    /// (`inner`); unchanged by default.
+    fn pacing(&self, backend: &dyn VideoBackend, inner: Pacing) -> Pacing {
+        let _ = backend;
+        inner
+    }
 }
 
 /// A backend wrapped in layer `L`: itself a [`VideoBackend`], so layers stack.
@@ -205,6 +213,10 @@ impl<L: Layer> VideoBackend for Layered<L> {
         self.inner.poll_interval()
     }
 
+    fn pacing(&self) -> Pacing {
+        self.layer.pacing(self.inner.as_ref(), self.inner.pacing())
+    }
+
     async fn reserve(&self) -> Reservation {
         let mut held = self.layer.reserve().await;
         held.join(self.inner.reserve().await);
@@ -229,6 +241,10 @@ impl<L: Layer> VideoBackend for Layered<L> {
             Answer::Status(s) => Ok(s),
             other => Err(mismatch(Op::Poll, &other)),
         }
+    }
+
+    async fn status_stream(&self, ticket: &Ticket) -> Option<crate::backend::StatusStream> {
+        self.inner.status_stream(ticket).await
     }
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
@@ -284,6 +300,9 @@ pub struct LayerSettings {
     pub retry: RetryPolicy,
     /// Jobs in flight and request rates.
     pub limits: LimitSettings,
+    /// Hosted backends poll adaptively ([`crate::polling`]) instead of at their fixed
+    /// interval (`remote_api_settings.polling_interval: adaptive`).
+    pub adaptive_polling: bool,
 }
 
 /// The layers of this process, built once: the job places and token buckets inside are
@@ -293,6 +312,7 @@ pub struct Stack {
     retry: RetryPolicy,
     jobs: concurrency::JobLimits,
     rates: rate_limit::Rates,
+    adaptive_polling: bool,
 }
 
 impl Stack {
@@ -302,6 +322,7 @@ impl Stack {
             retry: settings.retry.clone(),
             jobs: concurrency::JobLimits::new(&settings.limits)?,
             rates: rate_limit::Rates::new(&settings.limits)?,
+            adaptive_polling: settings.adaptive_polling,
         })
     }
 
@@ -322,6 +343,9 @@ impl Stack {
                 wrapped = Arc::new(Layered::new(bucket, wrapped));
             }
             wrapped = Arc::new(Layered::new(retry::Retry::new(self.retry.clone()), wrapped));
+            if self.adaptive_polling {
+                wrapped = crate::polling::adaptive(wrapped, None);
+            }
         }
         if let Some(places) = self.jobs.places(name) {
             wrapped = Arc::new(Layered::new(places, wrapped));

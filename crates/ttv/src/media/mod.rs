@@ -6,4 +6,5 @@ pub mod delivery;
 pub mod encode;
 pub mod frames;
 pub mod image;
+pub mod join;
 pub mod probe;

@@ -9,6 +9,7 @@
 //! Calls block on the disk; async code runs them through `tokio::task::spawn_blocking` (see
 //! [`crate::jobs`]). This module knows nothing of backends or HTTP.
 
+mod film_runs;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::capabilities::Resolved;
 use crate::cost::{CostEstimate, Money};
 use crate::error::{Error, ErrorKind};
 
+pub use film_runs::{FilmRun, FilmState, NewFilmRun};
 pub use state::{JobEvent, JobState, Machine, Refused};
 
 /// The file name of the store inside the data directory.
@@ -61,6 +63,19 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT
     );
     CREATE INDEX job_history_job ON job_history(job_id);",
+    // Films (`ttv film`): a run of segment jobs, see `film_runs.rs`.
+    "CREATE TABLE film_runs (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        title TEXT,
+        plan TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        out_path TEXT NOT NULL,
+        error TEXT,
+        result TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
     // What a job makes: `video` (every job before this migration) or `image` (keyframes).
     "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
 ];
@@ -668,6 +683,62 @@ impl Store {
         } else {
             Ok(None)
         }
+    }
+
+    /// Seconds from submit to the provider's success (as ttv noticed it) of the latest
+    /// finished jobs on `backend` and `model` with the same mode, duration and resolution as
+    /// `like`, newest first, at most `limit`: what adaptive polling learns from
+    /// ([`crate::polling`]).
+    pub fn finished_times(
+        &self,
+        backend: &str,
+        model: Option<&str>,
+        like: &Resolved,
+        limit: usize,
+    ) -> StoreResult<Vec<f64>> {
+        let db = self.db();
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT j.resolved, MAX(s.at), MAX(d.at) FROM jobs j
+                 JOIN job_history s ON s.job_id = j.id AND s.event = 'submitted'
+                 JOIN job_history d ON d.job_id = j.id AND d.event = 'downloading'
+                 WHERE j.state = 'done' AND j.backend = ?1 AND j.model IS ?2
+                 GROUP BY j.id ORDER BY j.updated_at DESC LIMIT ?3",
+            )
+            .map_err(&db)?;
+        let scan = i64::try_from(limit.saturating_mul(4)).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![backend, model, scan], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(&db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (resolved, sent, noticed) = row.map_err(&db)?;
+            // A row that does not parse is skipped: this is a hint, not a record.
+            let Ok(r) = serde_json::from_str::<Resolved>(&resolved) else {
+                continue;
+            };
+            if r.mode != like.mode || r.duration != like.duration || r.resolution != like.resolution
+            {
+                continue;
+            }
+            if let (Ok(a), Ok(b)) = (parse_time(&sent), parse_time(&noticed)) {
+                let secs = (b - a).as_seconds_f64();
+                if secs >= 0.0 {
+                    out.push(secs);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Every recorded change of job `id`, oldest first.

@@ -26,6 +26,7 @@ pub fn layered(
             ..ttv::retry::RetryPolicy::default()
         },
         limits: serde_json::from_value(limits).expect("limits"),
+        adaptive_polling: false,
     };
     ttv::layers::Stack::new(&settings)
         .expect("valid layers")

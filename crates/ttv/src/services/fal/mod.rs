@@ -27,6 +27,7 @@
 mod error;
 pub mod models;
 mod storage;
+mod stream;
 
 use std::path::Path;
 use std::time::Duration;
@@ -102,6 +103,9 @@ pub struct FalOptions {
     pub platform_url: String,
     /// fal's REST API, for storage uploads of large images.
     pub storage_url: String,
+    /// Waits on the request's status stream (Server-Sent Events) instead of polling, falling
+    /// back to polling when the stream is refused or breaks.
+    pub status_stream: bool,
 }
 
 impl Default for FalOptions {
@@ -114,6 +118,7 @@ impl Default for FalOptions {
             default_input: serde_json::Map::new(),
             platform_url: DEFAULT_PLATFORM_URL.to_owned(),
             storage_url: DEFAULT_STORAGE_URL.to_owned(),
+            status_stream: true,
         }
     }
 }
@@ -467,7 +472,9 @@ impl VideoBackend for Fal {
             "IN_QUEUE" => Status::Queued {
                 position: body.queue_position,
             },
-            "IN_PROGRESS" => Status::Running { progress: None },
+            "IN_PROGRESS" => Status::Running {
+                progress: body.logs.as_deref().and_then(stream::progress),
+            },
             "COMPLETED" => {
                 if let Some(err) = &body.error {
                     let err = error::from_completed(err, body.error_type.as_deref());
@@ -513,6 +520,31 @@ impl VideoBackend for Fal {
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
         hosted::fetch_url(&self.client, output, into, events, NAME).await
+    }
+
+    async fn status_stream(&self, ticket: &Ticket) -> Option<crate::backend::StatusStream> {
+        if !self.options.status_stream {
+            return None;
+        }
+        let url = format!(
+            "{}/stream",
+            self.ticket_url(ticket, "status_url", "/status")
+        );
+        let request = self
+            .with_key(self.client.get(url).query(&[("logs", "1")]))
+            .ok()?
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Some(stream::changes(r)),
+            Ok(r) => {
+                tracing::info!(backend = NAME, request = %ticket.id, status = %r.status(), "no status stream; polling");
+                None
+            }
+            Err(e) => {
+                tracing::info!(backend = NAME, request = %ticket.id, error = %e, "no status stream; polling");
+                None
+            }
+        }
     }
 
     async fn find_submitted(

@@ -1,0 +1,359 @@
+//! `ttv film`: a previz film from a prompt on a clean machine, the plan with its estimates,
+//! a run killed with SIGKILL and resumed without paying twice, and the original pipeline's
+//! sample configuration running unchanged against the simulator.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use ttv::film::Storyboard;
+use ttv::media::frames::{self, Which};
+use ttv::store::{JobState, Store};
+use ttv_sim::{Provider, Sim, SimConfig};
+
+const KEY: &str = "sim-film-key";
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn frame_count(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    frames::for_each_frame(&bytes, |_, _| Ok(())).unwrap()
+}
+
+async fn output(mut cmd: std::process::Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_prompt_becomes_a_multi_scene_film_on_the_animatic_with_no_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small frames keep the test quick; the film is the README's showcase otherwise.
+    std::fs::write(dir.path().join("ttv.yaml"), "size: 256x144\n").unwrap();
+    let out = common::ttv(dir.path())
+        .args([
+            "film",
+            "run",
+            "--run-id",
+            "harbour",
+            "--duration",
+            "30",
+            "--prompt",
+        ])
+        .arg(
+            "A foggy harbour at dawn, watercolour style. A ferry leaves the pier. Gulls follow it. \
+             The sun breaks through the fog. Children wave from the quay. The ferry vanishes.",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let film = dir.path().join("harbour.mp4");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        film.display().to_string()
+    );
+    assert_eq!(frame_count(&film), 720, "6 segments × 5 s × 24 fps");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("harbour.mp4.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["totals"]["segments"], 6);
+    assert_eq!(record["video"]["width"], 256);
+    let segments = record["segments"].as_array().unwrap();
+    for (i, s) in segments.iter().enumerate() {
+        assert_eq!(s["job_id"], format!("harbour-s{:02}", i + 1));
+        assert_eq!(s["backend"], "animatic");
+        assert!(Path::new(s["sidecar"].as_str().unwrap()).is_file());
+    }
+    // Scenes, not one card: each segment ends on its own keyframe.
+    let last = |n: usize| {
+        frames::extract_frame(
+            &dir.path().join(format!("harbour/segment_{n:02}.mp4")),
+            Which::Last,
+        )
+        .unwrap()
+    };
+    assert_ne!(last(1).as_raw(), last(2).as_raw());
+
+    // list and show know the run; running it again pays nothing and changes nothing.
+    let list = common::ttv(dir.path())
+        .args(["--json", "film", "list"])
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["films"][0]["id"], "harbour");
+    assert_eq!(list["films"][0]["state"], "done");
+    let again = common::ttv(dir.path())
+        .args(["--json", "film", "resume", "harbour"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["status"], "already_done");
+}
+
+#[test]
+fn film_plan_writes_an_editable_storyboard_with_every_estimate_and_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        common::ttv(dir.path())
+            .env("RUNWAYML_API_SECRET", "rw-test")
+            .args(["film", "plan", "--backend", "runway", "--duration", "15"])
+            .args(["--segment-duration", "5", "--prompt"])
+            .arg("Night market, neon light. A cook flips noodles. Steam rises. A cat steals a prawn.")
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+    let board = Storyboard::parse(&yaml, "plan", Path::new(".")).unwrap();
+    assert_eq!(board.style.as_deref(), Some("Night market, neon light."));
+    assert_eq!(board.segments.len(), 3);
+    for seg in &board.segments {
+        assert_eq!(seg.estimate.as_ref().unwrap()["backend"], "runway");
+        assert!(seg.estimate.as_ref().unwrap()["usd"].as_f64().unwrap() > 0.0);
+    }
+    let totals = board.estimate.as_ref().unwrap();
+    assert_eq!(totals["segments"], 3);
+    assert_eq!(totals["budget"], "within every budget");
+    assert!(stderr(&out).contains("3 segments (keyframe), estimated $"));
+    assert!(
+        !dir.path().join(".ttv-data").exists(),
+        "a plan touches no store"
+    );
+
+    let capped = run(&["--max-cost", "0.01"]);
+    assert!(capped.status.success());
+    let board = Storyboard::parse(
+        &String::from_utf8_lossy(&capped.stdout),
+        "p",
+        Path::new("."),
+    )
+    .unwrap();
+    let budget = board.estimate.unwrap()["budget"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        budget.starts_with("over budget: the run is estimated at $"),
+        "{budget}"
+    );
+    assert!(budget.contains("over --max-cost $0.01"), "{budget}");
+
+    // A run over --max-cost stops before anything is recorded or sent.
+    let refused = common::ttv(dir.path())
+        .env("RUNWAYML_API_SECRET", "rw-test")
+        .args([
+            "film",
+            "run",
+            "--backend",
+            "runway",
+            "--max-cost",
+            "0.01",
+            "-p",
+            "a b. c d.",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("over --max-cost"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn bad_film_input_names_the_field_the_value_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("board.yaml"),
+        "segments:\n  - prompt: a\n    duration: -2\n  - prompt: b\n    first_frame: nope.png\n",
+    )
+    .unwrap();
+    let out = common::ttv(dir.path())
+        .args(["film", "plan", "--storyboard", "board.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("segments[0].duration"), "{err}");
+    assert!(err.contains("segments[1].first_frame"), "{err}");
+    let out = common::ttv(dir.path())
+        .args(["film", "run", "--mode", "sideways", "-p", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("keyframe or chaining"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn sim_cmd(dir: &Path, sim: &Sim) -> std::process::Command {
+    let mut cmd = common::ttv_std(dir);
+    cmd.env("TTV_DATA_DIR", dir.join("data"))
+        .env("RUNWAYML_API_SECRET", KEY)
+        .env("RUNWAYML_BASE_URL", sim.base_url(Provider::Runway))
+        .env("GEMINI_API_KEY", KEY)
+        .env("GOOGLE_GEMINI_BASE_URL", sim.base_url(Provider::Gemini))
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_film_killed_mid_run_resumes_with_one_paid_submit_per_segment() {
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, 1.5)
+    })
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let store = Store::open_in(&dir.join("data")).unwrap();
+    let mut child = sim_cmd(dir, &sim)
+        .args(["film", "run", "--run-id", "ferry", "--backend", "runway"])
+        .args([
+            "--parallel",
+            "2",
+            "--duration",
+            "12",
+            "--segment-duration",
+            "2",
+        ])
+        .args(["--prompt", "Dawn. One. Two. Three. Four. Five. Six."])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once two segments are done and others are on their way.
+    let state = |id: &str| store.get(id).unwrap().map(|j| j.state);
+    let ids: Vec<String> = (1..=6).map(|n| format!("ferry-s{n:02}")).collect();
+    let mut killed = false;
+    for _ in 0..3000 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ttv ended before the kill"
+        );
+        let done = ids
+            .iter()
+            .filter(|id| state(id) == Some(JobState::Done))
+            .count();
+        let running = ids
+            .iter()
+            .filter(|id| matches!(state(id), Some(JobState::Running | JobState::Submitted)))
+            .count();
+        if done >= 2 && running >= 1 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            killed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(killed, "never saw two segments done and one running");
+    assert!(sim.paid_submits(Provider::Runway) < 6);
+    assert!(!dir.join("ferry.mp4").exists());
+
+    let mut cmd = sim_cmd(dir, &sim);
+    cmd.args(["--json", "film", "resume", "ferry"]);
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // One JSON event per segment state change, then the result.
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"event\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["state"] == "already_done"),
+        "{stdout}"
+    );
+    assert_eq!(
+        sim.paid_submits(Provider::Runway),
+        6,
+        "one paid submit per segment"
+    );
+    for id in &ids {
+        let job = store.job(id).unwrap();
+        assert_eq!((job.state, job.submits), (JobState::Done, 1), "{id}");
+    }
+    let film = dir.join("ferry.mp4");
+    let segment_frames: usize = (1..=6)
+        .map(|n| frame_count(&dir.join(format!("ferry/segment_{n:02}.mp4"))))
+        .sum();
+    assert_eq!(frame_count(&film), segment_frames);
+    let names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert_eq!(names, [film], "one film");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_sample_config_makes_a_chained_film_unchanged() {
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, 0.0)
+    })
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ttv/tests/fixtures/original/pipeline_config.yaml.sample");
+    std::fs::copy(&sample, dir.join("pipeline_config.yaml")).unwrap();
+    let mut cmd = sim_cmd(dir, &sim);
+    // Its own prompt, mode (chaining), backend (veo3), size and output_dir; two segments.
+    cmd.args([
+        "--json",
+        "film",
+        "run",
+        "--run-id",
+        "milo",
+        "--duration",
+        "10",
+    ]);
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    )
+    .unwrap_or(Value::Null);
+    let _ = result;
+    let film = dir.join("output/milo.mp4");
+    assert!(film.is_file(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(sim.paid_submits(Provider::Gemini), 2);
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("output/milo.mp4.json")).unwrap()).unwrap();
+    assert_eq!(record["mode"], "chaining");
+    assert_eq!(record["segments"][0]["backend"], "veo");
+    assert_eq!(record["video"]["width"], 1280);
+    // The second segment was sent the exact last frame of the first.
+    let submits: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":predictLongRunning"))
+        .collect();
+    assert_eq!(submits.len(), 2);
+    assert!(submits[0].json()["instances"][0]["image"].is_null());
+    assert!(!submits[1].json()["instances"][0]["image"].is_null());
+}
