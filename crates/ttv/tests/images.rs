@@ -598,3 +598,34 @@ async fn keyframes_carry_the_previous_keyframe_and_the_references_and_fit_the_vi
     let job = store.job("film-1-kf-01").unwrap();
     assert_eq!((job.kind, job.state), (JobKind::Image, JobState::Done));
 }
+
+#[tokio::test]
+async fn the_films_keyframe_seam_gets_its_keyframes_from_the_image_api_before_the_stills() {
+    use ttv::film::{KeyframeRequest, Keyframes, UserImages};
+    use ttv::images::keyframes::ImageKeyframes;
+    let sim = sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = jobs_for(&sim, Provider::Stability, Budget::default(), 0);
+    let keyframes = Keyframes::standard(UserImages::default())
+        .with_source(Arc::new(ImageKeyframes::new(jobs, None, "film")));
+    let size = Resolution::new(640, 360);
+    for index in 0..2 {
+        let request = KeyframeRequest {
+            index,
+            prompt: format!("scene {index}"),
+            size,
+            seed: 5,
+        };
+        let (path, source) = keyframes.get(&request, dir.path()).await.unwrap();
+        assert_eq!(source, "stability");
+        assert_eq!(decoded(&path).resolution(), size);
+    }
+    // Keyframe 1 started from keyframe 0 (image-to-image), as the original pipeline chains.
+    let second = parts(&sim.requests()[1]);
+    assert!(
+        second.iter().any(|p| p.0 == "image"),
+        "{:?}",
+        second.iter().map(|p| &p.0).collect::<Vec<_>>()
+    );
+    assert_eq!(sim.paid_submits(Provider::Stability), 2);
+}

@@ -192,3 +192,35 @@ fn fit_to(source: &Path, size: Resolution, dest: &Path) -> Result<()> {
     write_atomically(dest, &png)?;
     Ok(())
 }
+
+/// The film's keyframe seam: keyframe `index` of a film run made by this image backend in the
+/// run's folder. The job id comes from the folder, so a resumed run finds its own jobs.
+#[async_trait::async_trait]
+impl crate::film::KeyframeSource for ImageKeyframes {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn keyframe(
+        &self,
+        request: &crate::film::KeyframeRequest,
+        dir: &Path,
+    ) -> Result<Option<PathBuf>> {
+        use sha2::Digest as _;
+        let run = hex::encode(sha2::Sha256::digest(dir.to_string_lossy().as_bytes()));
+        let per_run = Self {
+            job_prefix: format!("{}-{}", self.job_prefix, &run[..12]),
+            ..self.clone()
+        };
+        per_run
+            .make(
+                request.index,
+                &request.prompt,
+                request.size,
+                request.seed,
+                dir,
+            )
+            .await
+            .map(Some)
+    }
+}
