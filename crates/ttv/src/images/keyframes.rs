@@ -59,6 +59,10 @@ impl ImageKeyframes {
     /// takes them. Keyframe files the user put there for the film (`segment_NN.*`,
     /// `provided_start_image.*`) are not references.
     pub fn with_reference_dir(mut self, dir: &Path) -> Result<Self> {
+        if !dir.exists() {
+            // The original sample names a folder that need not exist: no references then.
+            return Ok(self);
+        }
         let entries = std::fs::read_dir(dir).map_err(|e| {
             Error::io(
                 format_args!("reference_images_dir {} cannot be read", dir.display()),
