@@ -446,4 +446,11 @@ pub struct ServeArgs {
     /// Largest request body in MiB (images included).
     #[arg(long, default_value_t = 25, value_name = "MIB")]
     pub max_body_mib: usize,
+    /// New jobs each token may create per minute.
+    #[arg(long, value_name = "N")]
+    pub rate_per_minute: Option<u32>,
+    /// Dollars the jobs each token creates in a day (UTC) may be estimated to cost, on top of
+    /// the configuration's budgets.
+    #[arg(long, value_name = "USD")]
+    pub token_budget_usd: Option<f64>,
 }

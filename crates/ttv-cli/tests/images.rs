@@ -25,7 +25,7 @@ async fn start_sim(config: SimConfig) -> Sim {
 /// The provider's standard variables, pointed at the simulator.
 fn env(sim: &Sim, provider: Provider) -> Vec<(&'static str, String)> {
     match provider {
-        Provider::Openai => vec![
+        Provider::OpenAi => vec![
             ("OPENAI_API_KEY", KEY.into()),
             ("OPENAI_BASE_URL", sim.api_base(provider)),
         ],
@@ -97,7 +97,7 @@ async fn each_simulated_image_api_makes_the_image_with_references() {
     let png = ttv::images::still::render_png("HERO", 1, ttv::Resolution::new(320, 320)).unwrap();
     std::fs::write(&reference, png).unwrap();
     for (provider, name, size) in [
-        (Provider::Openai, "openai", (1024, 1024)),
+        (Provider::OpenAi, "openai", (1024, 1024)),
         (Provider::Gemini, "gemini", (1024, 1024)),
         (Provider::Stability, "stability", (1024, 1024)),
     ] {
@@ -141,7 +141,7 @@ async fn each_simulated_image_api_makes_the_image_with_references() {
 async fn a_job_id_run_again_does_not_pay_twice() {
     let sim = start_sim(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = env(&sim, Provider::Openai);
+    let env = env(&sim, Provider::OpenAi);
     let args = [
         "image", "generate", "-p", "a kite", "-b", "openai", "-o", "k.png", "--job-id", "kite-1",
     ];
@@ -149,7 +149,7 @@ async fn a_job_id_run_again_does_not_pay_twice() {
     let (code, _, err) = ttv(dir.path(), &env, &args).await;
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("already made"), "{err}");
-    assert_eq!(sim.paid_submits(Provider::Openai), 1);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
     let (code, out, _) = ttv(dir.path(), &env, &["--json", "jobs", "show", "kite-1"]).await;
     assert_eq!(code, 0);
     let job: Value = serde_json::from_str(&out).unwrap();

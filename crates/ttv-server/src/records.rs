@@ -19,10 +19,8 @@ pub enum Api {
     Pipeline,
     /// `POST /v1/videos`.
     OpenAi,
-    /// `POST /v1/ttv/jobs`.
+    /// `POST /v1/ttv/jobs` (also the dashboard's form).
     Native,
-    /// The dashboard's form.
-    Dashboard,
 }
 
 /// The request fields every API maps onto (the native API takes them as they are).
@@ -90,6 +88,9 @@ pub struct Record {
     pub idempotency: Option<(String, String)>,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
+    /// The estimate when it was accepted, in micro-dollars (for per-token budgets).
+    #[serde(default)]
+    pub estimate_usd_micros: i64,
     /// Cancelled before a worker took it (the job store never saw it).
     #[serde(default)]
     pub cancelled: bool,

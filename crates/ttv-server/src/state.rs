@@ -39,6 +39,11 @@ pub struct Options {
     pub models: BTreeMap<String, String>,
     /// The largest request body, in bytes.
     pub max_body: usize,
+    /// New jobs one token may create per minute.
+    pub rate_per_minute: Option<u32>,
+    /// What the jobs one token creates in a day (UTC) may be estimated to cost, in micro-dollars,
+    /// on top of the configuration's own budgets.
+    pub token_daily_usd_micros: Option<i64>,
 }
 
 impl Options {
@@ -52,6 +57,8 @@ impl Options {
             grace: Duration::from_secs(30),
             models: BTreeMap::new(),
             max_body: 25 * 1024 * 1024,
+            rate_per_minute: None,
+            token_daily_usd_micros: None,
         }
     }
 }
@@ -91,8 +98,11 @@ pub struct AppState {
     pub metrics: Metrics,
     /// When the server started.
     pub started: Instant,
-    /// Serialises idempotent creations, so two requests with one key make one job.
+    /// Serialises idempotent and budgeted creations, so two requests with one key make one
+    /// job and two at once cannot both pass a token's budget.
     pub idempotency: tokio::sync::Mutex<()>,
+    /// Per token: the start of its current minute and the jobs created in it.
+    pub rates: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 /// Shared state.
@@ -115,6 +125,7 @@ impl AppState {
             metrics: Metrics::default(),
             started: Instant::now(),
             idempotency: tokio::sync::Mutex::new(()),
+            rates: Mutex::new(HashMap::new()),
             opts,
         })
     }
@@ -183,9 +194,12 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
     if !state.accepting.load(Ordering::SeqCst) {
         return Err(ApiError::shutting_down());
     }
-    let _serial = match &new.idempotency {
-        Some(_) => Some(state.idempotency.lock().await),
-        None => None,
+    // Creations that must see each other (one idempotency key, one token's budget) go one
+    // at a time.
+    let serial = new.idempotency.is_some() || state.opts.token_daily_usd_micros.is_some();
+    let _serial = match serial {
+        true => Some(state.idempotency.lock().await),
+        false => None,
     };
     if let Some((key, hash)) = &new.idempotency
         && let Some(existing) = state.records.by_key(&caller.name, key)
@@ -210,6 +224,8 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
     let request = to_request(&new.input, new.image.clone(), new.last_frame.clone())?;
     let id = new.id.clone().unwrap_or_else(ttv::jobs::new_job_id);
     let plan = state.jobs.plan(spec_for(&new.input, request, &id)?).await?;
+    check_token_budget(state, caller, plan.selection.estimate.usd.micros).await?;
+    check_rate(state, caller)?;
 
     let mut input = new.input.clone();
     let dir = state.records.inputs_dir();
@@ -236,6 +252,7 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
         input,
         idempotency: new.idempotency,
         created_at: Utc::now(),
+        estimate_usd_micros: plan.selection.estimate.usd.micros,
         cancelled: false,
         deleted: false,
     };
@@ -258,6 +275,86 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
     tracing::info!(job = %id, owner = %caller.name, "accepted");
     spawn_job(state.clone(), id);
     Ok(Accepted::New(record))
+}
+
+/// Refuses a job past the caller's rate (`rate_per_minute`).
+fn check_rate(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let Some(limit) = state.opts.rate_per_minute else {
+        return Ok(());
+    };
+    let mut rates = state.rates.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let slot = rates.entry(caller.name.clone()).or_insert((now, 0));
+    if now.duration_since(slot.0) >= Duration::from_secs(60) {
+        *slot = (now, 0);
+    }
+    if slot.1 >= limit {
+        let wait = 60u64.saturating_sub(now.duration_since(slot.0).as_secs());
+        return Err(ApiError {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            kind: "rate_limit_error",
+            code: "rate_limit_exceeded",
+            param: None,
+            message: format!(
+                "{} creates at most {limit} jobs a minute; try again in {wait} s",
+                caller.name
+            ),
+        });
+    }
+    slot.1 += 1;
+    Ok(())
+}
+
+/// Refuses a job that would take the caller's estimated spend today (UTC) past its budget.
+async fn check_token_budget(
+    state: &Shared,
+    caller: &Caller,
+    usd_micros: i64,
+) -> Result<(), ApiError> {
+    let Some(limit) = state.opts.token_daily_usd_micros else {
+        return Ok(());
+    };
+    let today = Utc::now().date_naive();
+    let mine: Vec<Arc<Record>> = state
+        .records
+        .all()
+        .into_iter()
+        .filter(|r| r.owner == caller.name && r.created_at.date_naive() == today && !r.cancelled)
+        .collect();
+    let store = state.jobs.runner()?.store().clone();
+    let jobs: HashMap<String, Job> = tokio::task::spawn_blocking(move || store.list(&[]))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::from(ttv::Error::from(e)))?
+        .into_iter()
+        .map(|j| (j.id.clone(), j))
+        .collect();
+    // A job the store has is counted at its own estimate (after a fallback, the backend that
+    // ran it); one still queued at the estimate it was accepted with.
+    let spent: i64 = mine
+        .iter()
+        .map(|r| match jobs.get(&r.id) {
+            Some(j) if j.state == JobState::Cancelled => 0,
+            Some(j) => j.estimate.usd.micros,
+            None => r.estimate_usd_micros,
+        })
+        .sum();
+    if spent.saturating_add(usd_micros) > limit {
+        return Err(ApiError {
+            status: axum::http::StatusCode::PAYMENT_REQUIRED,
+            kind: "insufficient_quota",
+            code: "token_budget_exceeded",
+            param: None,
+            message: format!(
+                "{}'s jobs today are estimated at {}; this one ({}) would pass the token's daily budget of {}",
+                caller.name,
+                ttv::Money::usd_micros(spent),
+                ttv::Money::usd_micros(usd_micros),
+                ttv::Money::usd_micros(limit)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The job spec of a request.

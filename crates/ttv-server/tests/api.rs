@@ -314,6 +314,8 @@ async fn bad_requests_are_refused_in_openais_error_shape_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let e: Value = big.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "body_too_large", "{e}");
     // Nothing was accepted.
     let list: Value = s
         .http
@@ -922,4 +924,78 @@ async fn a_hosted_job_runs_once_and_a_running_one_is_cancelled_at_the_provider()
     assert_eq!(openai["status"], "failed");
     assert_eq!(openai["error"]["code"], "cancelled");
     assert_eq!(sim.paid_submits(Provider::Runway), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_token_has_its_own_rate_and_daily_budget() {
+    use ttv_sim::Provider;
+    let sim = runway_sim(30.0).await;
+    let s = start(Setup {
+        env: vec![
+            ("RUNWAYML_API_SECRET", KEY.into()),
+            ("RUNWAYML_BASE_URL", sim.base_url(Provider::Runway)),
+        ],
+        tokens: TokenSpec::parse_list("alice=a-secret,bob=b-secret", false),
+        rate_per_minute: Some(3),
+        // Room for one 5 s Runway clip a day (checked against the estimate below).
+        token_daily_usd_micros: Some(1_000_000),
+        ..Setup::default()
+    })
+    .await;
+    let create = |token: &'static str, body: Value| {
+        s.http
+            .post(s.url("/v1/ttv/jobs"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let paid = json!({ "prompt": "a paid clip", "backend": "runway", "duration": 5 });
+    let est: Value = s
+        .http
+        .post(s.url("/v1/estimate"))
+        .bearer_auth("a-secret")
+        .json(&paid)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let micros = est["estimate"]["usd"]["micros"].as_i64().unwrap();
+    assert!(
+        (500_001..=1_000_000).contains(&micros),
+        "one clip fits, two do not: {est}"
+    );
+    assert_eq!(
+        create("a-secret", paid.clone()).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let over = create("a-secret", paid.clone()).await.unwrap();
+    assert_eq!(over.status(), StatusCode::PAYMENT_REQUIRED);
+    let e: Value = over.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "token_budget_exceeded", "{e}");
+    // Bob's budget is his own.
+    assert_eq!(
+        create("b-secret", paid).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    // Free jobs count against the rate: alice has made one job this minute.
+    let free = json!({ "prompt": "free", "backend": "animatic", "duration": 1 });
+    assert_eq!(
+        create("a-secret", free.clone()).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        create("a-secret", free.clone()).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let limited = create("a-secret", free.clone()).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let e: Value = limited.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        create("b-secret", free).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert!(sim.paid_submits(Provider::Runway) <= 2);
 }

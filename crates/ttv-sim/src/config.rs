@@ -76,12 +76,13 @@ pub enum FaultKind {
     InvalidKey,
     /// The account has no money left.
     InsufficientBalance,
-    /// Chat completions: the answer's content is not valid JSON (cut off mid-object). Image
-    /// APIs: a success whose body is damaged (JSON cut off, image bytes cut short), after the
-    /// image was made and billed.
+    /// Chat completions: the answer's content is not valid JSON (cut off mid-object).
     MalformedOutput,
     /// Chat completions: the model refuses (`message.refusal` set, `content` null).
     Refusal,
+    /// The answer is a success whose body is damaged (image APIs: JSON that does not parse,
+    /// or image bytes cut short). On submit the work is done and billed first.
+    Malformed,
 }
 
 /// One scripted or random fault.
@@ -220,7 +221,7 @@ pub struct SimConfig {
     pub seedance: ProviderKnobs,
     /// DashScope knobs.
     pub dashscope: ProviderKnobs,
-    /// OpenAI knobs, chat completions and images (faults on `submit`).
+    /// OpenAI knobs: chat completions (the film planner) and Images (faults on `submit`).
     pub openai: ProviderKnobs,
     /// Stability AI knobs (faults; image answers are immediate).
     pub stability: ProviderKnobs,
@@ -346,7 +347,7 @@ impl SimConfig {
             Provider::Replicate => &self.replicate,
             Provider::Seedance => &self.seedance,
             Provider::Dashscope => &self.dashscope,
-            Provider::Openai => &self.openai,
+            Provider::OpenAi => &self.openai,
             Provider::Stability => &self.stability,
         }
     }
@@ -364,7 +365,7 @@ impl SimConfig {
             Provider::Replicate => &mut self.replicate,
             Provider::Seedance => &mut self.seedance,
             Provider::Dashscope => &mut self.dashscope,
-            Provider::Openai => &mut self.openai,
+            Provider::OpenAi => &mut self.openai,
             Provider::Stability => &mut self.stability,
         }
     }

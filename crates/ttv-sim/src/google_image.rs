@@ -240,7 +240,7 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
         "responseId": response_id,
     });
     let response = match &fault {
-        Some(rule) if rule.fault == FaultKind::MalformedOutput => {
+        Some(rule) if rule.fault == FaultKind::Malformed => {
             let text = answer.to_string();
             (
                 StatusCode::OK,

@@ -2,7 +2,7 @@
 //! fal, Kling, Luma, Replicate, Seedance (BytePlus ModelArk) and Alibaba (DashScope) video
 //! APIs, with the providers' upload endpoints, an OpenAI-compatible chat-completions API
 //! (`/openai/v1/chat/completions`) for the film planner, and the OpenAI Images, Gemini image
-//! and Stability image APIs (`/openai/v1/images`, `/gemini`, `/stability`) for keyframes.
+//! and Stability image APIs (`/openai`, `/gemini`, `/stability`).
 //!
 //! It serves each provider's HTTP protocol on 127.0.0.1 under its own prefix (`/runway`,
 //! `/gemini`, `/vertex`, `/minimax`, `/fal`, `/kling`, `/luma`, `/replicate`, `/seedance`,
@@ -86,16 +86,16 @@ pub enum Provider {
     Seedance,
     /// Alibaba Cloud Model Studio / DashScope video synthesis, under `/api/v1`.
     Dashscope,
-    /// An OpenAI-compatible chat-completions API (structured output), under `/v1`: the
-    /// film planner's LLM, and the OpenAI Images API (`gpt-image-1`) under `/v1/images`. Not
-    /// a video provider, so not in [`Provider::ALL`].
-    Openai,
+    /// OpenAI, under `/v1`: Images (`gpt-image-1`) and an OpenAI-compatible chat-completions
+    /// API (structured output, the film planner's LLM). Not a video provider: not in
+    /// [`Provider::ALL`].
+    OpenAi,
     /// Stability AI Stable Image, under `/v2beta`. An image provider: not in [`Provider::ALL`].
     Stability,
 }
 
 impl Provider {
-    /// Every simulated provider.
+    /// Every simulated video provider (Gemini also serves its image models).
     pub const ALL: [Provider; 10] = [
         Self::Runway,
         Self::Gemini,
@@ -109,13 +109,12 @@ impl Provider {
         Self::Dashscope,
     ];
 
-    /// The simulated providers that make no videos: the OpenAI API (chat and images) and
-    /// Stability's images.
-    pub const OTHER: [Provider; 2] = [Self::Openai, Self::Stability];
+    /// The simulated image-only providers.
+    pub const IMAGE: [Provider; 2] = [Self::OpenAi, Self::Stability];
 
-    /// Every simulated provider, video and other.
+    /// Every simulated provider, video and image.
     pub fn every() -> impl Iterator<Item = Provider> {
-        Self::ALL.into_iter().chain(Self::OTHER)
+        Self::ALL.into_iter().chain(Self::IMAGE)
     }
 
     /// The URL prefix the provider is served under.
@@ -131,7 +130,7 @@ impl Provider {
             Self::Replicate => "replicate",
             Self::Seedance => "seedance",
             Self::Dashscope => "dashscope",
-            Self::Openai => "openai",
+            Self::OpenAi => "openai",
             Self::Stability => "stability",
         }
     }
@@ -255,7 +254,7 @@ impl Sim {
             Provider::Luma => "/v1",
             Provider::Seedance => "/api/v3",
             Provider::Dashscope => "/api/v1",
-            Provider::Openai => "/v1",
+            Provider::OpenAi => "/v1",
             _ => "",
         };
         format!("{}{suffix}", self.base_url(provider))

@@ -72,7 +72,7 @@ pub(crate) fn handle(call: &Call<'_>) -> Reply {
             Some("invalid_api_key"),
         ));
     }
-    let fault = call.state.fault(Provider::Openai, Endpoint::Submit);
+    let fault = call.state.fault(Provider::OpenAi, Endpoint::Submit);
     if let Some(rule) = &fault
         && let Some(r) = early_fault(rule, Endpoint::Submit, |kind| match kind {
             FaultKind::InvalidKey => Some(error(

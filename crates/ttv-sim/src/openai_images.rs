@@ -52,11 +52,6 @@ fn invalid(message: &str, param: &str) -> Response {
     )
 }
 
-/// [`invalid`], boxed for a `Result`'s error.
-fn refuse(message: &str, param: &str) -> Box<Response> {
-    Box::new(invalid(message, param))
-}
-
 fn fault_answer(kind: FaultKind) -> Option<Response> {
     Some(match kind {
         FaultKind::InvalidKey => error(
@@ -120,10 +115,12 @@ struct Fields {
     images: Vec<bytes::Bytes>,
 }
 
-fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Box<Response>> {
+// The error is the HTTP answer itself, built once per refused request.
+#[allow(clippy::result_large_err)]
+fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Response> {
     if !edits {
         let Some(body) = call.json() else {
-            return Err(refuse(
+            return Err(invalid(
                 "We could not parse the JSON body of your request.",
                 "body",
             ));
@@ -141,7 +138,7 @@ fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Box<Response>> {
     }
     let parts = crate::uploads::multipart(call.headers, call.body);
     if parts.is_empty() {
-        return Err(refuse("Expected a multipart/form-data body.", "body"));
+        return Err(invalid("Expected a multipart/form-data body.", "body"));
     }
     let text = |k: &str, d: &str| {
         parts
@@ -166,9 +163,11 @@ fn fields(call: &Call<'_>, edits: bool) -> Result<Fields, Box<Response>> {
     })
 }
 
-fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Box<Response>> {
+// The error is the HTTP answer itself, built once per refused request.
+#[allow(clippy::result_large_err)]
+fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Response> {
     if f.model != "gpt-image-1" {
-        return Err(refuse(
+        return Err(invalid(
             &format!(
                 "Invalid value: '{}'. Supported values are: 'gpt-image-1'.",
                 f.model
@@ -177,10 +176,10 @@ fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Box<Response>> {
         ));
     }
     if f.prompt.trim().is_empty() {
-        return Err(refuse("Missing required parameter: 'prompt'.", "prompt"));
+        return Err(invalid("Missing required parameter: 'prompt'.", "prompt"));
     }
     if !QUALITIES.contains(&f.quality.as_str()) {
-        return Err(refuse(
+        return Err(invalid(
             &format!(
                 "Invalid value: '{}'. Supported values are: 'low', 'medium', 'high', and 'auto'.",
                 f.quality
@@ -189,23 +188,23 @@ fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Box<Response>> {
         ));
     }
     if !(1..=10).contains(&f.n) {
-        return Err(refuse(
+        return Err(invalid(
             "Invalid value for 'n': must be between 1 and 10.",
             "n",
         ));
     }
     if edits {
         if f.images.is_empty() {
-            return Err(refuse("Missing required parameter: 'image'.", "image"));
+            return Err(invalid("Missing required parameter: 'image'.", "image"));
         }
         if f.images.len() > MAX_IMAGES {
-            return Err(refuse(
+            return Err(invalid(
                 &format!("Too many images: at most {MAX_IMAGES}."),
                 "image",
             ));
         }
         if f.images.iter().any(|i| crate::stills::decodes(i).is_none()) {
-            return Err(refuse(
+            return Err(invalid(
                 "Invalid image file or mode for image 1, please check your image file.",
                 "image",
             ));
@@ -219,7 +218,7 @@ fn check(f: &Fields, edits: bool) -> Result<(u32, u32), Box<Response>> {
         .find(|s| s.0 == f.size)
         .map(|s| (s.1, s.2))
         .ok_or_else(|| {
-            refuse(
+            invalid(
                 &format!("Invalid value: '{}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.", f.size),
                 "size",
             )
@@ -257,7 +256,7 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
     if !call.state.key_ok(call.credential("Bearer")) {
         return reply(fault_answer(FaultKind::InvalidKey).unwrap_or_else(server_error));
     }
-    let fault = call.state.fault(Provider::Openai, Endpoint::Submit);
+    let fault = call.state.fault(Provider::OpenAi, Endpoint::Submit);
     if let Some(r) = fault
         .as_ref()
         .and_then(|f| early_fault(f, Endpoint::Submit, fault_answer))
@@ -266,11 +265,11 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
     }
     let f = match fields(call, edits) {
         Ok(f) => f,
-        Err(r) => return reply(*r),
+        Err(r) => return reply(r),
     };
     let (w, h) = match check(&f, edits) {
         Ok(s) => s,
-        Err(r) => return reply(*r),
+        Err(r) => return reply(r),
     };
     // The work is done (and billed) from here on, whatever happens to the answer.
     let jpeg = f.output_format == "jpeg";
@@ -296,7 +295,7 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
         },
     });
     let response = match &fault {
-        Some(rule) if rule.fault == FaultKind::MalformedOutput => {
+        Some(rule) if rule.fault == FaultKind::Malformed => {
             let text = body.to_string();
             (
                 StatusCode::OK,

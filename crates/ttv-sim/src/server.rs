@@ -135,10 +135,10 @@ async fn handle(
         Some(Provider::Replicate) => (Some(Provider::Replicate), replicate::handle(&call).await),
         Some(Provider::Seedance) => (Some(Provider::Seedance), seedance::handle(&call)),
         Some(Provider::Dashscope) => (Some(Provider::Dashscope), dashscope::handle(&call)),
-        Some(Provider::Openai) if rest.starts_with("/v1/images/") => {
-            (Some(Provider::Openai), openai_images::handle(&call).await)
+        Some(Provider::OpenAi) if call.path.ends_with("/chat/completions") => {
+            (Some(Provider::OpenAi), openai_chat::handle(&call))
         }
-        Some(Provider::Openai) => (Some(Provider::Openai), openai_chat::handle(&call)),
+        Some(Provider::OpenAi) => (Some(Provider::OpenAi), openai_images::handle(&call).await),
         Some(Provider::Stability) => (Some(Provider::Stability), stability::handle(&call).await),
         None if path.starts_with("/uploads/") => uploads::handle(&call, &path),
         None if path.starts_with("/files/") => download(&call, &path).await,

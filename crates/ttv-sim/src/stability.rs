@@ -209,7 +209,7 @@ pub(crate) async fn handle(call: &Call<'_>) -> Reply {
     let mut bytes = crate::stills::render_async("stability", prompt, size, format == "jpeg").await;
     let malformed = fault
         .as_ref()
-        .is_some_and(|f| f.fault == FaultKind::MalformedOutput);
+        .is_some_and(|f| f.fault == FaultKind::Malformed);
     if malformed {
         bytes.truncate(bytes.len() / 2);
     }

@@ -166,8 +166,10 @@ fn backend(sim: &Sim, provider: Provider, dir: &tempfile::TempDir) -> Arc<dyn Vi
             timeout,
             no_limits,
         ),
-        Provider::Openai | Provider::Stability => {
-            unreachable!("these APIs make no videos (the image rows are in tests/images.rs)")
+        Provider::OpenAi | Provider::Stability => {
+            unreachable!(
+                "image providers are not in Provider::ALL (their rows are in tests/images.rs)"
+            )
         }
     }
 }

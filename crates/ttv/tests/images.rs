@@ -30,7 +30,7 @@ use common::{KEY, png, sim};
 fn openai(sim: &Sim) -> OpenAiImages {
     OpenAiImages::new(OpenAiImagesOptions {
         api_key: Some(ApiKey::new(KEY)),
-        base_url: Some(sim.api_base(Provider::Openai)),
+        base_url: Some(sim.api_base(Provider::OpenAi)),
         ..OpenAiImagesOptions::default()
     })
     .unwrap()
@@ -56,7 +56,7 @@ fn stability(sim: &Sim) -> Stability {
 
 fn backend(sim: &Sim, provider: Provider) -> Arc<dyn ImageBackend> {
     match provider {
-        Provider::Openai => Arc::new(openai(sim)),
+        Provider::OpenAi => Arc::new(openai(sim)),
         Provider::Gemini => Arc::new(gemini(sim)),
         _ => Arc::new(stability(sim)),
     }
@@ -116,7 +116,7 @@ async fn openai_text_to_image_posts_the_documented_json_and_saves_a_decoded_png(
     assert_eq!(made.sha256, image.sha256());
     // Charged from the answer's usage: 1584 output tokens at $40 per million, plus input.
     assert!(made.charged.unwrap().micros >= 63_360);
-    assert_eq!(sim.paid_submits(Provider::Openai), 1);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
 }
 
 #[tokio::test]
@@ -174,7 +174,7 @@ async fn openai_sends_every_reference_as_an_image_array_file_part_of_an_edit() {
         );
         assert!(part.1.contains("Content-Type: image/png"), "{}", part.1);
     }
-    assert_eq!(sim.paid_submits(Provider::Openai), 1);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
 }
 
 #[tokio::test]
@@ -413,7 +413,7 @@ const ROWS: &[Row] = &[
         paid: 0,
     },
     Row {
-        fault: FaultKind::MalformedOutput,
+        fault: FaultKind::Malformed,
         kind: Some(ErrorKind::InvalidOutput),
         state: JobState::Failed,
         paid: 1,
@@ -423,7 +423,7 @@ const ROWS: &[Row] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_image_provider_meets_every_fault_with_the_expected_outcome() {
     let mut failures = Vec::new();
-    for provider in [Provider::Openai, Provider::Gemini, Provider::Stability] {
+    for provider in [Provider::OpenAi, Provider::Gemini, Provider::Stability] {
         for row in ROWS {
             let rule = FaultRule::nth(Endpoint::Submit, 1, row.fault).with_retry_after(0);
             let sim = sim(SimConfig::default().with_fault(provider, rule)).await;
@@ -464,10 +464,10 @@ async fn every_image_provider_meets_every_fault_with_the_expected_outcome() {
 #[tokio::test]
 async fn the_store_records_image_jobs_and_an_ambiguous_submit_is_never_sent_again() {
     let rule = FaultRule::nth(Endpoint::Submit, 1, FaultKind::ServerError);
-    let sim = sim(SimConfig::default().with_fault(Provider::Openai, rule)).await;
+    let sim = sim(SimConfig::default().with_fault(Provider::OpenAi, rule)).await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::in_memory().unwrap();
-    let registry = ImageRegistry::with_backends(vec![backend(&sim, Provider::Openai)]);
+    let registry = ImageRegistry::with_backends(vec![backend(&sim, Provider::OpenAi)]);
     let jobs = ImageJobs::new(registry, Budget::default(), RetryPolicy::default())
         .with_store(store.clone(), None);
     let err = jobs
@@ -488,7 +488,7 @@ async fn the_store_records_image_jobs_and_an_ambiguous_submit_is_never_sent_agai
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Unsettled);
     assert!(again.to_string().contains("ttv jobs resolve k1"), "{again}");
-    assert_eq!(sim.paid_submits(Provider::Openai), 1);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
 }
 
 #[tokio::test]
@@ -523,7 +523,7 @@ async fn budgets_count_image_spend_from_the_ledger() {
         per_day_usd: Some(0.10),
         ..Budget::default()
     };
-    let jobs = jobs_for(&sim, Provider::Openai, budget, 0);
+    let jobs = jobs_for(&sim, Provider::OpenAi, budget, 0);
     jobs.run(jobs.plan(spec(&dir, "b1")).unwrap())
         .await
         .unwrap();
@@ -533,7 +533,7 @@ async fn budgets_count_image_spend_from_the_ledger() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::QuotaExceeded);
     assert!(err.to_string().contains("per-day budget"), "{err}");
-    assert_eq!(sim.paid_submits(Provider::Openai), 1);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
     assert!(!dir.path().join("b2.png").exists());
 }
 
@@ -548,7 +548,7 @@ async fn keyframes_carry_the_previous_keyframe_and_the_references_and_fit_the_vi
     // A user's keyframe file in the same folder is not a reference.
     std::fs::write(refs.join("segment_03.png"), png("s", [0, 0, 200]).bytes()).unwrap();
     let store = Store::in_memory().unwrap();
-    let jobs = jobs_in(&sim, Provider::Openai, Budget::default(), 0, store.clone());
+    let jobs = jobs_in(&sim, Provider::OpenAi, Budget::default(), 0, store.clone());
     let keyframes = ImageKeyframes::new(jobs, None, "film-1")
         .with_reference_dir(&refs)
         .unwrap();
@@ -594,7 +594,7 @@ async fn keyframes_carry_the_previous_keyframe_and_the_references_and_fit_the_vi
         .make(1, "the hero on the pier", video_size, 1, dir.path())
         .await
         .unwrap();
-    assert_eq!(sim.paid_submits(Provider::Openai), 2);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 2);
     let job = store.job("film-1-kf-01").unwrap();
     assert_eq!((job.kind, job.state), (JobKind::Image, JobState::Done));
 }

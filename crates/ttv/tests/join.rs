@@ -268,3 +268,215 @@ async fn bad_options_name_the_field() {
     let fields: Vec<&str> = err.problems().iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, vec!["segments", "width", "height"]);
 }
+
+// ---- Audio -------------------------------------------------------------------------------
+
+const RATE: u32 = 48_000;
+const AAC_FRAME: f64 = 1024.0 / RATE as f64;
+
+/// One AAC-LC mono frame with no spectral data (it decodes to silence) whose global gain is
+/// `gain`: the bytes tell which segment a frame came from.
+fn aac_frame(gain: u8) -> [u8; 4] {
+    [gain >> 7, gain << 1, 0x00, 0x07]
+}
+
+/// The same frame behind an ADTS header (what muxide takes).
+fn adts(raw: &[u8]) -> Vec<u8> {
+    let len = raw.len() + 7;
+    let (profile, rate_index, channels) = (1u8, 3u8, 1u8); // AAC-LC, 48 kHz, mono
+    let mut out = vec![
+        0xff,
+        0xf1,
+        (profile << 6) | (rate_index << 2) | (channels >> 2),
+        ((channels & 3) << 6) | ((len >> 11) as u8 & 0x03),
+        (len >> 3) as u8,
+        ((len as u8 & 7) << 5) | 0x1f,
+        0xfc,
+    ];
+    out.extend_from_slice(raw);
+    out
+}
+
+/// A segment with `audio_secs` of AAC (frames of `gain`) beside its video.
+fn segment_with_audio(
+    dir: &Path,
+    name: &str,
+    (w, h): (u32, u32),
+    count: u32,
+    tint: [u8; 3],
+    audio_secs: f64,
+    gain: u8,
+) -> PathBuf {
+    let plain = segment(dir, &format!("plain-{name}"), (w, h), 24, count, tint);
+    let bytes = std::fs::read(&plain).unwrap();
+    let mp4 = re_mp4::Mp4::read_bytes(&bytes).unwrap();
+    let track = mp4.tracks().values().next().unwrap();
+    let re_mp4::StsdBoxContent::Avc1(avc1) = &track.trak(&mp4).mdia.minf.stbl.stsd.contents else {
+        panic!("not H.264")
+    };
+    let mut header = Vec::new();
+    for nal in avc1
+        .avcc
+        .sequence_parameter_sets
+        .iter()
+        .chain(&avc1.avcc.picture_parameter_sets)
+    {
+        header.extend_from_slice(&[0, 0, 0, 1]);
+        header.extend_from_slice(&nal.bytes);
+    }
+    let path = dir.join(name);
+    let mut muxer = muxide::api::MuxerBuilder::new(std::fs::File::create(&path).unwrap())
+        .video(muxide::api::VideoCodec::H264, w, h, 24.0)
+        .audio(
+            muxide::api::AudioCodec::Aac(muxide::api::AacProfile::Lc),
+            RATE,
+            1,
+        )
+        .with_fast_start(true)
+        .build()
+        .unwrap();
+    for (i, s) in track.samples.iter().enumerate() {
+        let mut packet = if i == 0 { header.clone() } else { Vec::new() };
+        let data = &bytes[s.offset as usize..(s.offset + s.size) as usize];
+        let mut pos = 0;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+            packet.extend_from_slice(&[0, 0, 0, 1]);
+            packet.extend_from_slice(&data[pos + 4..pos + 4 + len]);
+            pos += 4 + len;
+        }
+        muxer
+            .write_video(i as f64 / 24.0, &packet, s.is_sync)
+            .unwrap();
+    }
+    let frames = (audio_secs / AAC_FRAME).round() as u32;
+    for k in 0..frames {
+        muxer
+            .write_audio(f64::from(k) * AAC_FRAME, &adts(&aac_frame(gain)))
+            .unwrap();
+    }
+    muxer.finish().unwrap();
+    path
+}
+
+/// (start seconds, bytes) of every sample of the film's track of `kind`.
+fn track_samples(path: &Path, kind: re_mp4::TrackKind) -> Vec<(f64, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let mp4 = re_mp4::Mp4::read_bytes(&bytes).unwrap();
+    let track = mp4
+        .tracks()
+        .values()
+        .find(|t| t.kind == Some(kind))
+        .unwrap();
+    // The edit list's media time, when there is one, is where presentation starts.
+    let skip = track
+        .trak(&mp4)
+        .edts
+        .as_ref()
+        .and_then(|e| e.elst.as_ref())
+        .and_then(|l| l.entries.first())
+        .map_or(0, |e| e.media_time);
+    let mut at = 0u64;
+    track
+        .samples
+        .iter()
+        .map(|s| {
+            let start = (at as f64 - skip as f64) / track.timescale as f64;
+            at += s.duration;
+            (
+                start,
+                bytes[s.offset as usize..(s.offset + s.size) as usize].to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// Checks that every segment's audio starts with its own first frame within half an AAC
+/// frame of its video, that silence fills segments without audio, and that both tracks end
+/// within a video frame of each other.
+fn assert_in_sync(film: &Path, starts: &[f64], gains: &[Option<u8>], duration: f64) {
+    let video = track_samples(film, re_mp4::TrackKind::Video);
+    let audio = track_samples(film, re_mp4::TrackKind::Audio);
+    let frame = 1.0 / 24.0;
+    for (n, (&start, gain)) in starts.iter().zip(gains).enumerate() {
+        // The video frame that opens the segment starts exactly at its start.
+        assert!(
+            video.iter().any(|(t, _)| (t - start).abs() < 1e-6),
+            "segment {n}: no video frame at {start}"
+        );
+        let end = starts.get(n + 1).copied().unwrap_or(duration);
+        let inside: Vec<&(f64, Vec<u8>)> = audio
+            .iter()
+            .filter(|(t, _)| *t + AAC_FRAME / 2.0 > start && *t + AAC_FRAME / 2.0 <= end)
+            .collect();
+        assert!(!inside.is_empty(), "segment {n} has no audio frames");
+        let first = inside[0];
+        assert!(
+            (first.0 - start).abs() <= AAC_FRAME / 2.0 + 1e-9,
+            "segment {n}: audio starts at {}, video at {start}",
+            first.0
+        );
+        assert!((first.0 - start).abs() < frame);
+        match gain {
+            Some(g) => assert_eq!(
+                first.1,
+                aac_frame(*g),
+                "segment {n} opens with its own audio"
+            ),
+            None => assert!(
+                inside
+                    .iter()
+                    .all(|(_, b)| b.as_slice() == [0x00, 0xc8, 0x00, 0x07]),
+                "segment {n} has no audio: it gets silent frames"
+            ),
+        }
+    }
+    let audio_end = audio.last().map(|(t, _)| t + AAC_FRAME).unwrap();
+    assert!(
+        (audio_end - duration).abs() < frame,
+        "audio ends at {audio_end}, video at {duration}"
+    );
+}
+
+#[tokio::test]
+async fn remuxed_segments_with_and_without_audio_keep_audio_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = vec![
+        // Audio a little longer than the video: cut where the next segment starts.
+        segment_with_audio(dir.path(), "a.mp4", (160, 96), 24, RED, 1.1, 80),
+        segment(dir.path(), "b.mp4", (160, 96), 24, 12, GREEN),
+        // Audio shorter than the video: silence after it.
+        segment_with_audio(dir.path(), "c.mp4", (160, 96), 24, BLUE, 0.6, 40),
+    ];
+    let out = dir.path().join("film.mp4");
+    let report = join_segments(&inputs, &out, &opts(160, 96)).await.unwrap();
+    assert_eq!(report.method, JoinMethod::Remux);
+    assert!(report.audio);
+    assert_eq!(report.frames, 60);
+    let had: Vec<bool> = report.segments.iter().map(|s| s.had_audio).collect();
+    assert_eq!(had, vec![true, false, true]);
+    let (info, _) = probe::verify_file(&out).unwrap();
+    assert!(info.audio && info.fast_start);
+    assert_eq!(info.frames, 60);
+    assert_in_sync(&out, &[0.0, 1.0, 1.5], &[Some(80), None, Some(40)], 2.5);
+    // Video samples are the sources', byte for byte.
+    let film = track_samples(&out, re_mp4::TrackKind::Video);
+    let b = track_samples(&inputs[1], re_mp4::TrackKind::Video);
+    assert_eq!(film[24].1, b[0].1);
+}
+
+#[tokio::test]
+async fn a_normalised_film_keeps_audio_in_sync_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = vec![
+        segment(dir.path(), "a.mp4", (96, 96), 24, 12, GREEN),
+        segment_with_audio(dir.path(), "b.mp4", (160, 96), 24, RED, 1.0, 60),
+    ];
+    let out = dir.path().join("film.mp4");
+    let report = join_segments(&inputs, &out, &opts(160, 96)).await.unwrap();
+    assert_eq!(report.method, JoinMethod::Normalised);
+    assert!(report.audio);
+    assert_eq!(report.frames, 36);
+    assert_in_sync(&out, &[0.0, 0.5], &[None, Some(60)], 1.5);
+    assert_eq!(decode_all(&out).len(), 36);
+}

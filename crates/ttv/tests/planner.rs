@@ -20,7 +20,7 @@ async fn sim_with(fault: Option<FaultRule>) -> Sim {
         ..SimConfig::default()
     };
     if let Some(rule) = fault {
-        config = config.with_fault(Provider::Openai, rule);
+        config = config.with_fault(Provider::OpenAi, rule);
     }
     Sim::start(config).await.unwrap()
 }
@@ -28,7 +28,7 @@ async fn sim_with(fault: Option<FaultRule>) -> Sim {
 fn access(sim: &Sim) -> PlannerAccess {
     PlannerAccess {
         api_key: Some(ApiKey::new(KEY)),
-        base_url: sim.api_base(Provider::Openai),
+        base_url: sim.api_base(Provider::OpenAi),
         model: "gpt-4o-mini".into(),
     }
 }
@@ -58,7 +58,7 @@ async fn a_valid_answer_becomes_a_plan_with_its_cost() {
     let want = prices::cost_usd("gpt-4o-mini", usage.prompt_tokens, usage.completion_tokens);
     assert_eq!(usage.cost_usd, want);
     assert!(usage.cost_usd > 0.0);
-    assert_eq!(sim.paid_submits(Provider::Openai), 1);
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
 }
 
 #[tokio::test]

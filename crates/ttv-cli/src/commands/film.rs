@@ -27,13 +27,13 @@ pub async fn run(cli: &Cli, command: &FilmCommand) -> anyhow::Result<()> {
     let settings = settings::load(cli)?;
     match command {
         FilmCommand::Plan(args) => {
-            let request = request(&settings, &args.input)?;
+            let request = request(cli, &settings, &args.input).await?;
             let film = Film::new(settings.jobs());
             let plan = film.plan(&request).await?;
             print_plan(cli, &plan, args.out.as_deref())
         }
         FilmCommand::Run(args) => {
-            let mut request = request(&settings, &args.input)?;
+            let mut request = request(cli, &settings, &args.input).await?;
             request.out = args.out.clone();
             let film = open(&settings).await?;
             let plan = film.plan(&request).await?;
@@ -124,7 +124,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Film> {
 }
 
 /// The film request of the arguments and the configuration.
-fn request(settings: &Settings, input: &FilmInput) -> anyhow::Result<FilmRequest> {
+async fn request(cli: &Cli, settings: &Settings, input: &FilmInput) -> anyhow::Result<FilmRequest> {
     let loaded = &settings.loaded;
     let base = loaded
         .source
@@ -175,11 +175,14 @@ fn request(settings: &Settings, input: &FilmInput) -> anyhow::Result<FilmRequest
                 )])
                 .into());
             }
-            split::split(
+            plan_story(
+                cli,
+                settings,
                 prompt,
                 input.duration.or(film.total_secs),
                 film.segment_secs,
             )
+            .await
         }
         (None, None, None) => {
             return Err(Error::invalid(vec![Problem::new(
@@ -198,6 +201,49 @@ fn request(settings: &Settings, input: &FilmInput) -> anyhow::Result<FilmRequest
         backend: input.backend.clone(),
         max_cost_usd: input.max_cost,
     })
+}
+
+/// The storyboard of a story: from the configured LLM (`openai_api_key`, `openai_base_url`,
+/// `prompt_enhancement_model`), else — or when the model fails — the deterministic split.
+async fn plan_story(
+    cli: &Cli,
+    settings: &Settings,
+    prompt: &str,
+    total_secs: Option<f64>,
+    segment_secs: f64,
+) -> Storyboard {
+    let fallback = split::split(prompt, total_secs, segment_secs);
+    let Some(access) = ttv::planner::PlannerAccess::from_settings(settings) else {
+        return fallback;
+    };
+    let count = fallback.segments.len();
+    match ttv::planner::plan_with_llm(&access, prompt, count, segment_secs, segment_secs).await {
+        Ok((draft, usage)) => {
+            if !cli.quiet {
+                eprintln!(
+                    "planned by {}: {} segments ({} + {} tokens, ${:.4})",
+                    access.model,
+                    draft.segments.len(),
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.cost_usd
+                );
+            }
+            Storyboard::from_draft(draft)
+        }
+        Err(e) => {
+            if !cli.quiet {
+                eprintln!(
+                    "{}",
+                    crate::output::warning(&format!(
+                        "the planner ({}) failed: {e}; using the deterministic split",
+                        access.model
+                    ))
+                );
+            }
+            fallback
+        }
+    }
 }
 
 /// Runs `work` with progress drawn from its events and Ctrl-C cancelling it.

@@ -37,6 +37,18 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     opts.grace = Duration::from_secs(args.grace);
     opts.models = models;
     opts.max_body = args.max_body_mib.max(1) * 1024 * 1024;
+    opts.rate_per_minute = args.rate_per_minute;
+    if let Some(usd) = args.token_budget_usd {
+        if !usd.is_finite() || usd < 0.0 {
+            return Err(Error::invalid(vec![Problem::new(
+                "--token-budget-usd",
+                usd.to_string(),
+                "a number of dollars of 0 or more, such as 5 or 12.50",
+            )])
+            .into());
+        }
+        opts.token_daily_usd_micros = Some((usd * 1e6).round() as i64);
+    }
     let env = |name: &str| std::env::var(name).unwrap_or_default();
     let mut tokens = TokenSpec::parse_list(&env("TTV_SERVE_TOKENS"), false);
     tokens.extend(TokenSpec::parse_list(&env("TTV_SERVE_ADMIN_TOKENS"), true));

@@ -72,6 +72,23 @@ routes! {
     get "/v1/backends" => native::backends, "ttv", true, "The backends and whether they can be used here";
 }
 
+/// A request body as an extractor hands it over: the bytes, or why they were refused (over
+/// the size limit, say), so that the refusal is written in the API's own error shape.
+pub type BodyBytes = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+
+/// The bytes of `body`, or its refusal as an [`ApiError`] with the extractor's status.
+pub fn body(body: BodyBytes) -> Result<axum::body::Bytes, ApiError> {
+    body.map_err(|e| ApiError {
+        status: e.status(),
+        code: if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_body"
+        },
+        ..ApiError::bad_body(e.body_text())
+    })
+}
+
 /// The caller of a request, or why it is refused.
 pub fn caller(state: &Shared, headers: &HeaderMap) -> Result<Caller, ApiError> {
     state.tokens.check(headers)

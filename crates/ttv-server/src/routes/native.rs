@@ -3,13 +3,13 @@
 //! same key with another body is a 409), estimates, spend and backends.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use ttv::facade::JobSpec;
 
+use super::BodyBytes;
 use crate::error::{ApiError, OpenAiError};
 use crate::records::{Api, Input};
 use crate::state::{self, NewJob, Shared, View};
@@ -67,10 +67,10 @@ async fn images(
 pub async fn create(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body_bytes: Bytes,
+    body_bytes: BodyBytes,
 ) -> Result<Response> {
     let caller = super::caller(&state, &headers)?;
-    let input: Input = super::parse_json(&body_bytes)?;
+    let input: Input = super::parse_json(&super::body(body_bytes)?)?;
     let (image, last_frame) = images(&input).await?;
     let idempotency = super::idempotency_key(&headers)?.map(|k| {
         let mut parts = serde_json::to_value(&input).unwrap_or_default();
@@ -129,10 +129,10 @@ pub async fn get(
 pub async fn estimate(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body_bytes: Bytes,
+    body_bytes: BodyBytes,
 ) -> Result<Json<Value>> {
     super::caller(&state, &headers)?;
-    let input: Input = super::parse_json(&body_bytes)?;
+    let input: Input = super::parse_json(&super::body(body_bytes)?)?;
     let (image, last_frame) = images(&input).await?;
     let request = state::to_request(&input, image, last_frame)?;
     let spec = JobSpec {

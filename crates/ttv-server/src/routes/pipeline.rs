@@ -4,13 +4,13 @@
 //! the field.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::BodyBytes;
 use crate::error::{ApiError, PipelineError};
 use crate::records::{Api, Input};
 use crate::state::{self, NewJob, Phase, Shared, View};
@@ -49,10 +49,10 @@ pub fn body(v: &View) -> Value {
 pub async fn create(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body: Bytes,
+    body: BodyBytes,
 ) -> Result<Response> {
     let caller = super::caller(&state, &headers)?;
-    let mut input: Input = super::parse_json(&body)?;
+    let mut input: Input = super::parse_json(&super::body(body)?)?;
     // The original's rule: 1 to 2000 characters, runs of whitespace collapsed.
     input.prompt = input
         .prompt

@@ -28,6 +28,8 @@ pub struct Setup {
     pub workers: Option<usize>,
     pub max_body: Option<usize>,
     pub models: Vec<(&'static str, &'static str)>,
+    pub rate_per_minute: Option<u32>,
+    pub token_daily_usd_micros: Option<i64>,
 }
 
 /// The façade over a fresh store in `dir`, configured only by `env`.
@@ -64,6 +66,8 @@ pub async fn start(setup: Setup) -> Running {
         .iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect();
+    opts.rate_per_minute = setup.rate_per_minute;
+    opts.token_daily_usd_micros = setup.token_daily_usd_micros;
     let server = Server::start(jobs, opts, setup.tokens).await.unwrap();
     let base = format!("http://{}", server.addr());
     Running {

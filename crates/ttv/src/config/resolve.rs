@@ -70,13 +70,13 @@ pub struct Settings {
     pub data_dir: Option<PathBuf>,
     /// Request defaults.
     pub defaults: RequestDefaults,
-    /// The image backends (`image_generation_model`, `openai_api_key`, `gemini_api_key`,
-    /// `stability_api_key` and their environment variables).
-    pub images: crate::images::registry::ImageSettings,
     /// The OpenAI-compatible API (`openai_api_key` or `OPENAI_API_KEY`, `openai_base_url`).
     pub openai: OpenAiAccess,
     /// `prompt_enhancement_model`: the model that plans films.
     pub planner_model: String,
+    /// The image backends (`image_generation_model`, `openai_api_key`, `gemini_api_key`,
+    /// `stability_api_key` and their environment variables).
+    pub images: crate::images::registry::ImageSettings,
 }
 
 /// Where an OpenAI-compatible API is and the key for it.
@@ -508,7 +508,6 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             .unwrap_or_else(|| PathBuf::from(".")),
         data_dir: config.store.data_dir.clone(),
         defaults,
-        images: Default::default(),
         openai: OpenAiAccess {
             api_key: config.openai_api_key.clone(),
             base_url: check
@@ -524,6 +523,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
                 config.prompt_enhancement_model.as_ref(),
             )
             .unwrap_or_else(|| crate::planner::DEFAULT_MODEL.to_owned()),
+        images: Default::default(),
     }
 }
 

@@ -307,13 +307,13 @@ fn an_unset_variable_outside_any_backend_is_an_error_naming_the_key_and_the_vari
 
 #[test]
 fn an_unset_variable_in_a_key_ttv_does_not_use_is_only_a_warning() {
-    let loaded = from_yaml("stability_api_key: ${STABILITY_API_KEY}\n", &env(&[]));
+    let loaded = from_yaml("image_size: ${IMAGE_SIZE}\n", &env(&[]));
     assert!(!loaded.has_errors());
     assert_eq!(
         warnings(&loaded),
         [
-            "warning: stability_api_key: environment variable STABILITY_API_KEY is not set; set \
-          it, or write ${STABILITY_API_KEY:-default} to give a default (ttv does not use this key)"
+            "warning: image_size: environment variable IMAGE_SIZE is not set; set it, or write \
+          ${IMAGE_SIZE:-default} to give a default (ttv does not use this key)"
         ]
     );
     // The planner's key is optional: without it films are planned without an LLM.

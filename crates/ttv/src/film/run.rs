@@ -874,11 +874,21 @@ fn segment_request(
         extra: seg.extra.clone(),
         ..GenerationRequest::default()
     };
-    Ok(fit_to_backend(
-        jobs,
-        request,
-        segment_backend(board, record, i),
-    ))
+    let mut fitted = fit_to_backend(jobs, request, segment_backend(board, record, i));
+    if seg.seed.is_none() && fitted.seed.is_some() {
+        // `base_seed` is a default: a backend that takes no seed gets none.
+        let spec = JobSpec {
+            backend: segment_backend(board, record, i),
+            fallback: facade::FallbackPolicy::Never,
+            ..JobSpec::new(fitted.clone())
+        };
+        if let Err(e) = jobs.choose(&spec)
+            && e.problems().iter().any(|p| p.field == "seed")
+        {
+            fitted.seed = None;
+        }
+    }
+    Ok(fitted)
 }
 
 /// The request fitted to the segment's backend, the same way every run: a duration it does

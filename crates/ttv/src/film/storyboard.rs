@@ -148,6 +148,25 @@ impl Storyboard {
         Ok(board)
     }
 
+    /// The storyboard of an LLM planner's draft.
+    pub fn from_draft(draft: crate::planner::PlanDraft) -> Self {
+        Self {
+            title: draft.title,
+            logic: draft.logic,
+            segments: draft
+                .segments
+                .into_iter()
+                .map(|d| Segment {
+                    prompt: d.prompt,
+                    duration: d.duration,
+                    keyframe_prompt: d.keyframe_prompt,
+                    ..Segment::default()
+                })
+                .collect(),
+            ..Self::default()
+        }
+    }
+
     /// Reads the storyboard file at `path`.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {

@@ -63,6 +63,8 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT
     );
     CREATE INDEX job_history_job ON job_history(job_id);",
+    // What a job makes: `video` (every job before this migration) or `image` (keyframes).
+    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
     // Films (`ttv film`): a run of segment jobs, see `film_runs.rs`.
     "CREATE TABLE film_runs (
         id TEXT PRIMARY KEY,
@@ -76,8 +78,6 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
-    // What a job makes: `video` (every job before this migration) or `image` (keyframes).
-    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
 ];
 
 /// A failure of the store.
