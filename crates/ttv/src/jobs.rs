@@ -721,7 +721,7 @@ impl JobRunner {
 
     /// The jobs a resume would carry on: those with a remote job, and those caught mid-submit.
     pub async fn resumable(&self) -> Result<Vec<Job>> {
-        blocking(&self.store, |s| {
+        let jobs = blocking(&self.store, |s| {
             s.list(&[
                 JobState::Submitting,
                 JobState::Submitted,
@@ -729,7 +729,13 @@ impl JobRunner {
                 JobState::Downloading,
             ])
         })
-        .await
+        .await?;
+        // Image jobs have no ticket to poll (the answer was the image); running their id
+        // again with `ttv image generate` settles them (see `crate::images::jobs`).
+        Ok(jobs
+            .into_iter()
+            .filter(|j| j.kind == crate::store::JobKind::Video)
+            .collect())
     }
 }
 

@@ -536,3 +536,96 @@ async fn budgets_count_image_spend_from_the_ledger() {
     assert_eq!(sim.paid_submits(Provider::OpenAi), 1);
     assert!(!dir.path().join("b2.png").exists());
 }
+
+#[tokio::test]
+async fn keyframes_carry_the_previous_keyframe_and_the_references_and_fit_the_video_size() {
+    use ttv::images::keyframes::ImageKeyframes;
+    let sim = sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs");
+    std::fs::create_dir_all(&refs).unwrap();
+    std::fs::write(refs.join("hero.png"), png("hero", [200, 0, 0]).bytes()).unwrap();
+    // A user's keyframe file in the same folder is not a reference.
+    std::fs::write(refs.join("segment_03.png"), png("s", [0, 0, 200]).bytes()).unwrap();
+    let store = Store::in_memory().unwrap();
+    let jobs = jobs_in(&sim, Provider::OpenAi, Budget::default(), 0, store.clone());
+    let keyframes = ImageKeyframes::new(jobs, None, "film-1")
+        .with_reference_dir(&refs)
+        .unwrap();
+    let video_size = Resolution::new(1280, 720);
+    let k0 = keyframes
+        .make(0, "EXT. HARBOUR - DAWN", video_size, 1, dir.path())
+        .await
+        .unwrap();
+    let k1 = keyframes
+        .make(1, "the hero on the pier", video_size, 1, dir.path())
+        .await
+        .unwrap();
+    for k in [&k0, &k1] {
+        assert_eq!(decoded(k).resolution(), video_size);
+    }
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 2);
+    // Keyframe 0: the hero as reference; keyframe 1: keyframe 0 first, then the hero.
+    let image_parts = |r: &ttv_sim::Record| {
+        parts(r)
+            .into_iter()
+            .filter(|p| p.0 == "image[]")
+            .map(|p| p.2.len())
+            .collect::<Vec<_>>()
+    };
+    let k0_bytes = std::fs::read(&k0).unwrap();
+    let hero = png("hero", [200, 0, 0]);
+    assert_eq!(requests[0].path, "/openai/v1/images/edits");
+    assert_eq!(image_parts(&requests[0]).len(), 1);
+    assert_eq!(image_parts(&requests[1]).len(), 2);
+    assert!(requests[1].body.contains("filename=\"reference-1.png\""));
+    // The first part of keyframe 1's request is keyframe 0 (compared by size, since the log
+    // keeps bodies as text).
+    let sizes = image_parts(&requests[1]);
+    assert_eq!(
+        sizes[1],
+        String::from_utf8_lossy(hero.bytes()).len(),
+        "second reference is the hero"
+    );
+    assert_eq!(sizes[0], String::from_utf8_lossy(&k0_bytes).len());
+    // Made again (a resumed film): nothing is sent, nothing is paid.
+    keyframes
+        .make(1, "the hero on the pier", video_size, 1, dir.path())
+        .await
+        .unwrap();
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 2);
+    let job = store.job("film-1-kf-01").unwrap();
+    assert_eq!((job.kind, job.state), (JobKind::Image, JobState::Done));
+}
+
+#[tokio::test]
+async fn the_films_keyframe_seam_gets_its_keyframes_from_the_image_api_before_the_stills() {
+    use ttv::film::{KeyframeRequest, Keyframes, UserImages};
+    use ttv::images::keyframes::ImageKeyframes;
+    let sim = sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = jobs_for(&sim, Provider::Stability, Budget::default(), 0);
+    let keyframes = Keyframes::standard(UserImages::default())
+        .with_source(Arc::new(ImageKeyframes::new(jobs, None, "film")));
+    let size = Resolution::new(640, 360);
+    for index in 0..2 {
+        let request = KeyframeRequest {
+            index,
+            prompt: format!("scene {index}"),
+            size,
+            seed: 5,
+        };
+        let (path, source) = keyframes.get(&request, dir.path()).await.unwrap();
+        assert_eq!(source, "stability");
+        assert_eq!(decoded(&path).resolution(), size);
+    }
+    // Keyframe 1 started from keyframe 0 (image-to-image), as the original pipeline chains.
+    let second = parts(&sim.requests()[1]);
+    assert!(
+        second.iter().any(|p| p.0 == "image"),
+        "{:?}",
+        second.iter().map(|p| &p.0).collect::<Vec<_>>()
+    );
+    assert_eq!(sim.paid_submits(Provider::Stability), 2);
+}

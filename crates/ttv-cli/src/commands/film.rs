@@ -85,9 +85,42 @@ pub async fn run(cli: &Cli, command: &FilmCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The film pipeline with the job store opened.
+/// The film pipeline with the job store opened. With `image_generation_model` set, keyframes
+/// the user did not provide come from that image backend (else from animatic stills).
 async fn open(settings: &Settings) -> anyhow::Result<Film> {
-    Ok(Film::new(super::jobs::open(settings).await?))
+    let film = Film::new(super::jobs::open(settings).await?);
+    let registry = ttv::images::registry::ImageRegistry::new(&settings.images);
+    // Unset, or set without its key: the stills stand in, as before image backends.
+    if settings.images.default_backend.is_none()
+        || registry.get("image_generation_model", None).is_err()
+    {
+        return Ok(film);
+    }
+    let loaded = &settings.loaded;
+    let base = loaded
+        .source
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+    let film_settings = FilmSettings::from_config(&loaded.config, &base)?;
+    let dir = settings.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || ttv::store::Store::open_in(&dir)).await??;
+    let jobs = ttv::images::jobs::ImageJobs::new(
+        registry,
+        settings.budget.clone(),
+        settings.retry.clone(),
+    )
+    .with_store(store, Some(settings.data_dir.clone()));
+    let mut source = ttv::images::keyframes::ImageKeyframes::new(jobs, None, "film");
+    if let Some(refs) = &film_settings.reference_images_dir {
+        source = source.with_reference_dir(refs)?;
+    }
+    let keyframes = ttv::film::Keyframes::standard(ttv::film::UserImages {
+        initial_image: film_settings.initial_image.clone(),
+        dir: film_settings.reference_images_dir.clone(),
+    })
+    .with_source(std::sync::Arc::new(source));
+    Ok(film.with_keyframes(keyframes))
 }
 
 /// The film request of the arguments and the configuration.

@@ -2,6 +2,7 @@
 //! (`image_generation_model`, `openai_api_key`, `openai_base_url`, `gemini_api_key`,
 //! `stability_api_key`) and the providers' standard environment variables.
 
+use super::resolve::OpenAiAccess;
 use super::resolve::is_placeholder;
 use super::schema::Config;
 use super::{Env, Finding};
@@ -38,6 +39,7 @@ fn text(value: Option<&serde_json::Value>) -> Option<String> {
 /// models use Veo's Gemini API key and address when the top-level `gemini_api_key` is unset.
 pub(super) fn settings(
     config: &Config,
+    openai: &OpenAiAccess,
     env: &dyn Env,
     findings: &mut Vec<Finding>,
 ) -> ImageSettings {
@@ -68,14 +70,13 @@ pub(super) fn settings(
     }
     ImageSettings {
         default_backend,
+        // The planner's OpenAI access (`openai_api_key`, `OPENAI_API_KEY`, `openai_base_url`);
+        // `OPENAI_BASE_URL` as the SDK reads it when the file names no address.
         openai: Some(OpenAiImagesOptions {
-            api_key: secret(
-                config.openai_api_key.as_ref(),
-                env,
-                &[openai_images::KEY_ENV],
-            ),
+            api_key: openai.api_key.clone(),
             base_url: text(config.openai_base_url.as_ref())
-                .or_else(|| var(openai_images::BASE_URL_ENV)),
+                .or_else(|| var(openai_images::BASE_URL_ENV))
+                .or_else(|| Some(openai.base_url.clone())),
             model: openai_model,
             quality: None,
         }),
@@ -94,5 +95,65 @@ pub(super) fn settings(
             base_url: var(stability::BASE_URL_ENV),
             model: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::from_yaml;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_pipelines_image_keys_configure_the_image_backends() {
+        let loaded = from_yaml(
+            "image_generation_model: gemini-2.5-flash-image-preview\n\
+             stability_api_key: YOUR_STABILITY_API_KEY\n\
+             openai_base_url: http://127.0.0.1:9/openai/v1\n",
+            &env(&[("OPENAI_API_KEY", "sk-1"), ("GEMINI_API_KEY", "gm-2")]),
+        );
+        let images = &loaded.settings.images;
+        assert_eq!(images.default_backend.as_deref(), Some("gemini"));
+        let gemini = images.gemini.as_ref().unwrap();
+        assert_eq!(
+            gemini.model.as_deref(),
+            Some("gemini-2.5-flash-image-preview")
+        );
+        assert_eq!(gemini.api_key.as_ref().unwrap().expose(), "gm-2");
+        let openai = images.openai.as_ref().unwrap();
+        assert_eq!(openai.api_key.as_ref().unwrap().expose(), "sk-1");
+        assert_eq!(
+            openai.base_url.as_deref(),
+            Some("http://127.0.0.1:9/openai/v1")
+        );
+        assert!(images.stability.as_ref().unwrap().api_key.is_none());
+        let said: Vec<String> = loaded.findings.iter().map(ToString::to_string).collect();
+        assert!(
+            !said
+                .iter()
+                .any(|f| f.contains("stability") || f.contains("image_generation")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_image_model_is_a_warning_and_the_still_stays_the_default() {
+        let loaded = from_yaml("image_generation_model: dall-e-9\n", &env(&[]));
+        assert!(loaded.settings.images.default_backend.is_none());
+        assert!(
+            loaded
+                .findings
+                .iter()
+                .any(|f| f.to_string().contains("unknown image backend \"dall-e-9\"")),
+            "{:?}",
+            loaded.findings
+        );
     }
 }

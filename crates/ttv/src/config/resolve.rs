@@ -204,7 +204,7 @@ pub(super) fn resolve(
     }
 
     let mut settings = settings(&config, findings);
-    settings.images = super::images::settings(&config, env, findings);
+    settings.images = super::images::settings(&config, &settings.openai, env, findings);
     (config, settings, sources)
 }
 

@@ -298,14 +298,9 @@ impl ImageJobs {
             &ledger,
             Utc::now(),
         ) {
-            apply(store, &plan.job_id, JobEvent::BeginSubmit).await.ok();
-            apply(
-                store,
-                &plan.job_id,
-                JobEvent::SubmitNotSent(err.message().to_owned()),
-            )
-            .await
-            .ok();
+            // Refused before anything is sent: failed, with nothing counted in the ledger (a
+            // run with the same id later tries again, as for videos).
+            apply(store, &plan.job_id, JobEvent::Failed(err.to_string())).await?;
             return Err(err.with_backend(plan.backend.id()));
         }
         Ok(())

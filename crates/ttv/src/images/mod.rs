@@ -13,6 +13,7 @@
 //! This module knows no provider: provider quirks live in `services/<provider>`.
 
 pub mod jobs;
+pub mod keyframes;
 pub mod registry;
 pub mod still;
 
