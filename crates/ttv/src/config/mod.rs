@@ -296,6 +296,12 @@ pub fn from_yaml_in(text: &str, env: &dyn Env, base: &Path) -> Loaded {
             finding
                 .message
                 .push_str(" (films are planned without an LLM)");
+        } else if IMAGE_KEYS.contains(&finding.path.as_str()) {
+            // Image models are optional: keyframes fall back to animatic stills.
+            finding.severity = Severity::Warning;
+            finding
+                .message
+                .push_str(" (image backends that need it are unavailable)");
         } else if let Some(backend) = backend_of(&finding.path) {
             deferred.push((backend, format!("{}: {}", finding.path, finding.message)));
             finding.severity = Severity::Warning;
@@ -625,6 +631,10 @@ const PLANNER_KEYS: &[&str] = &[
     "openai_base_url",
     "prompt_enhancement_model",
 ];
+
+/// The image backends' keys: optional, so an unset variable in one is only a warning (the
+/// image backends that need it are unavailable; the film's keyframes use animatic stills).
+const IMAGE_KEYS: &[&str] = &["stability_api_key", "image_generation_model"];
 
 /// Keys of the original pipeline that ttv reads but does not act on, and why.
 const PIPELINE_ONLY: &[(&str, &str)] = &[

@@ -327,6 +327,17 @@ fn an_unset_variable_in_a_key_ttv_does_not_use_is_only_a_warning() {
         ]
     );
     assert!(loaded.settings.openai.api_key.is_none());
+    // So are the image backends': without one, the film's keyframes are animatic stills.
+    let loaded = from_yaml("stability_api_key: ${STABILITY_API_KEY}\n", &env(&[]));
+    assert!(!loaded.has_errors());
+    assert_eq!(
+        warnings(&loaded),
+        [
+            "warning: stability_api_key: environment variable STABILITY_API_KEY is not set; set \
+          it, or write ${STABILITY_API_KEY:-default} to give a default (image backends that need \
+          it are unavailable)"
+        ]
+    );
 }
 
 #[test]
