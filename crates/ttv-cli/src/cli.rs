@@ -413,6 +413,11 @@ pub struct FilmRunArgs {
     /// Where to write the film (default: OUTPUT_DIR/RUN.mp4; the segments go in OUTPUT_DIR/RUN/).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Frames of cross-fade between consecutive segments (default: the configuration's
+    /// `crossfade_frames`, else 0: hard cuts). Each cut makes the film N frames shorter.
+    #[arg(long, value_name = "N")]
+    pub crossfade: Option<u32>,
 }
 
 /// `ttv film plan`

@@ -355,3 +355,109 @@ async fn the_original_sample_config_makes_a_chained_film_unchanged() {
     assert!(submits[0].json()["instances"][0]["image"].is_null());
     assert!(!submits[1].json()["instances"][0]["image"].is_null());
 }
+
+/// Requests the simulator's chat-completions endpoint received.
+fn chat_calls(sim: &Sim) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planning_call_is_in_the_ledger_and_a_resume_never_plans_again() {
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("ttv.yaml"),
+        format!(
+            "size: 256x144\nopenai_api_key: {KEY}\nopenai_base_url: {}\n\
+             prompt_enhancement_model: gpt-4o-mini\n",
+            sim.api_base(Provider::OpenAi)
+        ),
+    )
+    .unwrap();
+    let mut run = sim_cmd(dir, &sim);
+    run.args(["film", "run", "--run-id", "fox", "--backend", "animatic"])
+        .args(["--duration", "10", "--segment-duration", "5", "--prompt"])
+        .arg("A red fox wakes in a misty forest. At dusk it curls up under the stars.");
+    let out = output(run).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(chat_calls(&sim), 1);
+
+    let mut spend = sim_cmd(dir, &sim);
+    spend.args(["--json", "spend"]);
+    let out = output(spend).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ledger: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = ledger["jobs"].as_array().unwrap();
+    let plan = jobs
+        .iter()
+        .find(|j| j["job_id"] == "fox-plan")
+        .unwrap_or_else(|| panic!("no planning job in {ledger}"));
+    assert_eq!(plan["backend"], "openai", "{plan}");
+    assert_eq!(plan["model"], "gpt-4o-mini", "{plan}");
+    let cost = plan["usd"]["micros"]
+        .as_i64()
+        .or_else(|| plan["usd_micros"].as_i64())
+        .unwrap_or_else(|| panic!("no cost in {plan}"));
+    assert!(cost > 0, "{plan}");
+    assert_eq!(ledger["total"]["micros"].as_i64(), Some(cost), "{ledger}");
+
+    let record = || -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("fox.mp4.json")).unwrap()).unwrap()
+    };
+    let first = record();
+    assert_eq!(first["planning"]["job_id"], "fox-plan");
+    assert_eq!(first["planning"]["cost"]["micros"].as_i64(), Some(cost));
+    assert_eq!(first["totals"]["cost"]["micros"].as_i64(), Some(cost));
+
+    // The film gone, a resume joins it again from the stored plan: no second planning call.
+    std::fs::remove_file(dir.join("fox.mp4")).unwrap();
+    let mut resume = sim_cmd(dir, &sim);
+    resume.args(["film", "resume", "fox"]);
+    let out = output(resume).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(chat_calls(&sim), 1, "the resume asked the model again");
+    assert_eq!(record()["planning"]["cost"]["micros"].as_i64(), Some(cost));
+    let paid: Vec<_> = Store::open_in(&dir.join("data"))
+        .unwrap()
+        .ledger()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.usd_micros > 0)
+        .map(|e| (e.job_id, e.usd_micros))
+        .collect();
+    assert_eq!(
+        paid,
+        [("fox-plan".to_owned(), cost)],
+        "one paid call: the plan (the animatic is free)"
+    );
+}
+
+#[test]
+fn a_crossfade_overlaps_the_segments_by_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ttv.yaml"), "size: 256x144\n").unwrap();
+    let out = common::ttv(dir.path())
+        .args(["film", "run", "--run-id", "fade", "--crossfade", "4"])
+        .args(["--duration", "10", "--segment-duration", "5", "--prompt"])
+        .arg("A lighthouse in a storm. The morning after, a calm sea.")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 2 segments × 5 s × 24 fps, less the 4 frames the cut's fade overlaps.
+    assert_eq!(frame_count(&dir.path().join("fade.mp4")), 2 * 120 - 4);
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fade.mp4.json")).unwrap()).unwrap();
+    assert_eq!(record["crossfade_frames"], 4);
+    assert_eq!(record["settings"]["crossfade_frames"], 4);
+    assert_eq!(record["video"]["frames"], 236);
+}

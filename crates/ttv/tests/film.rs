@@ -106,6 +106,7 @@ async fn chained_segments_start_on_the_previous_segments_last_frame() {
         out: Some(dir.path().join("chain.mp4")),
         backend: None,
         max_cost_usd: None,
+        planning: None,
     };
     let plan = film.plan(&request).await.unwrap();
     let (sink, seen) = events();
@@ -192,6 +193,7 @@ async fn keyframe_segments_on_two_providers_and_the_animatic_join_into_one_film(
         out: Some(dir.path().join("kites.mp4")),
         backend: None,
         max_cost_usd: None,
+        planning: None,
     };
     let plan = film.plan(&request).await.unwrap();
     assert!(plan.total.micros > 0, "hosted segments cost something");

@@ -13,8 +13,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use ttv::facade::Cancel;
 use ttv::film::{
-    Film, FilmEvent, FilmEvents, FilmMade, FilmPlan, FilmRequest, FilmSettings, SegmentState,
-    Storyboard, split,
+    Film, FilmEvent, FilmEvents, FilmMade, FilmPlan, FilmRequest, FilmSettings, PlanningCall,
+    SegmentState, Storyboard, split,
 };
 use ttv::{Error, ErrorKind, Money, Problem};
 
@@ -35,8 +35,26 @@ pub async fn run(cli: &Cli, command: &FilmCommand) -> anyhow::Result<()> {
         FilmCommand::Run(args) => {
             let mut request = request(cli, &settings, &args.input).await?;
             request.out = args.out.clone();
+            if let Some(n) = args.crossfade {
+                if n > ttv::film::settings::MAX_CROSSFADE_FRAMES {
+                    return Err(Error::invalid(vec![Problem::new(
+                        "--crossfade",
+                        n,
+                        format!(
+                            "a whole number of frames from 0 to {}",
+                            ttv::film::settings::MAX_CROSSFADE_FRAMES
+                        ),
+                    )])
+                    .into());
+                }
+                request.settings.crossfade_frames = n;
+            }
             let film = open(&settings).await?;
             let plan = film.plan(&request).await?;
+            // The planning call is paid already: into the ledger, whatever happens next.
+            if let Some(call) = &request.planning {
+                film.record_planning(&plan.run_id, call).await?;
+            }
             if let Some(why) = &plan.over_budget {
                 return Err(Error::new(ErrorKind::QuotaExceeded, why.clone()).into());
             }
@@ -164,8 +182,8 @@ async fn request(cli: &Cli, settings: &Settings, input: &FilmInput) -> anyhow::R
     {
         return Err(Error::invalid(vec![Problem::new("--duration", d, "seconds above 0")]).into());
     }
-    let storyboard = match (&input.storyboard, &input.prompt, &film.prompt) {
-        (Some(path), _, _) => Storyboard::read(path)?,
+    let (storyboard, planning) = match (&input.storyboard, &input.prompt, &film.prompt) {
+        (Some(path), _, _) => (Storyboard::read(path)?, None),
         (None, Some(prompt), _) | (None, None, Some(prompt)) => {
             if prompt.trim().is_empty() {
                 return Err(Error::invalid(vec![Problem::new(
@@ -200,21 +218,23 @@ async fn request(cli: &Cli, settings: &Settings, input: &FilmInput) -> anyhow::R
         out: None,
         backend: input.backend.clone(),
         max_cost_usd: input.max_cost,
+        planning,
     })
 }
 
 /// The storyboard of a story: from the configured LLM (`openai_api_key`, `openai_base_url`,
 /// `prompt_enhancement_model`), else — or when the model fails — the deterministic split.
+/// With the model's storyboard comes its paid call, for the ledger.
 async fn plan_story(
     cli: &Cli,
     settings: &Settings,
     prompt: &str,
     total_secs: Option<f64>,
     segment_secs: f64,
-) -> Storyboard {
+) -> (Storyboard, Option<PlanningCall>) {
     let fallback = split::split(prompt, total_secs, segment_secs);
     let Some(access) = ttv::planner::PlannerAccess::from_settings(settings) else {
-        return fallback;
+        return (fallback, None);
     };
     let count = fallback.segments.len();
     match ttv::planner::plan_with_llm(&access, prompt, count, segment_secs, segment_secs).await {
@@ -229,7 +249,12 @@ async fn plan_story(
                     usage.cost_usd
                 );
             }
-            Storyboard::from_draft(draft)
+            let call = PlanningCall {
+                backend: "openai".to_owned(),
+                model: access.model.clone(),
+                usage,
+            };
+            (Storyboard::from_draft(draft), Some(call))
         }
         Err(e) => {
             if !cli.quiet {
@@ -241,7 +266,7 @@ async fn plan_story(
                     ))
                 );
             }
-            fallback
+            (fallback, None)
         }
     }
 }

@@ -140,6 +140,8 @@ pub struct Config {
     pub keyframe_position: Option<Value>,
     #[allow(missing_docs)]
     pub duration_seconds: Option<Value>,
+    /// ttv's own film key: frames of cross-fade between segments (0: hard cuts).
+    pub crossfade_frames: Option<Value>,
     #[allow(missing_docs)]
     pub image_generation_model: Option<Value>,
     #[allow(missing_docs)]

@@ -22,7 +22,8 @@ pub mod storyboard;
 
 pub use keyframes::{AnimaticStills, KeyframeRequest, KeyframeSource, Keyframes, UserImages};
 pub use run::{
-    Film, FilmEvent, FilmEvents, FilmMade, FilmPlan, FilmRequest, SegmentEstimate, SegmentState,
+    Film, FilmEvent, FilmEvents, FilmMade, FilmPlan, FilmRequest, PlanningCall, SegmentEstimate,
+    SegmentState, planning_job_id,
 };
 pub use settings::{FilmSettings, GenerationMode, KeyframePosition};
 pub use storyboard::{Segment, Storyboard};

@@ -35,7 +35,9 @@ use crate::request::{
     AspectRatio, GenerationRequest, Mode, Resolution, ResolutionSpec, VideoDuration,
 };
 use crate::sidecar;
-use crate::store::{FilmRun, FilmState, JobState, NewFilmRun, StoreError};
+use crate::store::{
+    FilmRun, FilmState, JobEvent, JobKind, JobState, NewFilmRun, NewJob, StoreError,
+};
 
 /// What to make: the plan, the settings and the run's own choices.
 #[derive(Debug, Clone)]
@@ -53,6 +55,47 @@ pub struct FilmRequest {
     pub backend: Option<String>,
     /// The most the whole run may cost, in US dollars.
     pub max_cost_usd: Option<f64>,
+    /// The language-model call that planned the storyboard, when one did: it is recorded in
+    /// the ledger as the run's job `RUN-plan` and counted in the run's totals.
+    pub planning: Option<PlanningCall>,
+}
+
+/// A paid planning call: the language model that wrote the storyboard and what it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanningCall {
+    /// The ledger's backend name (`openai`: any OpenAI-compatible chat endpoint).
+    pub backend: String,
+    /// The model (`prompt_enhancement_model`).
+    pub model: String,
+    /// Tokens and their cost.
+    pub usage: crate::planner::LlmUsage,
+}
+
+impl PlanningCall {
+    /// The cost in dollars, as money.
+    pub fn cost(&self) -> Money {
+        Money::usd_micros(usd_micros(self.usage.cost_usd))
+    }
+
+    fn basis(&self) -> String {
+        format!(
+            "{} prompt + {} completion tokens on {}",
+            self.usage.prompt_tokens, self.usage.completion_tokens, self.model
+        )
+    }
+}
+
+fn usd_micros(usd: f64) -> i64 {
+    if usd.is_finite() && usd > 0.0 {
+        (usd * 1_000_000.0).round() as i64
+    } else {
+        0
+    }
+}
+
+/// The job id of run `run_id`'s planning call.
+pub fn planning_job_id(run_id: &str) -> String {
+    format!("{run_id}-plan")
 }
 
 /// What the run keeps besides the storyboard, so that a resume runs the same film.
@@ -101,8 +144,11 @@ pub struct FilmPlan {
     pub mode: GenerationMode,
     /// Every segment.
     pub segments: Vec<SegmentEstimate>,
-    /// The sum of the estimates, in US dollars.
+    /// The sum of the estimates, in US dollars, with the planning call's cost.
     pub total: Money,
+    /// What planning the storyboard cost (a language model's call), when this run paid it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planning: Option<Money>,
     /// `None` when the run fits every budget and `--max-cost`; else why not.
     pub over_budget: Option<String>,
     /// The plan.
@@ -279,8 +325,77 @@ impl Film {
             work_dir: work_dir.clone(),
             size,
         };
-        self.plan_with(&run_id, &request.storyboard, &record, out)
-            .await
+        self.plan_with(
+            &run_id,
+            &request.storyboard,
+            &record,
+            out,
+            request.planning.as_ref(),
+        )
+        .await
+    }
+
+    /// Records a planning call as the paid job `RUN-plan` (kind `plan`), done, with what its
+    /// tokens cost, so that budgets and `ttv spend` count it. Recorded once: a run that has
+    /// its planning job already keeps it.
+    pub async fn record_planning(&self, run_id: &str, call: &PlanningCall) -> Result<()> {
+        check_run_id(run_id)?;
+        let store = self.jobs.runner()?.store().clone();
+        let id = planning_job_id(run_id);
+        let call = call.clone();
+        blocking(move || {
+            if store.get(&id)?.is_some() {
+                return Ok(());
+            }
+            let cost = call.cost();
+            let new = NewJob {
+                id: id.clone(),
+                backend: call.backend.clone(),
+                model: Some(call.model.clone()),
+                request: json!({
+                    "planning": true,
+                    "prompt_tokens": call.usage.prompt_tokens,
+                    "completion_tokens": call.usage.completion_tokens,
+                }),
+                resolved: crate::capabilities::Resolved {
+                    mode: Mode::TextToVideo,
+                    duration: VideoDuration::from_secs(1),
+                    resolution: Resolution {
+                        width: 0,
+                        height: 0,
+                    },
+                    fps: 0,
+                    frames: 0,
+                },
+                estimate: CostEstimate {
+                    usd: cost.clone(),
+                    native: None,
+                    basis: call.basis(),
+                    source: None,
+                },
+                out: PathBuf::new(),
+            };
+            store.create_kind(&new, JobKind::Plan)?;
+            let ticket = crate::backend::Ticket {
+                backend: call.backend.clone(),
+                id: id.clone(),
+                model: Some(call.model.clone()),
+                data: Value::Null,
+                submitted_at: Utc::now(),
+            };
+            for event in [
+                JobEvent::BeginSubmit,
+                JobEvent::Submitted(ticket),
+                JobEvent::Downloading {
+                    charged: Some(cost),
+                },
+                JobEvent::Done,
+            ] {
+                store.apply(&id, &event)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn plan_with(
@@ -289,6 +404,7 @@ impl Film {
         board: &Storyboard,
         record: &RunRecord,
         out: PathBuf,
+        planning: Option<&PlanningCall>,
     ) -> Result<FilmPlan> {
         let placeholder = placeholder_image(record.size)?;
         let mut segments = Vec::new();
@@ -338,9 +454,12 @@ impl Film {
         if !problems.is_empty() {
             return Err(Error::invalid(problems));
         }
-        let total = Money::usd_micros(segments.iter().map(|s| s.estimate.usd.micros).sum());
+        let planning_micros = planning.map_or(0, |p| p.cost().micros);
+        let total = Money::usd_micros(
+            planning_micros + segments.iter().map(|s| s.estimate.usd.micros).sum::<i64>(),
+        );
         let over_budget = self
-            .over_budget(run_id, &segments, &total, record.max_cost_usd)
+            .over_budget(run_id, &segments, &total, record.max_cost_usd, planning)
             .await?;
         Ok(FilmPlan {
             run_id: run_id.to_owned(),
@@ -350,6 +469,7 @@ impl Film {
             mode: record.settings.mode,
             segments,
             total,
+            planning: planning.map(PlanningCall::cost),
             over_budget,
             storyboard: board.clone(),
         })
@@ -363,6 +483,7 @@ impl Film {
         segments: &[SegmentEstimate],
         total: &Money,
         max_cost_usd: Option<f64>,
+        planning: Option<&PlanningCall>,
     ) -> Result<Option<String>> {
         if let Some(max) = max_cost_usd {
             let cap = Money::usd_micros((max * 1_000_000.0).round() as i64);
@@ -393,6 +514,20 @@ impl Film {
         // The run's unfinished segments count once, at their estimate, below.
         ledger.retain(|e| !e.job_id.starts_with(&prefix) || done.contains(&e.job_id));
         let now = Utc::now();
+        // The planning call is spent already; the segments must fit beside it.
+        if let Some(call) = planning
+            && !ledger.iter().any(|e| e.job_id == planning_job_id(run_id))
+        {
+            ledger.push(LedgerEntry {
+                job_id: planning_job_id(run_id),
+                backend: call.backend.clone(),
+                model: Some(call.model.clone()),
+                at: now,
+                usd_micros: call.cost().micros,
+                charged: true,
+                basis: LedgerBasis::Charged,
+            });
+        }
         for s in segments.iter().filter(|s| !done.contains(&s.job_id)) {
             if let Err(e) = budget.check(&s.backend, s.estimate.usd.micros, &ledger, now) {
                 return Ok(Some(format!(
@@ -506,7 +641,7 @@ impl Film {
             return Ok(made);
         }
         let plan = self
-            .plan_with(run_id, &board, &record, run.out.clone())
+            .plan_with(run_id, &board, &record, run.out.clone(), None)
             .await?;
         if let Some(why) = plan.over_budget {
             return Err(Error::new(ErrorKind::QuotaExceeded, why));
@@ -671,7 +806,16 @@ impl Film {
         });
         let joined = match joined_before(out, run_id).await {
             Some(joined) => joined,
-            None => join(&paths, out, record.size, board.fps).await?,
+            None => {
+                join(
+                    &paths,
+                    out,
+                    record.size,
+                    board.fps,
+                    record.settings.crossfade_frames,
+                )
+                .await?
+            }
         };
         let made = self.write_record(&ctx, out, &joined, &paths).await?;
         Ok(made)
@@ -712,6 +856,21 @@ impl Film {
                 "resolved": job.resolved,
             }));
         }
+        // The planning call, when a language model planned this run: in the totals too.
+        let planning = match runner.find(&planning_job_id(&ctx.run_id)).await? {
+            Some(job) => {
+                estimate += job.estimate.usd.micros;
+                cost += job.spent_usd_micros();
+                json!({
+                    "job_id": job.id,
+                    "backend": job.backend,
+                    "model": job.model,
+                    "basis": job.estimate.basis,
+                    "cost": Money::usd_micros(job.spent_usd_micros()),
+                })
+            }
+            None => Value::Null,
+        };
         let record = json!({
             "schema": 1,
             "kind": "film",
@@ -731,7 +890,9 @@ impl Film {
                 "sha256": joined.sha256,
             },
             "join": joined.method,
+            "crossfade_frames": ctx.record.settings.crossfade_frames,
             "segments": segments,
+            "planning": planning,
             "totals": {
                 "segments": paths.len(),
                 "estimate": Money::usd_micros(estimate),
@@ -1331,12 +1492,13 @@ async fn join(
     out: &Path,
     size: Resolution,
     fps: Option<u32>,
+    crossfade_frames: u32,
 ) -> Result<Joined> {
     let options = JoinOptions {
         width: size.width,
         height: size.height,
         fps: fps.map(f64::from),
-        crossfade_frames: 0,
+        crossfade_frames,
     };
     let report = join_segments(inputs, out, &options).await?;
     let path = out.to_path_buf();

@@ -67,6 +67,9 @@ pub enum KeyframePosition {
     Last,
 }
 
+/// The longest cross-fade, in frames (10 s at 24 fps).
+pub const MAX_CROSSFADE_FRAMES: u32 = 240;
+
 /// What a film run needs beyond the single-clip settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FilmSettings {
@@ -94,6 +97,12 @@ pub struct FilmSettings {
     /// (`provided_start_image.png` or `segment_00.png` for the first frame, `segment_NN.png`
     /// for the frame that ends segment NN).
     pub reference_images_dir: Option<PathBuf>,
+    /// `crossfade_frames` (0): frames of cross-fade between consecutive segments in the
+    /// join (0: hard cuts, joined by remux where the segments allow it). Each fade overlaps
+    /// the two segments, so the film is that many frames shorter per cut; a fade is at most
+    /// half of either segment.
+    #[serde(default)]
+    pub crossfade_frames: u32,
 }
 
 impl Default for FilmSettings {
@@ -110,6 +119,7 @@ impl Default for FilmSettings {
             keyframe_position: KeyframePosition::First,
             first_last_frame: true,
             reference_images_dir: None,
+            crossfade_frames: 0,
         }
     }
 }
@@ -146,6 +156,17 @@ impl FilmSettings {
                 problems.push(Problem::new("parallel_segments", 0, "1 or more"));
             } else {
                 s.parallel = p as usize;
+            }
+        }
+        if let Some(n) = number("crossfade_frames", &config.crossfade_frames, &mut problems) {
+            if n >= 0.0 && n.fract() == 0.0 && n <= f64::from(MAX_CROSSFADE_FRAMES) {
+                s.crossfade_frames = n as u32;
+            } else {
+                problems.push(Problem::new(
+                    "crossfade_frames",
+                    n,
+                    format!("a whole number of frames from 0 to {MAX_CROSSFADE_FRAMES}"),
+                ));
             }
         }
         if let Some(n) = number(

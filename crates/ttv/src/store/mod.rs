@@ -186,6 +186,9 @@ pub enum JobKind {
     Video,
     /// A still image (a keyframe); its `resolved` holds the image size as a one-frame clip.
     Image,
+    /// A film's planning call to a language model (`RUN-plan`): a synchronous paid call,
+    /// recorded done with what its tokens cost, so that budgets and `ttv spend` count it.
+    Plan,
 }
 
 impl JobKind {
@@ -194,6 +197,7 @@ impl JobKind {
         match self {
             Self::Video => "video",
             Self::Image => "image",
+            Self::Plan => "plan",
         }
     }
 }
@@ -932,6 +936,7 @@ fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
         kind: match row.kind.as_str() {
             "video" => JobKind::Video,
             "image" => JobKind::Image,
+            "plan" => JobKind::Plan,
             other => return Err(corrupt("kind", format!("unknown kind {other:?}"))),
         },
         state: row.state.parse().map_err(|m| corrupt("state", m))?,
