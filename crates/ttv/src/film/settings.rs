@@ -336,4 +336,23 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn crossfade_frames_is_a_whole_number_of_frames() {
+        let s =
+            FilmSettings::from_config(&config("crossfade_frames: 6\n"), Path::new(".")).unwrap();
+        assert_eq!(s.crossfade_frames, 6);
+        for bad in ["-1", "2.5", "241"] {
+            let err = FilmSettings::from_config(
+                &config(&format!("crossfade_frames: {bad}\n")),
+                Path::new("."),
+            )
+            .unwrap_err();
+            assert_eq!(err.problems()[0].field, "crossfade_frames");
+            assert_eq!(
+                err.problems()[0].allowed,
+                "a whole number of frames from 0 to 240"
+            );
+        }
+    }
 }
