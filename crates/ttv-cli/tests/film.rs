@@ -461,3 +461,164 @@ fn a_crossfade_overlaps_the_segments_by_its_frames() {
     assert_eq!(record["settings"]["crossfade_frames"], 4);
     assert_eq!(record["video"]["frames"], 236);
 }
+
+/// A field of a JSON or multipart request body, as text.
+fn body_field(body: &str, name: &str) -> Option<String> {
+    if let Ok(json) = serde_json::from_str::<Value>(body) {
+        return json[name].as_str().map(str::to_owned);
+    }
+    let marker = format!("name=\"{name}\"\r\n\r\n");
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find("\r\n--")? + start;
+    Some(body[start..end].to_owned())
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum();
+    let mse = sum / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_keyframe_comes_from_the_image_api_and_is_a_segments_first_and_last_frame() {
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(
+        dir.join("ttv.yaml"),
+        format!(
+            "default_backend: animatic\nimage_generation_model: openai/gpt-image-1\n\
+            openai_api_key: {KEY}\nopenai_base_url: {}\n",
+            sim.api_base(Provider::OpenAi)
+        ),
+    )
+    .unwrap();
+    let segment = |prompt: &str, keyframe: &str| ttv::film::Segment {
+        prompt: prompt.into(),
+        keyframe_prompt: Some(keyframe.into()),
+        duration: Some(1.0),
+        ..ttv::film::Segment::default()
+    };
+    let board = Storyboard {
+        size: Some("256x144".into()),
+        fps: Some(8),
+        segments: vec![
+            segment(
+                "a red kite rises over the dunes",
+                "the kite high above the dunes",
+            ),
+            segment(
+                "the kite loops in the wind",
+                "the kite caught in a pine tree",
+            ),
+            segment(
+                "a child climbs for the kite",
+                "the child holds the kite, smiling",
+            ),
+        ],
+        ..Storyboard::default()
+    };
+    std::fs::write(dir.join("board.json"), serde_json::to_vec(&board).unwrap()).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = common::ttv_std(dir);
+        cmd.env("TTV_DATA_DIR", dir.join("data"))
+            .args(args)
+            .stdin(Stdio::null());
+        output(cmd)
+    };
+    let out = run(&[
+        "film",
+        "run",
+        "--run-id",
+        "kite",
+        "--mode",
+        "keyframe",
+        "--storyboard",
+        "board.json",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Keyframe 0 shows the first segment's prompt, keyframe k the k-th keyframe prompt: one
+    // paid image request each, nothing else paid.
+    let expected_prompts = [
+        "a red kite rises over the dunes",
+        "the kite high above the dunes",
+        "the kite caught in a pine tree",
+        "the child holds the kite, smiling",
+    ];
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 4);
+    let requests: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.provider == Some(Provider::OpenAi) && r.paid)
+        .collect();
+    assert_eq!(requests.len(), 4);
+    let size = ttv::Resolution::new(256, 144);
+    let mut keyframes = Vec::new();
+    for want in expected_prompts {
+        let request = requests
+            .iter()
+            .find(|r| body_field(&r.body, "prompt").is_some_and(|p| p.contains(want)))
+            .unwrap_or_else(|| panic!("no image request for {want:?}"));
+        assert_eq!(
+            request.headers["authorization"],
+            format!("Bearer {KEY}"),
+            "{want}"
+        );
+        let prompt = body_field(&request.body, "prompt").unwrap();
+        let asked = body_field(&request.body, "size").unwrap();
+        let (w, h) = asked.split_once('x').unwrap();
+        let (w, h) = (w.parse().unwrap(), h.parse().unwrap());
+        // What the simulator answered: its card of the prompt, fitted to the film's size as
+        // the pipeline fits a keyframe.
+        let answered = ttv::images::still::render_png(
+            &format!("SIM openai: {prompt}"),
+            0,
+            ttv::Resolution::new(w, h),
+        )
+        .unwrap();
+        let answered = image::load_from_memory(&answered).unwrap().to_rgb8();
+        keyframes.push(ttv::media::image::fit_cover(&answered, size).unwrap());
+    }
+    for (k, want) in keyframes.iter().enumerate() {
+        let file = dir.join(format!("kite/keyframes/keyframe_{k:02}.png"));
+        let used = image::open(&file).unwrap().to_rgb8();
+        let db = psnr(&used, want);
+        println!("keyframe {k}: file vs the simulator's image {db:.1} dB");
+        assert!(db >= 40.0, "keyframe {k}: {db:.1} dB");
+    }
+    for n in 1..=3 {
+        let video = dir.join(format!("kite/segment_{n:02}.mp4"));
+        let first = frames::extract_frame(&video, Which::First).unwrap();
+        let last = frames::extract_frame(&video, Which::Last).unwrap();
+        let (a, b) = (psnr(&first, &keyframes[n - 1]), psnr(&last, &keyframes[n]));
+        println!("segment {n}: first frame {a:.1} dB, last frame {b:.1} dB");
+        assert!(
+            a >= 30.0,
+            "segment {n} starts {a:.1} dB from keyframe {}",
+            n - 1
+        );
+        assert!(b >= 30.0, "segment {n} ends {b:.1} dB from keyframe {n}");
+    }
+    assert_eq!(frame_count(&dir.join("kite.mp4")), 24, "3 × 1 s at 8 fps");
+
+    // A resume pays for no keyframe again.
+    let again = run(&["--json", "film", "resume", "kite"]).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(sim.paid_submits(Provider::OpenAi), 4);
+}
