@@ -2,10 +2,13 @@
 //! frame of the one before; keyframe mode makes segments in parallel on two simulated
 //! providers and the animatic at different sizes and joins them into one film.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::psnr;
 use image::RgbImage;
 use ttv::facade::{Cancel, Jobs};
 use ttv::film::{
@@ -29,21 +32,6 @@ fn film(dir: &Path, yaml: &str, env: HashMap<String, String>) -> Film {
             .with_store(store)
             .unwrap(),
     )
-}
-
-fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: f64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum();
-    let mse = sum / a.as_raw().len() as f64;
-    if mse == 0.0 {
-        return f64::INFINITY;
-    }
-    10.0 * (255.0f64 * 255.0 / mse).log10()
 }
 
 fn events() -> (FilmEvents, Arc<std::sync::Mutex<Vec<FilmEvent>>>) {

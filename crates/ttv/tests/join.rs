@@ -1,8 +1,11 @@
 //! Joining segments into a film: remux when the codec parameters match, normalising re-encode
 //! otherwise, cross-fades. Every check decodes the output.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::psnr;
 use image::{Rgb, RgbImage};
 use ttv::ErrorKind;
 use ttv::media::encode::{EncodeSettings, Mp4Writer};
@@ -60,22 +63,6 @@ fn decode_all(path: &Path) -> Vec<RgbImage> {
     })
     .unwrap();
     out
-}
-
-fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let mse: f64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
 }
 
 const RED: [u8; 3] = [220, 40, 40];

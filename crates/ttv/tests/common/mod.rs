@@ -367,3 +367,19 @@ fn uuid_like() -> String {
         .unwrap_or(0);
     format!("{n:x}")
 }
+
+/// Peak signal-to-noise ratio of two frames of the same size, in dB (infinite when identical).
+pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum();
+    let mse = sum / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
