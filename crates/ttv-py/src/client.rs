@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use ttv::config::{Loaded, ProcessEnv, Severity};
 use ttv::facade::{Cancel, FallbackPolicy, JobSpec, Jobs};
 use ttv::film::{Film, FilmEvent, FilmRequest, FilmSettings, split};
-use ttv::registry::Registry;
+use ttv::registry::{Entry, Registry};
 use ttv::store::{JobState, Store};
 use ttv::{Error, ErrorKind, Event, Money, Problem};
 
@@ -270,7 +270,7 @@ impl NativeClient {
             .registry
             .entries()
             .iter()
-            .map(describe::backend)
+            .map(Entry::describe)
             .collect();
         to_text(&rows).map_err(|e| raise(&e))
     }
@@ -319,20 +319,7 @@ impl NativeClient {
             let mut spec = inner.spec(request_json, options_json).await?;
             spec.dry_run = true;
             let plan = inner.jobs.plan(spec).await?;
-            let selection = &plan.selection;
-            to_text(&json!({
-                "job_id": plan.job_id,
-                "backend": selection.backend.id(),
-                "model": selection.backend.model(),
-                "reason": selection.reason,
-                "resolved": selection.resolved,
-                "estimate": selection.estimate,
-                "out": plan.out,
-                "skipped": selection.skipped,
-                "fallback": plan.fallback,
-                "fallback_chain": plan.chain().collect::<Vec<_>>(),
-                "warnings": plan.warnings,
-            }))
+            to_text(&plan.describe())
         })
     }
 

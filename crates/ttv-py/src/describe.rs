@@ -89,30 +89,12 @@ pub fn backend_names() -> Vec<&'static str> {
         .collect()
 }
 
-/// One registry row: what the backend is, whether it can be used here, and what it can do.
-pub fn backend(entry: &Entry) -> Value {
-    let reason = match &entry.availability {
-        ttv::Availability::Available => None,
-        ttv::Availability::Unavailable { reason } => Some(reason.clone()),
-    };
-    json!({
-        "name": entry.known.name,
-        "aliases": entry.known.aliases,
-        "kind": entry.known.kind,
-        "available": entry.availability.is_available(),
-        "reason": reason,
-        "model": entry.backend.as_ref().and_then(|b| b.model()),
-        "summary": entry.known.summary,
-        "capabilities": entry.backend.as_ref().map(|b| b.capabilities()),
-    })
-}
-
 /// What the original pipeline's `get_capabilities()` returns (`max_duration`,
 /// `supported_resolutions`, `supports_image_to_video`, `supports_text_to_video`,
-/// `requires_gpu`, `api_based`), plus ttv's own keys (the backend row of [`backend`] and
+/// `requires_gpu`, `api_based`), plus ttv's own keys (the registry's row and
 /// each capability at the top level).
 pub fn original_capabilities(entry: &Entry) -> Value {
-    let mut row = backend(entry);
+    let mut row = entry.describe();
     let kind = entry.known.kind;
     let mut original = json!({
         "requires_gpu": kind == BackendKind::Local,

@@ -80,22 +80,10 @@ pub async fn build(args: RequestArgs, defaults: &RequestDefaults) -> Result<Buil
         .and_then(|n| u32::try_from(n).ok());
     req.seed = whole(&args.seed, "seed", u64::MAX, &mut problems).or(defaults.seed);
 
-    let mut inputs = Vec::new();
-    for (field, path) in [("image", args.image), ("last_frame", args.last_frame)] {
-        let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
-            continue;
-        };
-        inputs.push(path.clone());
-        let loaded = tokio::task::spawn_blocking(move || ImageInput::from_path(field, &path))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("image loading crashed: {e}")))?;
-        match loaded {
-            Ok(img) if field == "image" => req.image = Some(img),
-            Ok(img) => req.last_frame = Some(img),
-            Err(e) if e.problems().is_empty() => return Err(e),
-            Err(e) => problems.extend(e.problems().iter().cloned()),
-        }
-    }
+    let given = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+    let inputs = req
+        .read_images(given(args.image), given(args.last_frame), &mut problems)
+        .await?;
     Ok(Built {
         request: req,
         problems,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support import assert_playable, backend_config, probe_mp4, write_png
+from support import KEY, assert_playable, backend_config, probe_mp4, write_png
 
 import ttv
 
@@ -138,3 +138,28 @@ def test_help_shows_the_docstrings():
     factory = pydoc.render_doc(ttv.generators.create_video_generator, renderer=pydoc.plaintext)
     assert "whole configuration" in factory
     assert ttv.Job.wait.__doc__ and "KeyboardInterrupt" in ttv.Job.wait.__doc__
+
+
+def test_keys_stay_out_of_records_errors_and_reprs(sim, isolated):
+    config = backend_config(sim, "runway")
+    client = ttv.Client(config=config)
+    image = write_png(isolated / "k.png", 320, 180)
+    video = client.generate("a kite", image=image, duration=5, backend="runway", out="kite.mp4")
+    wrong = backend_config(sim, "runway", runway_ml={"api_key": "sim-wrong-key-123"})
+    with pytest.raises(ttv.AuthenticationError) as raised:
+        ttv.Client(config=wrong).generate("a kite", image=image, duration=5, backend="runway",
+                                          out="refused.mp4")
+    assert raised.value.kind == "auth" and raised.value.spend == "no"
+    texts = [
+        Path(video.sidecar_path).read_text(),
+        repr(client),
+        repr(video),
+        json.dumps([j.record for j in client.jobs()]),
+        str(raised.value),
+        repr(raised.value),
+    ]
+    texts += [
+        p.read_bytes().decode("latin-1") for p in Path(client.data_dir).rglob("*") if p.is_file()
+    ]
+    for text in texts:
+        assert KEY not in text and "sim-wrong-key-123" not in text

@@ -37,6 +37,9 @@ from .errors import (
 )
 from .results import Backend, Estimate, Film, JobRecord, JobStatus, Progress, Spend, Video
 
+# The original pipeline's interface, importable as `ttv.generators` after `import ttv`.
+from . import generators  # noqa: E402  (it imports the client above)
+
 __version__ = _version()
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "Spend",
     "Problem",
     "errors",
+    "generators",
     "VideoGenerationError",
     "APIError",
     "GenerationTimeoutError",
