@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use ttv::media::image::ImageInput;
 use ttv::{AspectRatio, Error, GenerationRequest, Problem, ResolutionSpec, VideoDuration};
 
 use crate::cli::RequestArgs;
@@ -82,24 +81,9 @@ pub async fn build(args: &RequestArgs, defaults: &RequestDefaults) -> Result<Bui
         }
     }
 
-    let images = [
-        ("image", args.image.clone()),
-        ("last_frame", args.last_frame.clone()),
-    ];
-    let mut inputs = Vec::new();
-    for (field, path) in images {
-        let Some(path) = path else { continue };
-        inputs.push(path.clone());
-        let loaded = tokio::task::spawn_blocking(move || ImageInput::from_path(field, &path))
-            .await
-            .map_err(|e| Error::new(ttv::ErrorKind::Io, format!("image loading crashed: {e}")))?;
-        match loaded {
-            Ok(img) if field == "image" => req.image = Some(img),
-            Ok(img) => req.last_frame = Some(img),
-            Err(e) if e.problems().is_empty() => return Err(e),
-            Err(e) => problems.extend(e.problems().iter().cloned()),
-        }
-    }
+    let inputs = req
+        .read_images(args.image.clone(), args.last_frame.clone(), &mut problems)
+        .await?;
 
     Ok(Built {
         request: req,

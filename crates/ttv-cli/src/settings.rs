@@ -2,7 +2,7 @@
 //! commands need. Warnings go to stderr; any error stops the command with exit code 2.
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ttv::config::{self, Loaded, ProcessEnv, Severity};
 use ttv::registry::Registry;
@@ -10,6 +10,8 @@ use ttv::registry::Registry;
 use crate::cli::Cli;
 
 pub use ttv::config::RequestDefaults;
+/// The job store folder (the library's rule, shared with the Python bindings).
+pub use ttv::store::data_dir;
 
 /// What the commands need: the resolved configuration (reached through `Deref`: routing,
 /// retries, budgets, limits, request defaults) and the backends built from it.
@@ -80,32 +82,4 @@ pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
         data_dir: data_dir(cli.data_dir.as_deref(), loaded.settings.data_dir.as_deref()),
         loaded,
     })
-}
-
-/// The job store folder: the flag, else `TTV_DATA_DIR`, else the configuration's
-/// `store.data_dir`, else the platform data folder (`$XDG_DATA_HOME/ttv`,
-/// `~/.local/share/ttv`, `~/Library/Application Support/ttv`, `%APPDATA%\ttv`), else `./.ttv`.
-pub fn data_dir(flag: Option<&Path>, configured: Option<&Path>) -> PathBuf {
-    let env = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = flag {
-        return dir.to_path_buf();
-    }
-    if let Some(dir) = env("TTV_DATA_DIR") {
-        return dir;
-    }
-    if let Some(dir) = configured {
-        return dir.to_path_buf();
-    }
-    let platform = if cfg!(windows) {
-        env("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        env("HOME").map(|h| h.join("Library").join("Application Support"))
-    } else {
-        env("XDG_DATA_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("share")))
-    };
-    platform.map_or_else(|| PathBuf::from(".ttv"), |d| d.join("ttv"))
 }

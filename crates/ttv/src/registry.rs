@@ -176,6 +176,27 @@ impl std::fmt::Debug for Entry {
     }
 }
 
+impl Entry {
+    /// The row as front ends list it: name, aliases, kind, whether it can be used here (and
+    /// why not), model, summary and capabilities.
+    pub fn describe(&self) -> serde_json::Value {
+        let reason = match &self.availability {
+            Availability::Available => None,
+            Availability::Unavailable { reason } => Some(reason.as_str()),
+        };
+        serde_json::json!({
+            "name": self.known.name,
+            "aliases": self.known.aliases,
+            "kind": self.known.kind,
+            "available": self.availability.is_available(),
+            "reason": reason,
+            "model": self.backend.as_ref().and_then(|b| b.model()),
+            "summary": self.known.summary,
+            "capabilities": self.backend.as_ref().map(|b| b.capabilities()),
+        })
+    }
+}
+
 /// The backends of this process.
 #[derive(Debug, Clone)]
 pub struct Registry {

@@ -393,6 +393,37 @@ impl GenerationRequest {
         }
     }
 
+    /// Reads the first frame (`image`) and the last frame from files, off the async
+    /// threads. A file that cannot be used is added to `problems` rather than returned, so
+    /// that a front end reports it with every other problem at once; returns the files read.
+    pub async fn read_images(
+        &mut self,
+        image: Option<std::path::PathBuf>,
+        last_frame: Option<std::path::PathBuf>,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Vec<std::path::PathBuf>, Error> {
+        let mut inputs = Vec::new();
+        for (field, path) in [("image", image), ("last_frame", last_frame)] {
+            let Some(path) = path else { continue };
+            inputs.push(path.clone());
+            let loaded = tokio::task::spawn_blocking(move || ImageInput::from_path(field, &path))
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        crate::error::ErrorKind::Io,
+                        format!("image loading crashed: {e}"),
+                    )
+                })?;
+            match loaded {
+                Ok(img) if field == "image" => self.image = Some(img),
+                Ok(img) => self.last_frame = Some(img),
+                Err(e) if e.problems().is_empty() => return Err(e),
+                Err(e) => problems.extend(e.problems().iter().cloned()),
+            }
+        }
+        Ok(inputs)
+    }
+
     /// The mode implied by the images present.
     pub fn mode(&self) -> Mode {
         match (&self.image, &self.last_frame) {

@@ -1,6 +1,5 @@
 //! `ttv backends`: every backend, what it can do, and whether it can be used here.
 
-use serde_json::json;
 use ttv::Availability;
 
 use crate::cli::Cli;
@@ -14,11 +13,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut json_rows = Vec::new();
     for entry in settings.registry.entries() {
         let caps = entry.backend.as_ref().map(|b| b.capabilities());
-        let (status, reason) = match &entry.availability {
-            Availability::Available => ("available".to_owned(), None),
-            Availability::Unavailable { reason } => {
-                (format!("unavailable: {reason}"), Some(reason.clone()))
-            }
+        let status = match &entry.availability {
+            Availability::Available => "available".to_owned(),
+            Availability::Unavailable { reason } => format!("unavailable: {reason}"),
         };
         let dash = || "-".to_owned();
         let modes = caps.map_or_else(dash, |c| {
@@ -31,16 +28,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         let durations = caps.map_or_else(dash, |c| c.durations.to_string());
         let resolutions = caps.map_or_else(dash, |c| c.resolutions.to_string());
         let price = caps.map_or_else(dash, |c| c.price_summary.clone());
-        json_rows.push(json!({
-            "name": entry.known.name,
-            "aliases": entry.known.aliases,
-            "kind": entry.known.kind,
-            "available": entry.availability.is_available(),
-            "reason": reason,
-            "model": entry.backend.as_ref().and_then(|b| b.model()),
-            "summary": entry.known.summary,
-            "capabilities": caps,
-        }));
+        json_rows.push(entry.describe());
         rows.push([
             entry.known.name.to_owned(),
             entry.known.kind.to_string(),

@@ -190,20 +190,13 @@ fn fallback_line(f: &Fallback, made: &str) -> String {
 fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
     let selection = &plan.selection;
     if cli.json {
-        return print_json(&json!({
-            "status": "dry_run",
-            "job_id": plan.job_id,
-            "backend": selection.backend.id(),
-            "model": selection.backend.model(),
-            "reason": selection.reason,
-            "resolved": selection.resolved,
-            "estimate": selection.estimate,
-            "out": plan.out,
-            "skipped": selection.skipped,
-            "fallback": plan.fallback,
-            "fallback_chain": plan.chain().collect::<Vec<_>>(),
-            "warnings": plan.warnings,
-        }));
+        let mut value = json!({"status": "dry_run"});
+        if let (Some(obj), serde_json::Value::Object(plan)) =
+            (value.as_object_mut(), plan.describe())
+        {
+            obj.extend(plan);
+        }
+        return print_json(&value);
     }
     if !cli.quiet {
         let r = &selection.resolved;

@@ -198,6 +198,26 @@ impl Plan {
     pub fn chain(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.chain.iter().map(|b| b.id())
     }
+
+    /// What the plan decided, as front ends show it (a dry run's answer): the job id, the
+    /// backend and why, the settings, the estimate, the output path, the backends passed
+    /// over, the fallback and its chain, and the warnings.
+    pub fn describe(&self) -> serde_json::Value {
+        let selection = &self.selection;
+        serde_json::json!({
+            "job_id": self.job_id,
+            "backend": selection.backend.id(),
+            "model": selection.backend.model(),
+            "reason": selection.reason,
+            "resolved": selection.resolved,
+            "estimate": selection.estimate,
+            "out": self.out,
+            "skipped": selection.skipped,
+            "fallback": self.fallback,
+            "fallback_chain": self.chain().collect::<Vec<_>>(),
+            "warnings": self.warnings,
+        })
+    }
 }
 
 /// A video made (or fetched) by this run, with everything a front end shows about it.

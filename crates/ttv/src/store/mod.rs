@@ -310,6 +310,35 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The job store folder: `explicit` (the CLI's `--data-dir`, a Python client's `data_dir`),
+/// else `TTV_DATA_DIR`, else the configuration's `store.data_dir`, else the platform data
+/// folder (`$XDG_DATA_HOME/ttv`, `~/.local/share/ttv`, `~/Library/Application Support/ttv`,
+/// `%APPDATA%\ttv`), else `./.ttv`.
+pub fn data_dir(explicit: Option<&Path>, configured: Option<&Path>) -> PathBuf {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = env("TTV_DATA_DIR") {
+        return dir;
+    }
+    if let Some(dir) = configured {
+        return dir.to_path_buf();
+    }
+    let platform = if cfg!(windows) {
+        env("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library").join("Application Support"))
+    } else {
+        env("XDG_DATA_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("share")))
+    };
+    platform.map_or_else(|| PathBuf::from(".ttv"), |d| d.join("ttv"))
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open_in(data_dir: &Path) -> crate::Result<Self> {
