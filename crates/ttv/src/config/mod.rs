@@ -48,6 +48,9 @@ pub use schema::{
 pub const CONFIG_ENV: &str = "TTV_CONFIG";
 /// The environment variable that overrides `default_backend`.
 pub const DEFAULT_BACKEND_ENV: &str = "TTV_DEFAULT_BACKEND";
+/// The environment variable naming a PostgreSQL job store (`postgres://...`); it overrides
+/// `store.url`.
+pub const STORE_URL_ENV: &str = "TTV_STORE_URL";
 /// Files looked for in the current folder, in order, when none is named.
 pub const DEFAULT_FILES: &[&str] = &["ttv.yaml", "pipeline_config.yaml"];
 
