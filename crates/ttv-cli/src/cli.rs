@@ -25,6 +25,18 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Keep jobs in this PostgreSQL database instead of the SQLite file in the data folder
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB; default: $TTV_STORE_URL, else the
+    /// configuration's store.url). Shared by `ttv serve` and every `ttv worker`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "TTV_STORE_URL",
+        hide_env_values = true
+    )]
+    pub store: Option<ttv::store::StoreUrl>,
+
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -75,6 +87,9 @@ pub enum Command {
     /// Serve the HTTP API (the original pipeline's /jobs, OpenAI-compatible /v1/videos, ttv's
     /// /v1/ttv), live progress and a dashboard; unfinished jobs carry on from where they were.
     Serve(ServeArgs),
+    /// Run the jobs `ttv serve --store postgres://...` queued, as one of many workers on many
+    /// machines; serves /healthz and /metrics, and drains on SIGTERM.
+    Worker(WorkerArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions {
         /// The shell.
@@ -439,6 +454,27 @@ pub struct FilmPlanArgs {
     /// Write the storyboard here instead of stdout (an existing file is not replaced).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// Arguments of `ttv worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Jobs this worker runs at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
+    /// Address of /healthz and /metrics (Prometheus); none when absent.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Seconds a claimed job is held without a heartbeat; after a crash, another worker takes
+    /// the job over once it has run out.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub lease: u64,
+    /// Seconds a drain (SIGTERM) waits for paid submits and downloads in flight.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace: u64,
+    /// The worker's name in the queue (default: host, process id and a random tag).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// `ttv serve`

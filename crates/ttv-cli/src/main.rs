@@ -75,6 +75,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Probe { video } => commands::media::probe(cli, video).await,
         Command::Frame(args) => commands::media::frame(cli, args).await,
         Command::Serve(args) => commands::serve::run(cli, args).await,
+        Command::Worker(args) => commands::worker::run(cli, args).await,
         Command::Sim(args) => ttv_sim::cli::serve(args.clone(), cli.json)
             .await
             .map_err(sim_error),

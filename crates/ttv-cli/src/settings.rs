@@ -21,6 +21,9 @@ pub struct Settings {
     /// Folder of the job store: `--data-dir`, `TTV_DATA_DIR`, `store.data_dir`, else the
     /// platform data folder.
     pub data_dir: PathBuf,
+    /// The PostgreSQL job store: `--store`, `TTV_STORE_URL`, `store.url`; the SQLite file in
+    /// `data_dir` when none.
+    pub store_url: Option<ttv::store::StoreUrl>,
     /// The configuration they came from.
     pub loaded: Loaded,
 }
@@ -34,6 +37,15 @@ impl Deref for Settings {
 }
 
 impl Settings {
+    /// Opens the job store these settings name (PostgreSQL, else the SQLite file).
+    pub async fn store(&self) -> anyhow::Result<ttv::store::Store> {
+        let (url, dir) = (self.store_url.clone(), self.data_dir.clone());
+        Ok(tokio::task::spawn_blocking(move || {
+            ttv::store::Store::open_configured(url.as_ref(), &dir)
+        })
+        .await??)
+    }
+
     /// The job façade over these settings, without a job store (dry runs only); see
     /// [`crate::commands::jobs::open`] for one with the store.
     pub fn jobs(&self) -> ttv::facade::Jobs {
@@ -80,6 +92,11 @@ pub fn load(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(Settings {
         registry: Registry::new(&loaded.settings.registry),
         data_dir: data_dir(cli.data_dir.as_deref(), loaded.settings.data_dir.as_deref()),
+        store_url: cli
+            .store
+            .clone()
+            .filter(|u| !u.expose().is_empty())
+            .or_else(|| loaded.settings.store_url.clone()),
         loaded,
     })
 }

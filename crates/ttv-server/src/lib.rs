@@ -5,16 +5,20 @@
 //!
 //! Jobs run in a bounded worker pool inside the server. Every accepted job is recorded
 //! before it is answered, so a restart carries every unfinished job on: those with a saved
-//! ticket from it (never submitting again), those still queued from their request.
+//! ticket from it (never submitting again), those still queued from their request. With a
+//! shared store (PostgreSQL) the server runs nothing itself: it queues each accepted job in
+//! the store and `ttv worker` processes ([`worker`]) on any machine run them.
 //! This crate parses and serves; selection, budgets, fallback and sidecars are the library's.
 
 pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod live;
+pub mod queue;
 pub mod records;
 pub mod routes;
 pub mod state;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

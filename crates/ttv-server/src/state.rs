@@ -106,6 +106,9 @@ pub struct AppState {
     pub idempotency: tokio::sync::Mutex<()>,
     /// Per token: the start of its current minute and the jobs created in it.
     pub rates: Mutex<HashMap<String, (Instant, u32)>>,
+    /// The store is shared (PostgreSQL): accepted jobs go to its queue for `ttv worker`
+    /// processes, and this server runs none itself.
+    pub queue: bool,
 }
 
 /// Shared state.
@@ -116,7 +119,9 @@ impl AppState {
     pub fn new(jobs: Jobs, opts: Options, tokens: Tokens) -> std::io::Result<Self> {
         let records = Records::open(&opts.dir)?;
         let key = signing_key(&opts.dir)?;
+        let queue = jobs.runner().is_ok_and(|r| r.store().is_shared());
         Ok(Self {
+            queue,
             workers: Arc::new(Semaphore::new(opts.workers.max(1))),
             jobs,
             tokens,
@@ -269,6 +274,24 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::internal(format!("cannot record the job: {e}")))?;
+    if state.queue {
+        // Workers run it: the queue gets the record with its images.
+        let payload = crate::queue::Payload::new(
+            (*record).clone(),
+            new.image.as_ref(),
+            new.last_frame.as_ref(),
+        );
+        let payload = serde_json::to_value(&payload).map_err(ApiError::internal)?;
+        let store = state.jobs.runner()?.store().clone();
+        let key = id.clone();
+        tokio::task::spawn_blocking(move || store.enqueue(&key, &payload))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::from(ttv::Error::from(e)))?;
+        state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(job = %id, owner = %caller.name, "accepted into the shared queue");
+        return Ok(Accepted::New(record));
+    }
     state
         .plans
         .lock()
@@ -361,7 +384,7 @@ async fn check_token_budget(
 }
 
 /// The job spec of a request.
-fn spec_for(input: &Input, request: GenerationRequest, id: &str) -> Result<JobSpec, ApiError> {
+pub fn spec_for(input: &Input, request: GenerationRequest, id: &str) -> Result<JobSpec, ApiError> {
     let fallback = match input.fallback.as_deref() {
         None | Some("unless_named") => FallbackPolicy::UnlessNamed,
         Some("always") => FallbackPolicy::Always,
@@ -594,6 +617,10 @@ async fn replan(state: &Shared, id: &str) -> ttv::Result<Plan> {
 /// Queues every accepted job that has not ended: those never started are planned again,
 /// those with a ticket are carried on from it. Returns how many.
 pub async fn resume_all(state: &Shared) -> ttv::Result<usize> {
+    if state.queue {
+        // Workers carry on the shared queue's jobs; a server in front of it runs none.
+        return Ok(0);
+    }
     let runner = state.jobs.runner()?;
     let store = runner.store().clone();
     let jobs: HashMap<String, JobState> = tokio::task::spawn_blocking(move || store.list(&[]))
@@ -793,6 +820,20 @@ pub async fn cancel(state: &Shared, caller: &Caller, id: &str) -> Result<View, A
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     } else if v.job.is_none() {
+        if state.queue {
+            let store = state.jobs.runner()?.store().clone();
+            let key = id.to_owned();
+            let off = tokio::task::spawn_blocking(move || store.cancel_queued(&key))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| ApiError::from(ttv::Error::from(e)))?;
+            if !off {
+                return Err(ApiError::conflict(
+                    "job_starting",
+                    format!("a worker took job {id} just now; cancel it again in a moment"),
+                ));
+            }
+        }
         let st = state.clone();
         let key = id.to_owned();
         tokio::task::spawn_blocking(move || st.records.cancel(&key))

@@ -524,14 +524,13 @@ impl JobRunner {
         // An unwritable destination must fail now, not after a paid job has finished.
         drop(AtomicFile::new(&job.out)?);
         let id = job.id.as_str();
-        if let Err(err) = self
-            .check_budget(&job.backend, job.estimate.usd.micros, id)
-            .await
-        {
-            self.apply(id, JobEvent::Failed(err.to_string())).await?;
-            return Err(err);
-        }
-        self.apply(id, JobEvent::BeginSubmit).await?;
+        // The budget check and the start of the paid submit are one transaction: processes
+        // racing at a limit never pass it together.
+        let (key, budget) = (id.to_owned(), self.budget.clone());
+        blocking(&self.store, move |s| {
+            s.begin_submit_within(&key, &budget, Utc::now())
+        })
+        .await??;
         match backend.submit(req, &job.resolved).await {
             Ok(ticket) => {
                 // Saved before anything else happens: from here on the job is only polled.

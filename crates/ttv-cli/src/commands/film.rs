@@ -121,8 +121,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Film> {
         .and_then(Path::parent)
         .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
     let film_settings = FilmSettings::from_config(&loaded.config, &base)?;
-    let dir = settings.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || ttv::store::Store::open_in(&dir)).await??;
+    let store = settings.store().await?;
     let jobs = ttv::images::jobs::ImageJobs::new(
         registry,
         settings.budget.clone(),

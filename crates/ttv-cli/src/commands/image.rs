@@ -10,7 +10,6 @@ use ttv::images::ImageRequest;
 use ttv::images::jobs::{ImageJobSpec, ImageJobs, ImageMade, default_out};
 use ttv::images::registry::{ImageRegistry, ImageSettings, KNOWN_IMAGES};
 use ttv::media::image::ImageInput;
-use ttv::store::Store;
 use ttv::{AspectRatio, Availability, Error, Problem, ResolutionSpec};
 
 use crate::cli::{Cli, ImageArgs, ImageCommand, ImageGenerateArgs};
@@ -157,10 +156,7 @@ async fn generate(cli: &Cli, settings: &Settings, args: &ImageGenerateArgs) -> a
         }
         return Ok(());
     }
-    let dir = settings.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
-        .await
-        .context("opening the job store")??;
+    let store = settings.store().await.context("opening the job store")?;
     jobs = jobs.with_store(store, Some(settings.data_dir.clone()));
     if !cli.quiet && !cli.json {
         eprintln!("job {} ({})", plan.job_id, plan.backend.id());

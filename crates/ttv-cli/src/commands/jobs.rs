@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use serde_json::json;
 use ttv::facade::{Done, Jobs};
 use ttv::jobs::{JobRunner, Resolution, Resumed};
-use ttv::store::{Job, JobState, Store};
+use ttv::store::{Job, JobState};
 use ttv::{Error, ErrorKind, Event};
 
 use crate::cli::{Cli, JobsCommand, ResolveArgs};
@@ -14,10 +14,7 @@ use crate::settings::{self, Settings};
 
 /// The job façade of these settings, with the job store opened.
 pub async fn open(settings: &Settings) -> anyhow::Result<Jobs> {
-    let dir = settings.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open_in(&dir))
-        .await
-        .context("opening the job store")??;
+    let store = settings.store().await.context("opening the job store")?;
     Ok(settings.jobs().with_store(store)?)
 }
 

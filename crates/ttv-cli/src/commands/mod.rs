@@ -11,3 +11,4 @@ pub mod media;
 pub mod serve;
 pub mod spend;
 pub mod validate;
+pub mod worker;

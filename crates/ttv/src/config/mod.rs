@@ -52,6 +52,10 @@ pub const DEFAULT_BACKEND_ENV: &str = "TTV_DEFAULT_BACKEND";
 /// or `false`; test suites that run the simulator at sub-second job times set `false` to keep
 /// each provider's fixed interval).
 pub const ADAPTIVE_POLLING_ENV: &str = "TTV_ADAPTIVE_POLLING";
+
+/// The environment variable naming a PostgreSQL job store (`postgres://...`); it overrides
+/// `store.url`.
+pub const STORE_URL_ENV: &str = "TTV_STORE_URL";
 /// Files looked for in the current folder, in order, when none is named.
 pub const DEFAULT_FILES: &[&str] = &["ttv.yaml", "pipeline_config.yaml"];
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::schema::Config;
-use super::{ADAPTIVE_POLLING_ENV, DEFAULT_BACKEND_ENV, Env, Finding, SecretSource};
+use super::{ADAPTIVE_POLLING_ENV, DEFAULT_BACKEND_ENV, Env, Finding, STORE_URL_ENV, SecretSource};
 use crate::budget::Budget;
 use crate::http::ApiKey;
 use crate::layers::LayerSettings;
@@ -68,6 +68,9 @@ pub struct Settings {
     pub output_dir: PathBuf,
     /// Where the job store lives (`store.data_dir`), when set.
     pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL job store (`TTV_STORE_URL`, else `store.url`), when set; else the
+    /// SQLite file in the data directory.
+    pub store_url: Option<crate::store::StoreUrl>,
     /// Request defaults.
     pub defaults: RequestDefaults,
     /// The OpenAI-compatible API (`openai_api_key` or `OPENAI_API_KEY`, `openai_base_url`).
@@ -181,6 +184,9 @@ pub(super) fn resolve(
     fill(&mut g.storage_base_url, env, storage_url);
     if g.veo_model.is_none() {
         g.veo_model = config.veo_model.clone();
+    }
+    if let Some(url) = env.var(STORE_URL_ENV).filter(|v| !v.trim().is_empty()) {
+        config.store.url = Some(crate::store::StoreUrl::new(url));
     }
     if let Some(name) = env
         .var(DEFAULT_BACKEND_ENV)
@@ -528,6 +534,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             .clone()
             .unwrap_or_else(|| PathBuf::from(".")),
         data_dir: config.store.data_dir.clone(),
+        store_url: config.store.url.clone().filter(|u| !u.expose().is_empty()),
         defaults,
         openai: OpenAiAccess {
             api_key: config.openai_api_key.clone(),

@@ -514,6 +514,9 @@ pub struct RoutingSection {
 pub struct StoreSection {
     /// The folder of the job database (else `TTV_DATA_DIR`, else the user's data folder).
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to keep jobs in instead (`postgres://...`), shared by every
+    /// `ttv serve` and `ttv worker` pointed at it; `TTV_STORE_URL` and `--store` override it.
+    pub url: Option<crate::store::StoreUrl>,
 }
 
 /// `webhooks`.

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, StoreResult, parse_time};
+use super::sql::Val;
+use super::{Store, StoreError, StoreResult, p, parse_time};
 
 /// Where a film run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,85 +95,69 @@ pub struct FilmRun {
 impl Store {
     /// Records a new film run in state `running`. Fails if the id is taken.
     pub fn create_film(&self, run: &NewFilmRun) -> StoreResult<FilmRun> {
-        let db = self.db();
         let now = Utc::now().to_rfc3339();
-        {
-            let conn = self.lock();
-            let inserted = conn
-                .execute(
-                    "INSERT OR IGNORE INTO film_runs (id, state, title, plan, settings, out_path,
-                         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                    params![
-                        run.id,
-                        FilmState::Running.as_str(),
-                        run.title,
-                        run.plan.to_string(),
-                        run.settings.to_string(),
-                        run.out.to_string_lossy(),
-                        now,
-                    ],
-                )
-                .map_err(&db)?;
-            if inserted == 0 {
-                return Err(StoreError::Exists(run.id.clone()));
-            }
+        let inserted = self.with(|sql| {
+            Ok(sql.exec(
+                "INSERT INTO film_runs (id, state, title, plan, settings, out_path,
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+                 ON CONFLICT (id) DO NOTHING",
+                p![
+                    &run.id,
+                    FilmState::Running.as_str(),
+                    run.title.as_deref(),
+                    run.plan.to_string(),
+                    run.settings.to_string(),
+                    run.out.to_string_lossy().into_owned(),
+                    now,
+                ],
+            )?)
+        })?;
+        if inserted == 0 {
+            return Err(StoreError::Exists(run.id.clone()));
         }
         self.film(&run.id)
     }
 
     /// The film run `id`, if any.
     pub fn get_film(&self, id: &str) -> StoreResult<Option<FilmRun>> {
-        let db = self.db();
-        let conn = self.lock();
-        let row = conn
-            .query_row(
+        let row = self.with(|sql| {
+            Ok(sql.row(
                 "SELECT id, state, title, plan, settings, out_path, error, result, created_at,
-                     updated_at FROM film_runs WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, String>(9)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(&db)?;
-        let Some((id, state, title, plan, settings, out, error, result, created, updated)) = row
-        else {
+                     updated_at FROM film_runs WHERE id = $1",
+                p![id],
+            )?)
+        })?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let corrupt = |field, message: String| StoreError::Corrupt {
-            id: id.clone(),
+            id: id.to_owned(),
             field,
             message,
         };
+        let text = |i, field| row.text(i).map_err(|m| corrupt(field, m));
+        let opt = |i, field| row.opt_text(i).map_err(|m| corrupt(field, m));
         let json = |field, text: &str| {
             serde_json::from_str(text).map_err(|e| corrupt(field, e.to_string()))
         };
+        let state = text(1, "film state")?;
         Ok(Some(FilmRun {
             state: FilmState::parse(&state)
                 .ok_or_else(|| corrupt("film state", format!("unknown state {state:?}")))?,
-            title,
-            plan: json("film plan", &plan)?,
-            settings: json("film settings", &settings)?,
-            out: PathBuf::from(out),
-            error,
-            result: result
+            title: opt(2, "film title")?,
+            plan: json("film plan", &text(3, "film plan")?)?,
+            settings: json("film settings", &text(4, "film settings")?)?,
+            out: PathBuf::from(text(5, "film out_path")?),
+            error: opt(6, "film error")?,
+            result: opt(7, "film result")?
                 .as_deref()
                 .map(|r| json("film result", r))
                 .transpose()?,
-            created_at: parse_time(&created).map_err(|m| corrupt("film created_at", m))?,
-            updated_at: parse_time(&updated).map_err(|m| corrupt("film updated_at", m))?,
-            id,
+            created_at: parse_time(&text(8, "film created_at")?)
+                .map_err(|m| corrupt("film created_at", m))?,
+            updated_at: parse_time(&text(9, "film updated_at")?)
+                .map_err(|m| corrupt("film updated_at", m))?,
+            id: text(0, "film id")?,
         }))
     }
 
@@ -185,18 +169,19 @@ impl Store {
 
     /// Every film run, newest first.
     pub fn films(&self) -> StoreResult<Vec<FilmRun>> {
-        let db = self.db();
-        let ids: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare("SELECT id FROM film_runs ORDER BY created_at DESC, id")
-                .map_err(&db)?;
-            stmt.query_map([], |r| r.get(0))
-                .map_err(&db)?
-                .collect::<Result<_, _>>()
-                .map_err(&db)?
-        };
-        ids.iter().map(|id| self.film(id)).collect()
+        let rows = self.with(|sql| {
+            Ok(sql.rows("SELECT id FROM film_runs ORDER BY created_at DESC, id", &[])?)
+        })?;
+        rows.iter()
+            .map(|row| {
+                let id = row.text(0).map_err(|message| StoreError::Corrupt {
+                    id: "?".into(),
+                    field: "film id",
+                    message,
+                })?;
+                self.film(&id)
+            })
+            .collect()
     }
 
     /// Moves film run `id` to `state`, with the error (failed) or the result (done).
@@ -207,21 +192,19 @@ impl Store {
         error: Option<&str>,
         result: Option<&serde_json::Value>,
     ) -> StoreResult<FilmRun> {
-        let db = self.db();
-        let changed = self
-            .lock()
-            .execute(
-                "UPDATE film_runs SET state = ?2, error = ?3, result = ?4, updated_at = ?5
-                 WHERE id = ?1",
-                params![
+        let changed = self.with(|sql| {
+            Ok(sql.exec(
+                "UPDATE film_runs SET state = $2, error = $3, result = $4, updated_at = $5
+                 WHERE id = $1",
+                p![
                     id,
                     state.as_str(),
                     error,
                     result.map(|r| r.to_string()),
                     Utc::now().to_rfc3339()
                 ],
-            )
-            .map_err(&db)?;
+            )?)
+        })?;
         if changed == 0 {
             return Err(StoreError::NotFound(format!("film {id}")));
         }

@@ -1,23 +1,35 @@
-//! The durable job store: one SQLite file in the data directory.
+//! The durable job store, on one of two engines: SQLite, one file in the data directory (the
+//! default), or PostgreSQL (`store.url: postgres://...`), shared by many processes on many
+//! machines. Both hold the same tables and keep the same invariants; the store's queries are
+//! written once ([`sql`]) and the same test suite runs against both.
 //!
 //! Every job is a row before anything is sent. State changes go through
-//! [`state::Machine::apply`] inside one immediate transaction, with a history row per change,
-//! so two processes never both submit a job and a crash never loses a saved ticket. The store
-//! holds requests as their JSON description (requests carry no keys; images are described,
-//! not included) and never a credential.
+//! [`state::Machine::apply`] inside one transaction that holds the job (SQLite's immediate
+//! transaction, PostgreSQL's row lock), with a history row per change, so two processes never
+//! both submit a job and a crash never loses a saved ticket. A paid submit begins in the same
+//! transaction as the budget check against the ledger ([`Store::begin_submit_within`]), so
+//! processes racing at a limit never pass it together. The store holds requests as their JSON
+//! description (requests carry no keys; images are described, not included) and never a
+//! credential; a PostgreSQL URL's password is shown nowhere.
 //!
-//! Calls block on the disk; async code runs them through `tokio::task::spawn_blocking` (see
-//! [`crate::jobs`]). This module knows nothing of backends or HTTP.
+//! Calls block on the disk or the network; async code runs them through
+//! `tokio::task::spawn_blocking` (see [`crate::jobs`]). This module knows nothing of backends
+//! or HTTP.
 
 mod film_runs;
+mod postgres;
+pub mod queue;
+pub mod sql;
+mod sqlite;
 pub mod state;
+#[doc(hidden)]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::Connection;
 use serde::Serialize;
 use sha2::Digest as _;
 
@@ -25,72 +37,35 @@ use crate::backend::Ticket;
 use crate::capabilities::Resolved;
 use crate::cost::{CostEstimate, Money};
 use crate::error::{Error, ErrorKind};
+use sql::{DbError, Row, Sql, Val};
 
+pub use self::postgres::redact as redact_url;
 pub use film_runs::{FilmRun, FilmState, NewFilmRun};
+pub use queue::{Claimed, QueueState, QueuedJob};
 pub use state::{JobEvent, JobState, Machine, Refused};
 
 /// The file name of the store inside the data directory.
 pub const FILE_NAME: &str = "jobs.sqlite3";
 
-/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        model TEXT,
-        request TEXT NOT NULL,
-        resolved TEXT NOT NULL,
-        estimate TEXT NOT NULL,
-        estimate_usd_micros INTEGER NOT NULL,
-        ticket TEXT,
-        submits INTEGER NOT NULL DEFAULT 0,
-        out_path TEXT NOT NULL,
-        charged TEXT,
-        error TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE INDEX jobs_state ON jobs(state);
-    CREATE TABLE job_history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL REFERENCES jobs(id),
-        at TEXT NOT NULL,
-        event TEXT NOT NULL,
-        from_state TEXT NOT NULL,
-        to_state TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        detail TEXT
-    );
-    CREATE INDEX job_history_job ON job_history(job_id);",
-    // What a job makes: `video` (every job before this migration) or `image` (keyframes).
-    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'video';",
-    // Films (`ttv film`): a run of segment jobs, see `film_runs.rs`.
-    "CREATE TABLE film_runs (
-        id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        title TEXT,
-        plan TEXT NOT NULL,
-        settings TEXT NOT NULL,
-        out_path TEXT NOT NULL,
-        error TEXT,
-        result TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );",
-];
-
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite refused.
+    /// The database refused, or could not be reached.
     #[error("job store {path}: {source}")]
     Db {
-        /// The database file.
+        /// The database file, or the PostgreSQL URL without its password.
         path: String,
         /// The cause.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
+    },
+    /// The store URL is not one ttv can use.
+    #[error("store URL {shown}: {message}")]
+    BadUrl {
+        /// The URL, without its password.
+        shown: String,
+        /// What is wrong and what is allowed.
+        message: String,
     },
     /// A row could not be read back.
     #[error("job store: job {id} has an unreadable {field}: {message}")]
@@ -147,7 +122,7 @@ impl From<StoreError> for Error {
             StoreError::Db { .. } | StoreError::Corrupt { .. } | StoreError::Damaged { .. } => {
                 ErrorKind::Io
             }
-            StoreError::TooNew { .. } => ErrorKind::Config,
+            StoreError::TooNew { .. } | StoreError::BadUrl { .. } => ErrorKind::Config,
             StoreError::NotFound(_) | StoreError::Exists(_) | StoreError::Refused { .. } => {
                 ErrorKind::InvalidRequest
             }
@@ -156,7 +131,59 @@ impl From<StoreError> for Error {
     }
 }
 
-type StoreResult<T> = std::result::Result<T, StoreError>;
+/// A store URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`). It may carry a password,
+/// so it prints, serialises and debugs with the password replaced by `***`;
+/// [`StoreUrl::expose`] is the only way to the text, used to connect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into().trim().to_owned())
+    }
+
+    /// The URL itself, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({})", postgres::redact(&self.0))
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&postgres::redact(&self.0))
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}
+
+/// Serialises without the password: a configuration printed or saved never carries it.
+impl Serialize for StoreUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&postgres::redact(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StoreUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+/// What store calls return.
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
 /// What is recorded about a job before anything is sent.
 #[derive(Debug, Clone)]
@@ -297,16 +324,32 @@ pub struct HistoryEntry {
     pub detail: Option<String>,
 }
 
-/// The job store. Cheap to clone; clones share one connection.
+/// The job store. Cheap to clone; clones share the engine (SQLite: one connection;
+/// PostgreSQL: a pool of connections).
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    path: Arc<str>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    /// The file path, or the URL without its password.
+    shown: String,
+    /// Where job locks live (SQLite files on disk); `None` in memory and on PostgreSQL.
+    locks: Option<PathBuf>,
+}
+
+enum Db {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("engine", &self.engine())
+            .field("at", &self.inner.shown)
+            .finish()
     }
 }
 
@@ -339,8 +382,40 @@ pub fn data_dir(explicit: Option<&Path>, configured: Option<&Path>) -> PathBuf {
     platform.map_or_else(|| PathBuf::from(".ttv"), |d| d.join("ttv"))
 }
 
+/// Placeholders' values, in order.
+macro_rules! p {
+    ($($v:expr),* $(,)?) => { &[$(Val::from($v)),*] };
+}
+pub(crate) use p;
+
+impl From<DbError> for StoreError {
+    fn from(source: DbError) -> Self {
+        // The path is filled in by `Store::with`/`Store::tx`, which know it.
+        StoreError::Db {
+            path: String::new(),
+            source,
+        }
+    }
+}
+
+impl StoreError {
+    fn at(self, shown: &str) -> Self {
+        match self {
+            StoreError::Db { path, source } if path.is_empty() => StoreError::Db {
+                path: shown.to_owned(),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The advisory lock key under which PostgreSQL budget checks and paid submits go one at a
+/// time (`budg` in ASCII).
+const BUDGET_LOCK: i64 = 0x6275_6467;
+
 impl Store {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the SQLite store in `data_dir`.
     pub fn open_in(data_dir: &Path) -> crate::Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             Error::io(
@@ -351,73 +426,101 @@ impl Store {
         Ok(Self::open(&data_dir.join(FILE_NAME))?)
     }
 
-    /// Opens (creating if needed) the store file at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> StoreResult<Self> {
-        let shown = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| opening(&shown, source))?;
-        Self::setup(conn, shown.clone())
+    /// The store a configuration names: PostgreSQL at `url` when one is given (`store.url`,
+    /// `TTV_STORE_URL`, `--store`), else the SQLite file in `data_dir`. Blocking.
+    pub fn open_configured(url: Option<&StoreUrl>, data_dir: &Path) -> crate::Result<Self> {
+        match url.filter(|u| !u.expose().is_empty()) {
+            Some(url) => Ok(Self::connect(url.expose())?),
+            None => Self::open_in(data_dir),
+        }
     }
 
-    /// A store that lives in memory, for tests and benchmarks.
+    /// Opens (creating if needed) the SQLite store file at `path` and brings its schema up to
+    /// date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let shown = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| sqlite::opening(&shown, source))?;
+        let db = sqlite::Sqlite::setup(conn, &shown)?;
+        Ok(Self::new(
+            Db::Sqlite(db),
+            shown,
+            path.parent().map(|d| d.join("locks")),
+        ))
+    }
+
+    /// A SQLite store that lives in memory, for tests and benchmarks.
     pub fn in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Db {
             path: ":memory:".into(),
-            source,
+            source: source.into(),
         })?;
-        Self::setup(conn, ":memory:".into())
+        let db = sqlite::Sqlite::setup(conn, ":memory:")?;
+        Ok(Self::new(Db::Sqlite(db), ":memory:".into(), None))
     }
 
-    fn setup(mut conn: Connection, path: String) -> StoreResult<Self> {
-        let db = |source| opening(&path, source);
-        // Another ttv may hold the write lock for a moment; wait rather than fail.
-        conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(db)?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path,
-                found: version,
-                known,
+    /// Connects to the PostgreSQL database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`)
+    /// and brings its schema up to date. Blocking: call it from a blocking task.
+    pub fn connect(url: &str) -> StoreResult<Self> {
+        let shown = postgres::redact(url);
+        let scheme = url.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("postgres" | "postgresql")) {
+            return Err(StoreError::BadUrl {
+                shown,
+                message: "use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or leave the store URL out for the SQLite file in the data directory)".into(),
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            tx.execute_batch(sql).map_err(db)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.into(),
-        })
+        let db = postgres::Postgres::open(url)?;
+        let shown = db.shown().to_owned();
+        Ok(Self::new(Db::Postgres(db), shown, None))
     }
 
-    /// The database file.
+    fn new(db: Db, shown: String, locks: Option<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner { db, shown, locks }),
+        }
+    }
+
+    /// The database file, or the PostgreSQL URL without its password.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.inner.shown
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-done transaction behind (SQLite rolls
-        // back), so the connection is still good.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn db(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Db {
-            path: self.path.to_string(),
-            source,
+    /// `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self.inner.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
         }
+    }
+
+    /// Whether processes on other machines can share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.inner.db, Db::Postgres(_))
+    }
+
+    /// Runs `f` on a connection, each statement on its own.
+    fn with<T>(&self, f: impl FnOnce(&mut dyn Sql) -> StoreResult<T>) -> StoreResult<T> {
+        let shown = &self.inner.shown;
+        let out = match &self.inner.db {
+            Db::Sqlite(db) => db.with(f),
+            Db::Postgres(db) => db.with(f),
+        };
+        out.map_err(StoreError::from)
+            .and_then(|r| r)
+            .map_err(|e| e.at(shown))
+    }
+
+    /// Runs `f` in one transaction that is committed when `f` succeeds (PostgreSQL runs it
+    /// again after losing a serialisation race, so `f` may run more than once).
+    fn tx<T>(&self, f: impl FnMut(&mut dyn Sql) -> StoreResult<T>) -> StoreResult<T> {
+        let shown = &self.inner.shown;
+        let out = match &self.inner.db {
+            Db::Sqlite(db) => db.tx(f),
+            Db::Postgres(db) => db.tx(f),
+        };
+        out.map_err(StoreError::from)
+            .and_then(|r| r)
+            .map_err(|e| e.at(shown))
     }
 
     /// Records a new job in `created`. Fails if the id is taken.
@@ -427,60 +530,63 @@ impl Store {
 
     /// [`Store::create`] for a job that makes `kind`.
     pub fn create_kind(&self, job: &NewJob, kind: JobKind) -> StoreResult<Job> {
-        let db = self.db();
         let now = Utc::now();
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let exists: bool = tx
-            .query_row("SELECT 1 FROM jobs WHERE id = ?1", [&job.id], |_| Ok(true))
-            .optional()
-            .map_err(&db)?
-            .unwrap_or(false);
-        if exists {
-            return Err(StoreError::Exists(job.id.clone()));
-        }
-        tx.execute(
-            "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
-                 estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11)",
-            params![
-                job.id,
-                JobState::Created.as_str(),
-                job.backend,
-                job.model,
-                job.request.to_string(),
-                to_json(&job.resolved),
-                to_json(&job.estimate),
-                job.estimate.usd.micros,
-                job.out.to_string_lossy(),
-                now.to_rfc3339(),
-                kind.as_str(),
-            ],
-        )
-        .map_err(&db)?;
-        insert_history(
-            &tx,
-            &job.id,
-            now,
-            "created",
-            JobState::Created,
-            JobState::Created,
-            &job.backend,
-            None,
-        )
-        .map_err(&db)?;
-        let created =
-            read_job(&tx, &job.id)?.ok_or_else(|| StoreError::NotFound(job.id.clone()))?;
-        tx.commit().map_err(&db)?;
-        Ok(created)
+        self.tx(|sql| {
+            let inserted = sql.exec(
+                "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
+                     estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11)
+                 ON CONFLICT (id) DO NOTHING",
+                p![
+                    &job.id,
+                    JobState::Created.as_str(),
+                    &job.backend,
+                    job.model.as_deref(),
+                    job.request.to_string(),
+                    to_json(&job.resolved),
+                    to_json(&job.estimate),
+                    job.estimate.usd.micros,
+                    job.out.to_string_lossy().into_owned(),
+                    now.to_rfc3339(),
+                    kind.as_str(),
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Exists(job.id.clone()));
+            }
+            insert_history(
+                sql,
+                &job.id,
+                now,
+                "created",
+                JobState::Created,
+                JobState::Created,
+                &job.backend,
+                None,
+            )?;
+            Ok(Job {
+                id: job.id.clone(),
+                kind,
+                state: JobState::Created,
+                backend: job.backend.clone(),
+                model: job.model.clone(),
+                request: job.request.clone(),
+                resolved: job.resolved,
+                estimate: job.estimate.clone(),
+                ticket: None,
+                submits: 0,
+                out: PathBuf::from(job.out.to_string_lossy().into_owned()),
+                charged: None,
+                error: None,
+                created_at: now,
+                updated_at: now,
+            })
+        })
     }
 
     /// The job called `id`, if any.
     pub fn get(&self, id: &str) -> StoreResult<Option<Job>> {
-        let conn = self.lock();
-        read_job(&conn, id)
+        self.with(|sql| read_job(sql, id, false))
     }
 
     /// The job called `id`, or [`StoreError::NotFound`].
@@ -491,25 +597,7 @@ impl Store {
 
     /// Every job, newest first; only those in `states` when it is not empty.
     pub fn list(&self, states: &[JobState]) -> StoreResult<Vec<Job>> {
-        let db = self.db();
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT id FROM jobs ORDER BY created_at DESC, id")
-            .map_err(&db)?;
-        let ids: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(&db)?
-            .collect::<Result<_, _>>()
-            .map_err(&db)?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(job) = read_job(&conn, &id)?
-                && (states.is_empty() || states.contains(&job.state))
-            {
-                jobs.push(job);
-            }
-        }
-        Ok(jobs)
+        self.with(|sql| list_in(sql, states))
     }
 
     /// Applies `event` to job `id` in one transaction and returns the job after it.
@@ -519,112 +607,66 @@ impl Store {
 
     /// [`Store::apply`], moving the job to `backend` first (a fallback before submitting).
     pub fn apply_on(&self, id: &str, backend: Option<&str>, event: &JobEvent) -> StoreResult<Job> {
-        let db = self.db();
-        let now = Utc::now();
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let job = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
-        if *event == JobEvent::Retry && unsettled_submit(&tx, id).map_err(&db)? {
-            return Err(StoreError::Refused {
-                id: id.to_owned(),
-                refused: Refused {
-                    state: job.state,
-                    event: event.name(),
-                    reason: "a paid submit of it may have reached the provider and was never settled, so the provider may still have it; \
-                             look in the provider's task list: `ttv jobs resolve ID --submitted TASK_ID` fetches the task if it is there, \
-                             `ttv jobs resolve ID --not-submitted` lets the next generate submit it again",
-                },
-            });
-        }
-        let mut machine = job.machine();
-        machine
-            .apply(event)
-            .map_err(|refused| StoreError::Refused {
-                id: id.to_owned(),
-                refused,
-            })?;
-        let backend = backend.unwrap_or(&job.backend);
-        let to = machine.state();
-        tx.execute(
-            "UPDATE jobs SET state = ?2, ticket = ?3, submits = ?4, error = ?5, charged = ?6,
-                 backend = ?7, updated_at = ?8 WHERE id = ?1",
-            params![
-                id,
-                to.as_str(),
-                machine.ticket.as_ref().map(to_json),
-                machine.submits,
-                machine.error,
-                machine.charged.as_ref().map(to_json),
-                backend,
-                now.to_rfc3339(),
-            ],
-        )
-        .map_err(&db)?;
-        let detail = match event {
-            JobEvent::Submitted(t) | JobEvent::ResolveSubmitted(t) | JobEvent::Settled(t) => {
-                Some(t.id.clone())
+        self.tx(|sql| {
+            let job =
+                read_job(sql, id, true)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+            apply_in(sql, job, backend, event)
+        })
+    }
+
+    /// Begins the paid submit of job `id` (the `begin_submit` event) in the same transaction
+    /// as the check of `budget` against the ledger, so that processes racing at a limit
+    /// never pass it together: on PostgreSQL these transactions go one at a time under an
+    /// advisory lock, on SQLite under the database's write lock. A job the budget refuses is
+    /// recorded failed with the budget's error, which is returned as the inner `Err`.
+    pub fn begin_submit_within(
+        &self,
+        id: &str,
+        budget: &crate::budget::Budget,
+        now: DateTime<Utc>,
+    ) -> StoreResult<std::result::Result<Job, Error>> {
+        self.tx(|sql| {
+            if budget.is_limited() && sql.engine() == sql::Engine::Postgres {
+                sql.exec("SELECT pg_advisory_xact_lock($1)", p![BUDGET_LOCK])?;
             }
-            JobEvent::SubmitNotSent(e)
-            | JobEvent::SubmitAmbiguous(e)
-            | JobEvent::Failed(e)
-            | JobEvent::ResolveFailed(e) => Some(e.clone()),
-            _ => None,
-        };
-        insert_history(
-            &tx,
-            id,
-            now,
-            event.name(),
-            job.state,
-            to,
-            backend,
-            detail.as_deref(),
-        )
-        .map_err(&db)?;
-        let after = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
-        tx.commit().map_err(&db)?;
-        Ok(after)
+            let job =
+                read_job(sql, id, true)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+            if budget.is_limited() {
+                let mut ledger = ledger_in(sql)?;
+                ledger.retain(|e| e.job_id != id);
+                if let Err(err) = budget
+                    .check(&job.backend, job.estimate.usd.micros, &ledger, now)
+                    .map_err(|e| e.with_backend(job.backend.clone()))
+                {
+                    apply_in(sql, job, None, &JobEvent::Failed(err.to_string()))?;
+                    return Ok(Err(err));
+                }
+            }
+            apply_in(sql, job, None, &JobEvent::BeginSubmit).map(Ok)
+        })
     }
 
     /// Records that job `id`'s video went to `out` (a free name beside the one planned).
     pub fn set_out(&self, id: &str, out: &Path) -> StoreResult<Job> {
-        let db = self.db();
-        let conn = self.lock();
-        let changed = conn
-            .execute(
-                "UPDATE jobs SET out_path = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, out.to_string_lossy(), Utc::now().to_rfc3339()],
-            )
-            .map_err(&db)?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(id.to_owned()));
-        }
-        read_job(&conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        self.with(|sql| {
+            let changed = sql.exec(
+                "UPDATE jobs SET out_path = $2, updated_at = $3 WHERE id = $1",
+                p![
+                    id,
+                    out.to_string_lossy().into_owned(),
+                    Utc::now().to_rfc3339()
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(id.to_owned()));
+            }
+            read_job(sql, id, false)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        })
     }
 
     /// What every job that may have cost money cost, oldest first (see [`Job::spent_usd_micros`]).
     pub fn ledger(&self) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
-        let mut entries: Vec<_> = self
-            .list(&[])?
-            .into_iter()
-            .filter(|j| j.submits > 0 || j.charged.is_some())
-            .map(|j| {
-                let (usd_micros, basis) = j.spent();
-                crate::budget::LedgerEntry {
-                    usd_micros,
-                    charged: basis != crate::budget::LedgerBasis::Estimate,
-                    basis,
-                    job_id: j.id,
-                    backend: j.backend,
-                    model: j.model,
-                    at: j.created_at,
-                }
-            })
-            .collect();
-        entries.reverse();
-        Ok(entries)
+        self.with(ledger_in)
     }
 
     /// Moves a job that was never submitted to another backend (a fallback), with the request
@@ -637,74 +679,92 @@ impl Store {
         resolved: &Resolved,
         estimate: &CostEstimate,
     ) -> StoreResult<Job> {
-        let db = self.db();
         let now = Utc::now();
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let job = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
-        if job.state != JobState::Created || job.ticket.is_some() {
-            return Err(StoreError::Refused {
-                id: id.to_owned(),
-                refused: Refused {
-                    state: job.state,
-                    event: "fallback",
-                    reason: "only a job that was never submitted moves to another backend",
-                },
-            });
-        }
-        tx.execute(
-            "UPDATE jobs SET backend = ?2, model = ?3, resolved = ?4, estimate = ?5,
-                 estimate_usd_micros = ?6, updated_at = ?7 WHERE id = ?1",
-            params![
+        self.tx(|sql| {
+            let job =
+                read_job(sql, id, true)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+            if job.state != JobState::Created || job.ticket.is_some() {
+                return Err(StoreError::Refused {
+                    id: id.to_owned(),
+                    refused: Refused {
+                        state: job.state,
+                        event: "fallback",
+                        reason: "only a job that was never submitted moves to another backend",
+                    },
+                });
+            }
+            sql.exec(
+                "UPDATE jobs SET backend = $2, model = $3, resolved = $4, estimate = $5,
+                     estimate_usd_micros = $6, updated_at = $7 WHERE id = $1",
+                p![
+                    id,
+                    backend,
+                    model,
+                    to_json(resolved),
+                    to_json(estimate),
+                    estimate.usd.micros,
+                    now.to_rfc3339(),
+                ],
+            )?;
+            let detail = format!("from {} to {backend}", job.backend);
+            insert_history(
+                sql,
                 id,
+                now,
+                "fallback",
+                job.state,
+                job.state,
                 backend,
-                model,
-                to_json(resolved),
-                to_json(estimate),
-                estimate.usd.micros,
-                now.to_rfc3339(),
-            ],
-        )
-        .map_err(&db)?;
-        let detail = format!("from {} to {backend}", job.backend);
-        insert_history(
-            &tx,
-            id,
-            now,
-            "fallback",
-            job.state,
-            job.state,
-            backend,
-            Some(&detail),
-        )
-        .map_err(&db)?;
-        let after = read_job(&tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
-        tx.commit().map_err(&db)?;
-        Ok(after)
+                Some(&detail),
+            )?;
+            read_job(sql, id, false)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        })
     }
 
     /// Claims job `id` for this process until the returned guard is dropped (or the process
-    /// dies: the operating system releases the lock, so a crash never leaves a job stuck).
-    /// `None` when another process (or another claim in this one) holds it. Stores in memory
-    /// lock nothing.
+    /// dies: the operating system releases a file lock, PostgreSQL a dead session's advisory
+    /// lock, so a crash never leaves a job stuck). `None` when another process (or another
+    /// claim in this one) holds it. Stores in memory lock nothing. Blocking.
     pub fn lock_job(&self, id: &str) -> StoreResult<Option<JobLock>> {
-        let Some(dir) = Path::new(&*self.path)
-            .parent()
-            .filter(|_| &*self.path != ":memory:")
-        else {
-            return Ok(Some(JobLock { _file: None }));
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        if let Db::Postgres(db) = &self.inner.db {
+            let mut key = [0u8; 8];
+            key.copy_from_slice(&digest[..8]);
+            let key = i64::from_be_bytes(key);
+            // A session of its own: the lock lives exactly as long as the guard.
+            let mut client = db.dedicated()?;
+            let held = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .and_then(|row| row.try_get::<_, bool>(0));
+            return match held {
+                Ok(true) => Ok(Some(JobLock {
+                    _file: None,
+                    session: Some(client),
+                })),
+                Ok(false) => {
+                    postgres::close_aside(client);
+                    Ok(None)
+                }
+                Err(e) => {
+                    postgres::close_aside(client);
+                    Err(StoreError::from(DbError::from(e)).at(&self.inner.shown))
+                }
+            };
+        }
+        let Some(dir) = &self.inner.locks else {
+            return Ok(Some(JobLock {
+                _file: None,
+                session: None,
+            }));
         };
-        let dir = dir.join("locks");
         let io = |e: std::io::Error| StoreError::Corrupt {
             id: id.to_owned(),
             field: "lock file",
             message: format!("{}: {e}", dir.display()),
         };
-        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(io)?;
         // Hashed, so any id makes a safe file name.
-        let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        let name = hex::encode(digest);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -712,7 +772,10 @@ impl Store {
             .open(dir.join(&name[..32]))
             .map_err(io)?;
         if try_lock(&file).map_err(io)? {
-            Ok(Some(JobLock { _file: Some(file) }))
+            Ok(Some(JobLock {
+                _file: Some(file),
+                session: None,
+            }))
         } else {
             Ok(None)
         }
@@ -729,31 +792,24 @@ impl Store {
         like: &Resolved,
         limit: usize,
     ) -> StoreResult<Vec<f64>> {
-        let db = self.db();
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
+        let scan = i64::try_from(limit.saturating_mul(4)).unwrap_or(i64::MAX);
+        let rows = self.with(|sql| {
+            Ok(sql.rows(
                 "SELECT j.resolved, MAX(s.at), MAX(d.at) FROM jobs j
                  JOIN job_history s ON s.job_id = j.id AND s.event = 'submitted'
                  JOIN job_history d ON d.job_id = j.id AND d.event = 'downloading'
-                 WHERE j.state = 'done' AND j.backend = ?1 AND j.model IS ?2
-                 GROUP BY j.id ORDER BY j.updated_at DESC LIMIT ?3",
-            )
-            .map_err(&db)?;
-        let scan = i64::try_from(limit.saturating_mul(4)).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![backend, model, scan], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(&db)?;
+                 WHERE j.state = 'done' AND j.backend = $1 AND j.model IS NOT DISTINCT FROM $2
+                 GROUP BY j.id, j.resolved, j.updated_at ORDER BY j.updated_at DESC LIMIT $3",
+                p![backend, model, scan],
+            )?)
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (resolved, sent, noticed) = row.map_err(&db)?;
             // A row that does not parse is skipped: this is a hint, not a record.
+            let (Ok(resolved), Ok(sent), Ok(noticed)) = (row.text(0), row.text(1), row.text(2))
+            else {
+                continue;
+            };
             let Ok(r) = serde_json::from_str::<Resolved>(&resolved) else {
                 continue;
             };
@@ -776,72 +832,167 @@ impl Store {
 
     /// Every recorded change of job `id`, oldest first.
     pub fn history(&self, id: &str) -> StoreResult<Vec<HistoryEntry>> {
-        let db = self.db();
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
+        let rows = self.with(|sql| {
+            Ok(sql.rows(
                 "SELECT at, event, from_state, to_state, backend, detail FROM job_history
-                 WHERE job_id = ?1 ORDER BY seq",
-            )
-            .map_err(&db)?;
-        let rows = stmt
-            .query_map([id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
+                 WHERE job_id = $1 ORDER BY seq",
+                p![id],
+            )?)
+        })?;
+        let corrupt = |field, message: String| StoreError::Corrupt {
+            id: id.to_owned(),
+            field,
+            message,
+        };
+        rows.iter()
+            .map(|row| {
+                let text = |i, field| row.text(i).map_err(|m| corrupt(field, m));
+                Ok(HistoryEntry {
+                    at: parse_time(&text(0, "history.at")?)
+                        .map_err(|m| corrupt("history.at", m))?,
+                    event: text(1, "history.event")?,
+                    from: text(2, "history.from_state")?
+                        .parse()
+                        .map_err(|m| corrupt("history.from_state", m))?,
+                    to: text(3, "history.to_state")?
+                        .parse()
+                        .map_err(|m| corrupt("history.to_state", m))?,
+                    backend: text(4, "history.backend")?,
+                    detail: row.opt_text(5).map_err(|m| corrupt("history.detail", m))?,
+                })
             })
-            .map_err(&db)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (at, event, from, to, backend, detail) = row.map_err(&db)?;
-            let corrupt = |field, message: String| StoreError::Corrupt {
-                id: id.to_owned(),
-                field,
-                message,
-            };
-            out.push(HistoryEntry {
-                at: parse_time(&at).map_err(|m| corrupt("history.at", m))?,
-                event,
-                from: from.parse().map_err(|m| corrupt("history.from_state", m))?,
-                to: to.parse().map_err(|m| corrupt("history.to_state", m))?,
-                backend,
-                detail,
-            });
-        }
-        Ok(out)
+            .collect()
     }
 }
 
-/// An error met while opening the store at `path`: a file that is not a database, or a
-/// damaged one, is named as such.
-fn opening(path: &str, source: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode;
-    match source.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
-            path: path.to_owned(),
-            message: source.to_string(),
-        },
-        _ => StoreError::Db {
-            path: path.to_owned(),
-            source,
-        },
+/// Applies `event` to `job` (read under the transaction's lock) and writes the change with its
+/// history row.
+fn apply_in(
+    sql: &mut dyn Sql,
+    job: Job,
+    backend: Option<&str>,
+    event: &JobEvent,
+) -> StoreResult<Job> {
+    let id = job.id.as_str();
+    let now = Utc::now();
+    if *event == JobEvent::Retry && unsettled_submit(sql, id)? {
+        return Err(StoreError::Refused {
+            id: id.to_owned(),
+            refused: Refused {
+                state: job.state,
+                event: event.name(),
+                reason: "a paid submit of it may have reached the provider and was never settled, so the provider may still have it; \
+                         look in the provider's task list: `ttv jobs resolve ID --submitted TASK_ID` fetches the task if it is there, \
+                         `ttv jobs resolve ID --not-submitted` lets the next generate submit it again",
+            },
+        });
     }
+    let mut machine = job.machine();
+    machine
+        .apply(event)
+        .map_err(|refused| StoreError::Refused {
+            id: id.to_owned(),
+            refused,
+        })?;
+    let backend = backend.unwrap_or(&job.backend).to_owned();
+    let to = machine.state();
+    sql.exec(
+        "UPDATE jobs SET state = $2, ticket = $3, submits = $4, error = $5, charged = $6,
+             backend = $7, updated_at = $8 WHERE id = $1",
+        p![
+            id,
+            to.as_str(),
+            machine.ticket.as_ref().map(to_json),
+            machine.submits,
+            machine.error.as_deref(),
+            machine.charged.as_ref().map(to_json),
+            &backend,
+            now.to_rfc3339(),
+        ],
+    )?;
+    let detail = match event {
+        JobEvent::Submitted(t) | JobEvent::ResolveSubmitted(t) | JobEvent::Settled(t) => {
+            Some(t.id.clone())
+        }
+        JobEvent::SubmitNotSent(e)
+        | JobEvent::SubmitAmbiguous(e)
+        | JobEvent::Failed(e)
+        | JobEvent::ResolveFailed(e) => Some(e.clone()),
+        _ => None,
+    };
+    insert_history(
+        sql,
+        id,
+        now,
+        event.name(),
+        job.state,
+        to,
+        &backend,
+        detail.as_deref(),
+    )?;
+    Ok(Job {
+        state: to,
+        ticket: machine.ticket,
+        submits: machine.submits,
+        error: machine.error,
+        charged: machine.charged,
+        backend,
+        updated_at: parse_time(&now.to_rfc3339()).unwrap_or(now),
+        ..job
+    })
+}
+
+fn ledger_in(sql: &mut dyn Sql) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
+    let rows = sql.rows(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE submits > 0 OR charged IS NOT NULL
+             ORDER BY created_at, id"
+        ),
+        &[],
+    )?;
+    rows.iter()
+        .map(|row| {
+            let j = job_from_row(row)?;
+            let (usd_micros, basis) = j.spent();
+            Ok(crate::budget::LedgerEntry {
+                usd_micros,
+                charged: basis != crate::budget::LedgerBasis::Estimate,
+                basis,
+                job_id: j.id,
+                backend: j.backend,
+                model: j.model,
+                at: j.created_at,
+            })
+        })
+        .collect()
+}
+
+fn list_in(sql: &mut dyn Sql, states: &[JobState]) -> StoreResult<Vec<Job>> {
+    let filter = if states.is_empty() {
+        String::new()
+    } else {
+        let marks: Vec<String> = (1..=states.len()).map(|i| format!("${i}")).collect();
+        format!(" WHERE state IN ({})", marks.join(", "))
+    };
+    let params: Vec<Val> = states.iter().map(|s| Val::from(s.as_str())).collect();
+    let rows = sql.rows(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs{filter} ORDER BY created_at DESC, id"),
+        &params,
+    )?;
+    rows.iter().map(job_from_row).collect()
 }
 
 /// Whether a paid submit of job `id` may have reached the provider without anyone knowing
 /// what became of it: an ambiguous or interrupted submit not followed by a person saying it
 /// never arrived, nor by the provider reporting a task of the job running.
-fn unsettled_submit(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare("SELECT event FROM job_history WHERE job_id = ?1 ORDER BY seq")?;
-    let events = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+fn unsettled_submit(sql: &mut dyn Sql, id: &str) -> StoreResult<bool> {
+    let rows = sql.rows(
+        "SELECT event FROM job_history WHERE job_id = $1 ORDER BY seq",
+        p![id],
+    )?;
     let mut unsettled = false;
-    for event in events {
-        match event?.as_str() {
+    for row in rows {
+        match row.text(0).unwrap_or_default().as_str() {
             "submit_ambiguous" | "interrupted" => unsettled = true,
             "resolve_not_submitted" | "running" | "downloading" | "done" | "retry" => {
                 unsettled = false;
@@ -853,9 +1004,24 @@ fn unsettled_submit(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
 }
 
 /// A job claimed by this process; see [`Store::lock_job`].
-#[derive(Debug)]
 pub struct JobLock {
     _file: Option<std::fs::File>,
+    /// The PostgreSQL session holding the job's advisory lock.
+    session: Option<::postgres::Client>,
+}
+
+impl std::fmt::Debug for JobLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobLock").finish_non_exhaustive()
+    }
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        if let Some(client) = self.session.take() {
+            postgres::close_aside(client);
+        }
+    }
 }
 
 fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
@@ -879,7 +1045,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 
 #[allow(clippy::too_many_arguments)]
 fn insert_history(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     id: &str,
     at: DateTime<Utc>,
     event: &str,
@@ -887,11 +1053,11 @@ fn insert_history(
     to: JobState,
     backend: &str,
     detail: Option<&str>,
-) -> rusqlite::Result<usize> {
-    conn.execute(
+) -> StoreResult<()> {
+    sql.exec(
         "INSERT INTO job_history (job_id, at, event, from_state, to_state, backend, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        p![
             id,
             at.to_rfc3339(),
             event,
@@ -900,325 +1066,74 @@ fn insert_history(
             backend,
             detail
         ],
-    )
+    )?;
+    Ok(())
 }
 
-struct Row {
-    id: String,
-    state: String,
-    backend: String,
-    model: Option<String>,
-    request: String,
-    resolved: String,
-    estimate: String,
-    ticket: Option<String>,
-    submits: u32,
-    out_path: String,
-    charged: Option<String>,
-    error: Option<String>,
-    created_at: String,
-    updated_at: String,
-    kind: String,
+const JOB_COLUMNS: &str = "id, state, backend, model, request, resolved, estimate, ticket, \
+     submits, out_path, charged, error, created_at, updated_at, kind";
+
+fn read_job(sql: &mut dyn Sql, id: &str, lock: bool) -> StoreResult<Option<Job>> {
+    let lock = if lock { sql.engine().for_update() } else { "" };
+    let row = sql.row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{lock}"),
+        p![id],
+    )?;
+    row.as_ref().map(job_from_row).transpose()
 }
 
-fn read_job(conn: &Connection, id: &str) -> StoreResult<Option<Job>> {
-    let row = conn
-        .query_row(
-            "SELECT id, state, backend, model, request, resolved, estimate, ticket, submits,
-                 out_path, charged, error, created_at, updated_at, kind FROM jobs WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(Row {
-                    id: r.get(0)?,
-                    state: r.get(1)?,
-                    backend: r.get(2)?,
-                    model: r.get(3)?,
-                    request: r.get(4)?,
-                    resolved: r.get(5)?,
-                    estimate: r.get(6)?,
-                    ticket: r.get(7)?,
-                    submits: r.get(8)?,
-                    out_path: r.get(9)?,
-                    charged: r.get(10)?,
-                    error: r.get(11)?,
-                    created_at: r.get(12)?,
-                    updated_at: r.get(13)?,
-                    kind: r.get(14)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|source| StoreError::Db {
-            path: "jobs".into(),
-            source,
-        })?;
-    let Some(row) = row else { return Ok(None) };
+fn job_from_row(row: &Row) -> StoreResult<Job> {
+    let id = row.text(0).map_err(|message| StoreError::Corrupt {
+        id: "?".into(),
+        field: "id",
+        message,
+    })?;
     let corrupt = |field, message: String| StoreError::Corrupt {
-        id: row.id.clone(),
+        id: id.clone(),
         field,
         message,
     };
     fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
-    Ok(Some(Job {
-        kind: match row.kind.as_str() {
+    let text = |i, field| row.text(i).map_err(|m| corrupt(field, m));
+    let opt = |i, field| row.opt_text(i).map_err(|m| corrupt(field, m));
+    let kind = text(14, "kind")?;
+    Ok(Job {
+        kind: match kind.as_str() {
             "video" => JobKind::Video,
             "image" => JobKind::Image,
             "plan" => JobKind::Plan,
             other => return Err(corrupt("kind", format!("unknown kind {other:?}"))),
         },
-        state: row.state.parse().map_err(|m| corrupt("state", m))?,
-        request: json(&row.request).map_err(|m| corrupt("request", m))?,
-        resolved: json(&row.resolved).map_err(|m| corrupt("resolved", m))?,
-        estimate: json(&row.estimate).map_err(|m| corrupt("estimate", m))?,
-        ticket: row
-            .ticket
+        state: text(1, "state")?.parse().map_err(|m| corrupt("state", m))?,
+        backend: text(2, "backend")?,
+        model: opt(3, "model")?,
+        request: json(&text(4, "request")?).map_err(|m| corrupt("request", m))?,
+        resolved: json(&text(5, "resolved")?).map_err(|m| corrupt("resolved", m))?,
+        estimate: json(&text(6, "estimate")?).map_err(|m| corrupt("estimate", m))?,
+        ticket: opt(7, "ticket")?
             .as_deref()
             .map(json)
             .transpose()
             .map_err(|m| corrupt("ticket", m))?,
-        charged: row
-            .charged
+        submits: row
+            .int(8)
+            .ok()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| corrupt("submits", "not a count".into()))?,
+        out: PathBuf::from(text(9, "out_path")?),
+        charged: opt(10, "charged")?
             .as_deref()
             .map(json)
             .transpose()
             .map_err(|m| corrupt("charged", m))?,
-        created_at: parse_time(&row.created_at).map_err(|m| corrupt("created_at", m))?,
-        updated_at: parse_time(&row.updated_at).map_err(|m| corrupt("updated_at", m))?,
-        submits: row.submits,
-        out: PathBuf::from(&row.out_path),
-        backend: row.backend.clone(),
-        model: row.model.clone(),
-        error: row.error.clone(),
-        id: row.id.clone(),
-    }))
+        error: opt(11, "error")?,
+        created_at: parse_time(&text(12, "created_at")?).map_err(|m| corrupt("created_at", m))?,
+        updated_at: parse_time(&text(13, "updated_at")?).map_err(|m| corrupt("updated_at", m))?,
+        id: id.clone(),
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::request::{Mode, Resolution, VideoDuration};
-
-    pub(crate) fn new_job(id: &str) -> NewJob {
-        NewJob {
-            id: id.to_owned(),
-            backend: "runway".into(),
-            model: Some("gen4.5".into()),
-            request: serde_json::json!({ "prompt": "a kite" }),
-            resolved: Resolved {
-                mode: Mode::TextToVideo,
-                duration: VideoDuration::from_secs(2),
-                resolution: Resolution::new(1280, 720),
-                fps: 24,
-                frames: 48,
-            },
-            estimate: CostEstimate::free("test"),
-            out: PathBuf::from("/videos/kite.mp4"),
-        }
-    }
-
-    fn ticket(id: &str) -> Ticket {
-        Ticket {
-            backend: "runway".into(),
-            id: id.into(),
-            model: None,
-            data: serde_json::Value::Null,
-            submitted_at: Utc::now(),
-        }
-    }
-
-    #[test]
-    fn a_job_survives_reopening_the_file_with_its_ticket() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open_in(dir.path()).unwrap();
-            store.create(&new_job("j1")).unwrap();
-            store.apply("j1", &JobEvent::BeginSubmit).unwrap();
-            store
-                .apply("j1", &JobEvent::Submitted(ticket("task-9")))
-                .unwrap();
-        }
-        let store = Store::open_in(dir.path()).unwrap();
-        let job = store.job("j1").unwrap();
-        assert_eq!(job.state, JobState::Submitted);
-        assert_eq!(job.ticket.unwrap().id, "task-9");
-        assert_eq!(job.submits, 1);
-        assert_eq!(job.resolved.frames, 48);
-        let events: Vec<_> = store
-            .history("j1")
-            .unwrap()
-            .into_iter()
-            .map(|h| h.event)
-            .collect();
-        assert_eq!(events, ["created", "begin_submit", "submitted"]);
-    }
-
-    #[test]
-    fn a_second_submit_is_refused_and_changes_nothing() {
-        let store = Store::in_memory().unwrap();
-        store.create(&new_job("j")).unwrap();
-        store.apply("j", &JobEvent::BeginSubmit).unwrap();
-        let err = store.apply("j", &JobEvent::BeginSubmit).unwrap_err();
-        assert!(matches!(err, StoreError::Refused { .. }), "{err}");
-        assert_eq!(store.job("j").unwrap().submits, 1);
-        assert_eq!(store.job("j").unwrap().state, JobState::Submitting);
-    }
-
-    #[test]
-    fn ids_are_unique_and_missing_jobs_are_named() {
-        let store = Store::in_memory().unwrap();
-        store.create(&new_job("j")).unwrap();
-        assert!(matches!(
-            store.create(&new_job("j")),
-            Err(StoreError::Exists(_))
-        ));
-        let err = Error::from(store.job("nope").unwrap_err());
-        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-        assert!(err.to_string().contains("no job \"nope\""));
-    }
-
-    #[test]
-    fn a_damaged_store_is_named_with_how_to_recover_and_left_as_it_is() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
-        std::fs::write(&path, b"this is not a database, only some bytes").unwrap();
-        let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
-        let text = err.to_string();
-        assert!(text.contains("is damaged"), "{text}");
-        assert!(text.contains(".damaged`"), "{text}");
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            b"this is not a database, only some bytes"
-        );
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        assert!(matches!(
-            Store::open(&path),
-            Err(StoreError::TooNew { found: 99, .. })
-        ));
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
-        /// The same random events through the database: what is stored is what the state
-        /// machine says, a saved ticket never changes, and refused events change nothing.
-        #[test]
-        fn the_stored_job_follows_the_state_machine(
-            events in proptest::collection::vec(state::tests::event(), 0..30)
-        ) {
-            let store = Store::in_memory().unwrap();
-            store.create(&new_job("p")).unwrap();
-            let mut machine = Machine::new();
-            let mut history = 1;
-            // The store refuses to retry a job whose submit may have arrived unseen.
-            let mut unsettled = false;
-            for e in &events {
-                let before = store.job("p").unwrap();
-                let stored = store.apply("p", e);
-                let expected = if *e == JobEvent::Retry && unsettled {
-                    Err(())
-                } else {
-                    machine.apply(e).map_err(drop)
-                };
-                if expected.is_ok() {
-                    match e {
-                        JobEvent::SubmitAmbiguous(_) | JobEvent::Interrupted => unsettled = true,
-                        JobEvent::ResolveNotSubmitted
-                        | JobEvent::Running
-                        | JobEvent::Downloading { .. }
-                        | JobEvent::Done
-                        | JobEvent::Retry => unsettled = false,
-                        _ => {}
-                    }
-                }
-                proptest::prop_assert_eq!(stored.is_ok(), expected.is_ok());
-                let after = store.job("p").unwrap();
-                if stored.is_ok() {
-                    history += 1;
-                } else {
-                    proptest::prop_assert_eq!(after.updated_at, before.updated_at);
-                }
-                // Only a new attempt of a failed job leaves its old ticket behind.
-                if let Some(t) = &before.ticket
-                    && before.state != JobState::Failed
-                {
-                    proptest::prop_assert_eq!(after.ticket.as_ref(), Some(t));
-                }
-                proptest::prop_assert_eq!(after.state, machine.state());
-                proptest::prop_assert_eq!(after.submits, machine.submits);
-                proptest::prop_assert_eq!(&after.ticket, &machine.ticket);
-            }
-            proptest::prop_assert_eq!(store.history("p").unwrap().len(), history);
-        }
-    }
-
-    #[test]
-    fn the_ledger_converts_a_charge_in_credits_at_the_estimates_rate_and_says_so() {
-        use crate::budget::LedgerBasis;
-        use crate::cost::{Currency, Money};
-        let store = Store::in_memory().unwrap();
-        let credits = |n: i64| Money {
-            micros: n * 1_000_000,
-            currency: Currency::Credits("runway".into()),
-        };
-        let mut job = new_job("c");
-        job.estimate = CostEstimate {
-            usd: Money::usd_cents(24),
-            native: Some(credits(24)),
-            basis: "2 s × 12 credits/s".into(),
-            source: None,
-        };
-        store.create(&job).unwrap();
-        store
-            .create(&NewJob {
-                id: "e".into(),
-                ..job.clone()
-            })
-            .unwrap();
-        for id in ["c", "e"] {
-            store.apply(id, &JobEvent::BeginSubmit).unwrap();
-            store.apply(id, &JobEvent::Submitted(ticket(id))).unwrap();
-        }
-        store
-            .apply(
-                "c",
-                &JobEvent::Downloading {
-                    charged: Some(credits(10)),
-                },
-            )
-            .unwrap();
-        let ledger = store.ledger().unwrap();
-        let by = |id: &str| ledger.iter().find(|e| e.job_id == id).unwrap().clone();
-        assert_eq!(
-            (by("c").usd_micros, by("c").basis),
-            (100_000, LedgerBasis::ChargedInCredits)
-        );
-        assert_eq!(
-            (by("e").usd_micros, by("e").basis),
-            (240_000, LedgerBasis::Estimate)
-        );
-    }
-
-    #[test]
-    fn list_filters_by_state() {
-        let store = Store::in_memory().unwrap();
-        store.create(&new_job("a")).unwrap();
-        store.create(&new_job("b")).unwrap();
-        store.apply("b", &JobEvent::Cancelled).unwrap();
-        let ids = |s: &[JobState]| -> Vec<String> {
-            store.list(s).unwrap().into_iter().map(|j| j.id).collect()
-        };
-        assert_eq!(ids(&[JobState::Cancelled]), ["b"]);
-        assert_eq!(ids(&[]).len(), 2);
-    }
-}
+pub(crate) mod tests;

@@ -1,0 +1,467 @@
+//! `ttv serve --store postgres://...` in front of `ttv worker` processes sharing one real
+//! PostgreSQL database (started by `.ci/run`, see `ttv::store::testing`), against the
+//! simulator: workers killed with SIGKILL mid-poll and mid-download leave nothing behind
+//! (every job finishes once, with exactly one paid submit by the simulator's count); two
+//! workers racing a daily budget never pass it together (spend from the simulator's count);
+//! a worker drains on SIGTERM and serves its health and metrics.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use ttv::store::{JobState, QueueState, Store};
+use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
+
+const KEY: &str = "sim-worker-key";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `ttv` process with its own folder (data, outputs), the runway simulator and the store.
+fn ttv_in(dir: &Path, base: &str, store: &str) -> std::process::Command {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = common::ttv_std(dir);
+    cmd.env("TTV_DATA_DIR", dir.join("data"))
+        .env("RUNWAYML_API_SECRET", KEY)
+        .env("RUNWAYML_BASE_URL", base)
+        .env("TTV_STORE_URL", store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+fn serve(dir: &Path, base: &str, store: &str, port: u16) -> Child {
+    ttv_in(dir, base, store)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--model", "sora-2=runway"])
+        .spawn()
+        .unwrap()
+}
+
+fn worker(dir: &Path, base: &str, store: &str, name: &str, extra: &[&str]) -> Child {
+    ttv_in(dir, base, store)
+        .args(["worker", "--name", name, "--lease", "3", "--jobs", "2"])
+        .args(extra)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_up(http: &reqwest::Client, url: &str, child: &mut Child) {
+    for _ in 0..500 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("ttv exited ({status})");
+        }
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("ttv never answered on {url}");
+}
+
+async fn post_jobs(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let resp = http
+            .post(format!("{url}/v1/videos"))
+            .json(&json!({ "model": "sora-2", "prompt": format!("shot {i}"), "seconds": "5" }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "{status}: {v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+/// Polls `check` on the store (off the async threads) until it gives `Some`.
+async fn wait_for<T: Send + 'static>(
+    store: &Store,
+    what: &str,
+    check: impl Fn(&Store) -> Option<T> + Send + Sync + 'static,
+) -> T {
+    let check = std::sync::Arc::new(check);
+    for _ in 0..3000 {
+        let (s, c) = (store.clone(), check.clone());
+        if let Some(v) = tokio::task::spawn_blocking(move || c(&s)).await.unwrap() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Runs blocking store calls from the async test (the PostgreSQL client must not block an
+/// async thread).
+fn sync<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn kill9(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The worker (by name) holding a job in `state` in the queue, and the job.
+fn holder_in(
+    store: &Store,
+    ids: &[String],
+    state: JobState,
+    live: &[&str],
+) -> Option<(String, String)> {
+    for id in ids {
+        let job = store.get(id).ok()??;
+        if job.state != state {
+            continue;
+        }
+        let row = store.queued(id).ok()??;
+        if row.state == QueueState::Claimed
+            && let Some(owner) = row.owner
+            && live.contains(&owner.as_str())
+        {
+            return Some((owner, id.clone()));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_mid_poll_and_mid_download_leave_every_job_finished_once_and_paid_once() {
+    let Some(url) = ttv::store::testing::fresh_database("workers_killed_mid_poll") else {
+        return;
+    };
+    // Runs take 2 s; downloads crawl, so one is caught mid-download.
+    let mut config = SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 320,
+        ..SimConfig::default().with_timings(0.0, 2.0)
+    };
+    for n in 1..=8 {
+        config.runway.faults.push(FaultRule {
+            delay_ms: Some(30),
+            ..FaultRule::nth(Endpoint::Download, n, FaultKind::SlowBody)
+        });
+    }
+    let sim = Sim::start(config).await.unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let store = {
+        let u = url.clone();
+        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
+            .await
+            .unwrap()
+    };
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = serve(&dir.join("server"), &base, &url, port);
+    wait_up(&http, &api, &mut server).await;
+    let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|name| {
+            let child = worker(&dir.join(name), &base, &url, name, &[]);
+            ((*name).to_owned(), child)
+        })
+        .collect();
+    let ids = post_jobs(&http, &api, 6).await;
+
+    // The server queued them and ran none itself.
+    let jobs_in_queue = sync(|| store.queue().unwrap().len());
+    assert_eq!(jobs_in_queue, 6);
+
+    // One worker is killed while its job is polling the provider...
+    let live: Vec<String> = workers.iter().map(|(n, _)| n.clone()).collect();
+    let (polling_owner, polling_job) = wait_for(&store, "a job polling", move |s| {
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        holder_in(s, &ids_of(s), JobState::Running, &live)
+    })
+    .await;
+    let i = workers
+        .iter()
+        .position(|(n, _)| *n == polling_owner)
+        .unwrap();
+    let (_, mut killed) = workers.remove(i);
+    kill9(&mut killed);
+    // ...and another while its job is downloading.
+    let live: Vec<String> = workers.iter().map(|(n, _)| n.clone()).collect();
+    let (downloading_owner, downloading_job) = wait_for(&store, "a job downloading", move |s| {
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        holder_in(s, &ids_of(s), JobState::Downloading, &live)
+    })
+    .await;
+    let i = workers
+        .iter()
+        .position(|(n, _)| *n == downloading_owner)
+        .unwrap();
+    let (_, mut killed) = workers.remove(i);
+    kill9(&mut killed);
+
+    // The last worker carries every job to its end once the dead workers' leases run out.
+    let expected = ids.clone();
+    wait_for(&store, "every job done", move |s| {
+        expected
+            .iter()
+            .all(|id| {
+                s.get(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|j| j.state == JobState::Done)
+            })
+            .then_some(())
+    })
+    .await;
+    sync(|| {
+        for id in &ids {
+            let job = store.job(id).unwrap();
+            assert_eq!((job.state, job.submits), (JobState::Done, 1), "{id}");
+            let history = store.history(id).unwrap();
+            let done = history.iter().filter(|h| h.event == "done").count();
+            let submits = history.iter().filter(|h| h.event == "begin_submit").count();
+            assert_eq!((done, submits), (1, 1), "{id}: {history:?}");
+            let row = store.queued(id).unwrap().unwrap();
+            assert_eq!(
+                (row.state, row.outcome.as_deref()),
+                (QueueState::Finished, Some("done")),
+                "{id}"
+            );
+        }
+    });
+    // The two jobs the dead workers held were claimed again and carried on from their tickets.
+    for id in [&polling_job, &downloading_job] {
+        assert!(
+            sync(|| store.queued(id).unwrap().unwrap().claims) >= 2,
+            "{id}"
+        );
+    }
+    assert_eq!(
+        sim.paid_submits(Provider::Runway),
+        ids.len(),
+        "exactly one paid submit per job, by the simulator's count"
+    );
+    // The server shows them done from the shared store.
+    let v: Value = http
+        .get(format!("{api}/v1/videos/{polling_job}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "completed", "{v}");
+    for (_, mut child) in workers {
+        kill9(&mut child);
+    }
+    kill9(&mut server);
+}
+
+fn ids_of(store: &Store) -> Vec<String> {
+    store
+        .queue()
+        .map(|rows| rows.into_iter().map(|r| r.id).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_racing_a_daily_budget_never_spend_past_it() {
+    let Some(url) = ttv::store::testing::fresh_database("two_workers_racing_a_daily_budget") else {
+        return;
+    };
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 160,
+        ..SimConfig::default().with_timings(0.0, 0.2)
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let store = {
+        let u = url.clone();
+        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
+            .await
+            .unwrap()
+    };
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = serve(&dir.join("server"), &base, &url, port);
+    wait_up(&http, &api, &mut server).await;
+    let ids = post_jobs(&http, &api, 1).await;
+    let mut first = worker(&dir.join("w0"), &base, &url, "w0", &[]);
+    let first_id = ids[0].clone();
+    let price = wait_for(&store, "the first job done", move |s| {
+        s.get(&first_id)
+            .ok()
+            .flatten()
+            .filter(|j| j.state == JobState::Done)
+            .map(|j| j.estimate.usd.micros)
+    })
+    .await;
+    kill9(&mut first);
+    assert!(price > 0);
+    // Room for 4 more jobs of this price today (the first one counts), not 5; 20 queued.
+    let budget_usd = (price * 5 + price / 2) as f64 / 1e6;
+    let config = format!("budget:\n  per_day_usd: {budget_usd}\n");
+    let ids = post_jobs(&http, &api, 20).await;
+    let mut racers = Vec::new();
+    for name in ["r1", "r2"] {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("ttv.yaml"), &config).unwrap();
+        racers.push(worker(&d, &base, &url, name, &["--jobs", "8"]));
+    }
+    let expected = ids.clone();
+    wait_for(&store, "every job ended", move |s| {
+        expected
+            .iter()
+            .all(|id| {
+                s.get(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|j| j.state.is_terminal())
+            })
+            .then_some(())
+    })
+    .await;
+    let paid = sim.paid_submits(Provider::Runway);
+    let spent = paid as i64 * price;
+    assert!(
+        spent as f64 <= budget_usd * 1e6,
+        "{paid} paid submits at {price} micro-dollars pass the budget of {budget_usd} $"
+    );
+    assert_eq!(paid, 5, "the budget leaves room for exactly 5 jobs");
+    let failed: Vec<_> = sync(|| {
+        ids.iter()
+            .map(|id| store.job(id).unwrap())
+            .filter(|j| j.state == JobState::Failed)
+            .collect()
+    });
+    assert_eq!(failed.len(), 16);
+    assert!(
+        failed
+            .iter()
+            .all(|j| j.submits == 0 && j.error.as_deref().unwrap_or("").contains("per-day budget")),
+        "{:?}",
+        failed[0].error
+    );
+    for mut child in racers {
+        kill9(&mut child);
+    }
+    kill9(&mut server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
+    let Some(url) = ttv::store::testing::fresh_database("a_worker_drains_on_sigterm") else {
+        return;
+    };
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        video_max_side: 160,
+        ..SimConfig::default().with_timings(0.0, 30.0)
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let store = {
+        let u = url.clone();
+        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
+            .await
+            .unwrap()
+    };
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = serve(&dir.join("server"), &base, &url, port);
+    wait_up(&http, &api, &mut server).await;
+    let metrics_port = free_port();
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let mut child = worker(
+        &dir.join("w"),
+        &base,
+        &url,
+        "w",
+        &["--listen", &format!("127.0.0.1:{metrics_port}")],
+    );
+    wait_up(&http, &metrics, &mut child).await;
+    let started = std::time::Instant::now();
+    let ids = post_jobs(&http, &api, 1).await;
+    let id = ids[0].clone();
+    let key = id.clone();
+    wait_for(&store, "the job running", move |s| {
+        s.get(&key)
+            .ok()
+            .flatten()
+            .filter(|j| j.state == JobState::Running)
+            .map(drop)
+    })
+    .await;
+    // Woken by NOTIFY, not by its 5 s poll.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let health: Value = http
+        .get(format!("{metrics}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["store"], "postgres");
+    let text = http
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ttv_jobs{state=\"running\"} 1",
+        "ttv_queue_jobs{state=\"claimed\"} 1",
+        "ttv_worker_claims_total 1",
+        "ttv_worker_running 1",
+        "ttv_spend_usd{backend=\"runway\"}",
+        "ttv_worker_claim_seconds_count",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopping = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // Only waiting on the provider: handed back at once, not after the 30 s grace.
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    let (row, job) = sync(|| (store.queued(&id).unwrap().unwrap(), store.job(&id).unwrap()));
+    assert_eq!((row.state, row.owner), (QueueState::Queued, None));
+    assert_eq!((job.state, job.submits), (JobState::Running, 1));
+    assert_eq!(sim.paid_submits(Provider::Runway), 1);
+    kill9(&mut server);
+}
