@@ -26,7 +26,11 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the command.
 pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
-    let settings = settings::load(cli)?;
+    let mut settings = settings::load(cli)?;
+    if let Some(url) = &args.output_url {
+        settings.loaded.settings.output_store =
+            Some(settings.loaded.output_at("--output-url", url)?);
+    }
     let built = request::build(&args.request, &settings.defaults).await?;
     let spec = JobSpec {
         problems: built.problems,
@@ -188,6 +192,9 @@ fn print_made(cli: &Cli, made: &Made, warnings: &[String]) -> anyhow::Result<()>
             made.selection.estimate,
             made.sidecar_path.display(),
         );
+        if let Some(url) = &made.stored {
+            eprintln!("stored at {url} (sidecar {url}.json)");
+        }
         if let Some(f) = &made.fallback {
             eprintln!("{}", warning(&fallback_line(f, "was made")));
         }

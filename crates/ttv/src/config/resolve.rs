@@ -68,6 +68,8 @@ pub struct Settings {
     pub output_dir: PathBuf,
     /// Where the job store lives (`store.data_dir`), when set.
     pub data_dir: Option<PathBuf>,
+    /// Object storage the finished videos go to (`output.url`), when set.
+    pub output_store: Option<crate::output_store::OutputOptions>,
     /// Request defaults.
     pub defaults: RequestDefaults,
     /// The OpenAI-compatible API (`openai_api_key` or `OPENAI_API_KEY`, `openai_base_url`).
@@ -507,6 +509,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             .clone()
             .unwrap_or_else(|| PathBuf::from(".")),
         data_dir: config.store.data_dir.clone(),
+        output_store: super::providers::output(config, check.findings),
         defaults,
         openai: OpenAiAccess {
             api_key: config.openai_api_key.clone(),

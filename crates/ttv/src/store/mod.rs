@@ -575,6 +575,26 @@ impl Store {
         read_job(&conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))
     }
 
+    /// Adds `event` (with `detail`) to job `id`'s history without changing its state: a
+    /// fact about a finished job, such as where its video was stored.
+    pub fn note(&self, id: &str, event: &str, detail: &str) -> StoreResult<()> {
+        let db = self.db();
+        let conn = self.lock();
+        let job = read_job(&conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        insert_history(
+            &conn,
+            id,
+            Utc::now(),
+            event,
+            job.state,
+            job.state,
+            &job.backend,
+            Some(detail),
+        )
+        .map_err(&db)?;
+        Ok(())
+    }
+
     /// What every job that may have cost money cost, oldest first (see [`Job::spent_usd_micros`]).
     pub fn ledger(&self) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
         let mut entries: Vec<_> = self
