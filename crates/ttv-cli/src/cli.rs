@@ -137,6 +137,15 @@ pub enum JobsCommand {
     },
     /// Settle a job in state `unknown` after checking the provider's task list.
     Resolve(ResolveArgs),
+    /// Print where a done job's video can be fetched: a presigned URL when it is in object
+    /// storage that can sign one (s3, gs, az), else its location.
+    Url {
+        /// The job id.
+        id: String,
+        /// Seconds the presigned URL stays valid (default: output.url_ttl_secs, else 3600).
+        #[arg(long, value_name = "SECS")]
+        expires: Option<u64>,
+    },
 }
 
 /// `ttv jobs resolve`
@@ -310,6 +319,13 @@ pub struct GenerateArgs {
     /// store are refused.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Object storage the verified video and its sidecar are streamed to: s3://bucket/prefix,
+    /// gs://bucket/prefix, az://container/prefix or file:///folder (default: the
+    /// configuration's output.url, else $TTV_OUTPUT_URL; credentials from the output section
+    /// or the standard AWS, Google and Azure variables).
+    #[arg(long, value_name = "URL")]
+    pub output_url: Option<String>,
 
     /// Job id, the idempotency key: running again with the same id carries that job on
     /// instead of paying for a new one (a failed job gets a new attempt; a done one with a

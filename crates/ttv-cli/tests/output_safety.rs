@@ -242,3 +242,53 @@ fn the_same_finished_job_with_a_new_out_is_copied_there_and_nothing_is_made_agai
     assert!(err.contains("a.mp4") && err.contains("c.mp4"), "{err}");
     assert!(!d.join("c.mp4").exists());
 }
+
+#[test]
+fn output_url_streams_the_video_and_its_sidecar_to_storage_and_jobs_url_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = d.join("shared").join("videos");
+    let url = format!("file://{}", store.display());
+    let out = generate(
+        d,
+        &[
+            "--out",
+            "kite.mp4",
+            "--job-id",
+            "kite",
+            "--output-url",
+            &url,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = format!("{url}/kite.mp4");
+    assert!(
+        stderr(&out).contains(&format!("stored at {stored}")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(store.join("kite.mp4")).unwrap(),
+        std::fs::read(d.join("kite.mp4")).unwrap()
+    );
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(store.join("kite.mp4.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["video"]["url"], stored.as_str());
+
+    let located = common::ttv(d)
+        .args(["--json", "jobs", "url", "kite"])
+        .output()
+        .unwrap();
+    assert!(located.status.success(), "{}", stderr(&located));
+    let answer: Value = serde_json::from_slice(&located.stdout).unwrap();
+    assert_eq!(answer["url"], stored.as_str(), "a folder signs nothing");
+    assert_eq!(answer["presigned"], false);
+
+    let bad = generate(d, &["--output-url", "s4://x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("--output-url: \"s4://x\" — allowed schemes: s3, gs, az, file"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -999,3 +999,83 @@ async fn each_token_has_its_own_rate_and_daily_budget() {
     );
     assert!(sim.paid_submits(Provider::Runway) <= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_in_object_storage_is_answered_with_a_redirect_to_a_presigned_url_of_its_bytes() {
+    let Some((env, bucket_url)) = common::s3_output_env().await else {
+        return;
+    };
+    let s = start(Setup {
+        env,
+        ..Setup::default()
+    })
+    .await;
+    let created: Value = s
+        .http
+        .post(s.url("/v1/videos"))
+        .json(&json!({ "prompt": "a lighthouse at dusk", "seconds": "1", "size": "640x360" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let done = s
+        .poll_until(&format!("/v1/videos/{id}"), None, |v| {
+            v["status"] == "completed" || v["status"] == "failed"
+        })
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let manual = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = manual
+        .get(s.url(&format!("/v1/videos/{id}/content")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{bucket_url}/videos/"))
+            && location.contains("X-Amz-Signature="),
+        "{location}"
+    );
+    // The local verified file, byte for byte.
+    let local = std::fs::read_dir(s.dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .expect("the verified video on local disk");
+    let bytes = std::fs::read(&local).unwrap();
+    let served = s
+        .http
+        .get(s.url(&format!("/v1/videos/{id}/content")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    // The video-url route hands out the store's own presigned URL, for as long as asked.
+    let url: Value = s
+        .http
+        .get(s.url(&format!("/jobs/{id}/video-url?expiration_seconds=120")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signed = url["url"].as_str().unwrap();
+    assert!(
+        signed.starts_with(&format!("{bucket_url}/videos/")),
+        "{signed}"
+    );
+    assert!(signed.contains("X-Amz-Expires=120"), "{signed}");
+    let got = reqwest::get(signed).await.unwrap().bytes().await.unwrap();
+    assert_eq!(got.as_ref(), bytes.as_slice());
+}

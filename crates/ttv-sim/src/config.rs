@@ -156,6 +156,10 @@ pub struct ProviderKnobs {
     /// Queued tasks at or beyond this queue position are reported as throttled by providers
     /// that say so (Runway's `THROTTLED`); none when absent.
     pub concurrency: Option<u32>,
+    /// The provider's request rate limit: at most this many calls (of any kind) are served in
+    /// any one-second window; the calls beyond it are answered with the provider's 429 (its
+    /// `rate_limited` fault, `Retry-After: 1`) and not served. None when absent.
+    pub requests_per_second: Option<u32>,
     /// Faults to inject.
     pub faults: Vec<FaultRule>,
 }
@@ -169,6 +173,7 @@ impl Default for ProviderKnobs {
             queue_spread: 0.0,
             output_ttl_secs: 3600.0,
             concurrency: None,
+            requests_per_second: None,
             faults: Vec::new(),
         }
     }
@@ -276,6 +281,11 @@ impl SimConfig {
             }
             if knobs.concurrency == Some(0) {
                 problems.push(format!("{name}.concurrency: 0; expected at least 1"));
+            }
+            if knobs.requests_per_second == Some(0) {
+                problems.push(format!(
+                    "{name}.requests_per_second: 0; expected at least 1 (or leave it out)"
+                ));
             }
             for (i, rule) in knobs.faults.iter().enumerate() {
                 if let Some(chance) = rule.probability

@@ -101,6 +101,8 @@ pub(crate) struct State {
     records: Mutex<Vec<Record>>,
     counters: Mutex<Counters>,
     fired: Mutex<Vec<Fired>>,
+    /// When the calls within each provider's `requests_per_second` were served, last second.
+    served: Mutex<HashMap<Provider, std::collections::VecDeque<Instant>>>,
     submissions: Mutex<Vec<Submission>>,
     numeric_ids: AtomicU64,
     /// How many run-time draws were made (the position in the seeded sequence).
@@ -136,6 +138,7 @@ impl State {
             records: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
             fired: Mutex::new(Vec::new()),
+            served: Mutex::new(HashMap::new()),
             submissions: Mutex::new(Vec::new()),
             numeric_ids: AtomicU64::new(106_916_112_212_032),
             draws: AtomicU64::new(0),
@@ -207,14 +210,18 @@ impl State {
     /// `nth`.
     pub fn fault(&self, provider: Provider, on: Endpoint) -> Option<FaultRule> {
         let n = self.counters.lock().ok()?.next(provider, on);
-        let rule = self
-            .config
-            .knobs(provider)
-            .faults
-            .iter()
-            .filter(|r| r.on == on && r.nth.is_none_or(|k| k == n))
-            .find(|r| r.probability.is_none_or(|p| chance() < p))
-            .cloned()?;
+        // Beyond the provider's rate the call is refused before anything else happens.
+        let rule = if self.over_rate(provider) {
+            FaultRule::always(on, FaultKind::RateLimited).with_retry_after(1)
+        } else {
+            self.config
+                .knobs(provider)
+                .faults
+                .iter()
+                .filter(|r| r.on == on && r.nth.is_none_or(|k| k == n))
+                .find(|r| r.probability.is_none_or(|p| chance() < p))
+                .cloned()?
+        };
         if let Ok(mut fired) = self.fired.lock() {
             fired.push(Fired {
                 provider,
@@ -224,6 +231,31 @@ impl State {
             });
         }
         Some(rule)
+    }
+
+    /// Whether a call to `provider` now would exceed its `requests_per_second` (calls served
+    /// in the last second, the window open at its old end); a call within the limit is
+    /// counted as served.
+    fn over_rate(&self, provider: Provider) -> bool {
+        let Some(limit) = self.config.knobs(provider).requests_per_second else {
+            return false;
+        };
+        let Ok(mut served) = self.served.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let window = served.entry(provider).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= Duration::from_secs(1))
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit as usize {
+            return true;
+        }
+        window.push_back(now);
+        false
     }
 
     /// Every fault applied so far, oldest first.

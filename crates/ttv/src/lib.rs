@@ -38,6 +38,7 @@ pub mod jobs;
 pub mod layers;
 pub mod limits;
 pub mod media;
+pub mod output_store;
 pub mod planner;
 pub mod polling;
 pub mod registry;

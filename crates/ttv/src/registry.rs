@@ -287,7 +287,23 @@ impl Registry {
     /// with the reason. Limits that would stop everything leave every backend unavailable,
     /// saying why.
     pub fn new(settings: &RegistrySettings) -> Self {
-        let stack = Stack::new(&settings.layers);
+        Self::with_stack(settings, Stack::new(&settings.layers))
+    }
+
+    /// [`Registry::new`] whose request-rate buckets live in the PostgreSQL database of
+    /// `shared` (see [`crate::layers::shared_rate`]): every process built this way against
+    /// one database shares each backend's `limits.backends.NAME.requests_per_second`.
+    pub fn with_shared_rates(
+        settings: &RegistrySettings,
+        shared: &crate::layers::shared_rate::SharedRates,
+    ) -> Self {
+        let stack = Stack::new(&settings.layers)
+            .and_then(|s| s.with_shared_rates(&settings.layers, shared));
+        Self::with_stack(settings, stack)
+    }
+
+    /// Builds every backend wrapped in `stack` (or lists each unavailable with its error).
+    fn with_stack(settings: &RegistrySettings, stack: Result<Stack>) -> Self {
         let entries = KNOWN
             .iter()
             .map(|known| {

@@ -75,6 +75,10 @@ pub struct Sidecar {
 pub struct VideoRecord {
     /// File name, relative to the sidecar.
     pub file: String,
+    /// Where the video was stored (`output.url`): `s3://bucket/prefix/NAME.mp4`; the sidecar
+    /// sits next to it as `NAME.mp4.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Size in bytes.
     pub bytes: u64,
     /// SHA-256, hex.
@@ -244,6 +248,7 @@ impl Sidecar {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
+                url: None,
                 bytes: generated.bytes,
                 sha256: generated.sha256.clone(),
                 probe: generated.video.clone(),

@@ -12,26 +12,11 @@ use serde_json::Value;
 use ttv::backend::no_events;
 use ttv::facade::{Cancel, JobSpec, Jobs, Outcome};
 use ttv::registry::Registry;
-use ttv::store::{JobState, Store};
+use ttv::store::JobState;
 use ttv::{ErrorKind, Event, GenerationRequest, VideoDuration};
 use ttv_sim::{Endpoint, Provider, Sim, SimConfig};
 
-use common::{KEY, sim};
-
-/// A façade over `yaml` (with `env`), keeping jobs in `dir/data`.
-fn jobs_in(dir: &Path, yaml: &str, env: &[(&str, &str)]) -> Jobs {
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let loaded = ttv::config::from_yaml(yaml, &env);
-    loaded.check().expect("the test configuration is valid");
-    let registry = Registry::new(&loaded.settings.registry);
-    let store = Store::open_in(&dir.join("data")).unwrap();
-    Jobs::new(loaded.settings, registry)
-        .with_store(store)
-        .unwrap()
-}
+use common::{KEY, jobs_in, sim};
 
 /// Runway on the simulator, polled every 50 ms.
 fn runway_config(sim: &Sim) -> String {

@@ -27,6 +27,10 @@ const GRACE: Duration = Duration::from_secs(2);
 /// Runs the command.
 pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
     let mut settings = settings::load(cli)?;
+    if let Some(url) = &args.output_url {
+        settings.loaded.settings.output_store =
+            Some(settings.loaded.output_at("--output-url", url)?);
+    }
     // Held until the run ends: the providers' callbacks arrive through it.
     let _listener = match &args.webhook_url {
         Some(url) if !args.dry_run => {
@@ -245,6 +249,9 @@ fn print_made(cli: &Cli, made: &Made, warnings: &[String]) -> anyhow::Result<()>
             made.selection.estimate,
             made.sidecar_path.display(),
         );
+        if let Some(url) = &made.stored {
+            eprintln!("stored at {url} (sidecar {url}.json)");
+        }
         if let Some(f) = &made.fallback {
             eprintln!("{}", warning(&fallback_line(f, "was made")));
         }

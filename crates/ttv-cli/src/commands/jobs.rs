@@ -34,7 +34,51 @@ pub async fn run(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
             print_job_line(cli, &job)
         }
         JobsCommand::Resolve(args) => resolve(cli, runner, args).await,
+        JobsCommand::Url { id, expires } => url(cli, &jobs, id, *expires).await,
     }
+}
+
+/// `ttv jobs url`: a presigned URL of a stored video, else where the video is.
+async fn url(cli: &Cli, jobs: &Jobs, id: &str, expires: Option<u64>) -> anyhow::Result<()> {
+    let job = jobs.runner()?.job(id).await?;
+    if job.state != JobState::Done {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest,
+            format!("job {id} is {}, not done: it has no video yet", job.state),
+        )
+        .into());
+    }
+    let ttl = match expires {
+        Some(secs) if (1..=604_800).contains(&secs) => Some(std::time::Duration::from_secs(secs)),
+        Some(secs) => {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("--expires: {secs}; expected 1 to 604800 seconds (presigned URLs last at most 7 days)"),
+            )
+            .into());
+        }
+        None => None,
+    };
+    let stored = jobs.stored_url(id).await?;
+    let (url, presigned) = match (&stored, jobs.output_store()?) {
+        (Some(at), Some(store)) if store.holds(at) => match store.presign(at, ttl).await? {
+            Some(signed) => (signed, true),
+            None => (at.clone(), false),
+        },
+        (Some(at), _) => (at.clone(), false),
+        (None, _) => (job.out.display().to_string(), false),
+    };
+    if cli.json {
+        return print_json(&json!({
+            "job_id": id,
+            "url": url,
+            "presigned": presigned,
+            "stored": stored,
+            "path": job.out,
+        }));
+    }
+    println!("{url}");
+    Ok(())
 }
 
 async fn list(cli: &Cli, runner: &JobRunner, states: &[String]) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! `GET /v1/videos/{id}/content`: the finished video, to its owner's token (or an admin's),
 //! or to anyone holding a signed URL from `/jobs/{id}/video-url` until it expires. Single
 //! byte ranges (`Range: bytes=a-b`, `a-`, `-n`) are answered with 206, as players ask.
+//! A video in object storage (`output.url`) is answered with a redirect to a presigned URL
+//! (S3, GCS, Azure: the store then serves it, ranges included), or streamed from the store.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -63,7 +65,67 @@ pub async fn video(
         }
         .into());
     };
+    if let Some(stored) = from_store(&state, &id, &headers).await? {
+        return Ok(stored);
+    }
     Ok(serve_file(path, &headers).await?)
+}
+
+/// When job `id`'s video is in the output store (`output.url`): a redirect to a presigned
+/// URL of it, or, from a store that cannot sign (`file://`), its bytes. `None` when the
+/// video is not stored there (then the local file is served).
+async fn from_store(
+    state: &Shared,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Option<Response>, ApiError> {
+    let Some((store, url)) = stored(state, id).await? else {
+        return Ok(None);
+    };
+    if let Some(signed) = store.presign(&url, None).await? {
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        let location = HeaderValue::from_str(&signed)
+            .map_err(|e| ApiError::internal(format!("the presigned URL is not a header: {e}")))?;
+        resp.headers_mut().insert(header::LOCATION, location);
+        return Ok(Some(resp));
+    }
+    if let Some(local) = ttv::output_store::local_path(&url).filter(|p| p.is_file()) {
+        return serve_file(&local, headers).await.map(Some);
+    }
+    let (size, stream) = store.read(&url).await?;
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    Ok(Some(resp))
+}
+
+/// The output store and the URL in it of job `id`'s video, when it was stored there.
+async fn stored(
+    state: &Shared,
+    id: &str,
+) -> Result<Option<(ttv::output_store::OutputStore, String)>, ApiError> {
+    let Some(url) = state.jobs.stored_url(id).await? else {
+        return Ok(None);
+    };
+    Ok(state
+        .jobs
+        .output_store()?
+        .filter(|s| s.holds(&url))
+        .map(|s| (s, url)))
+}
+
+/// A presigned URL, valid for `ttl` (the configured lifetime when `None`), of job `id`'s
+/// video when it is in an output store that can sign.
+pub async fn presigned(
+    state: &Shared,
+    id: &str,
+    ttl: Option<std::time::Duration>,
+) -> Result<Option<String>, ApiError> {
+    match stored(state, id).await? {
+        Some((store, url)) => Ok(store.presign(&url, ttl).await?),
+        None => Ok(None),
+    }
 }
 
 /// Serves the file at `path`, honouring a single-range `Range` header.

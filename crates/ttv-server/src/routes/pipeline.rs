@@ -169,7 +169,8 @@ pub struct UrlQuery {
 }
 
 /// `GET /jobs/{id}/video-url`: a signed URL of the content route, valid for
-/// `expiration_seconds` (60 to 86400, default 3600).
+/// `expiration_seconds` (60 to 86400, default 3600); for a video in object storage that can
+/// sign (`output.url` on S3, GCS, Azure), the store's presigned URL.
 pub async fn video_url(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -198,6 +199,15 @@ pub async fn video_url(
         .into());
     }
     let expires = chrono::Utc::now().timestamp() + secs;
+    // A video in object storage that can sign: the store's own presigned URL.
+    let ttl = std::time::Duration::from_secs(secs.unsigned_abs());
+    if let Some(signed) = super::content::presigned(&state, &id, Some(ttl)).await? {
+        return Ok(Json(json!({
+            "url": signed,
+            "expires_at": chrono::DateTime::from_timestamp(expires, 0),
+            "content_type": "video/mp4",
+        })));
+    }
     let sig = crate::auth::sign_url(&state.key, &id, expires);
     let host = headers
         .get(axum::http::header::HOST)

@@ -120,3 +120,43 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
 }
+
+/// The environment that sends finished videos to a fresh bucket under `videos/` on the
+/// S3-compatible server `.ci/run` starts (`TTV_TEST_S3_ENDPOINT`, moto), with the bucket's
+/// endpoint; `None` (the test is skipped) without that server outside CI.
+pub async fn s3_output_env() -> Option<(Vec<(&'static str, String)>, String)> {
+    let endpoint = match std::env::var("TTV_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.trim().is_empty() => e.trim().trim_end_matches('/').to_owned(),
+        _ => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "TTV_TEST_S3_ENDPOINT is not set: .ci/run must start moto_server for the object-store tests"
+            );
+            eprintln!(
+                "skipped: set TTV_TEST_S3_ENDPOINT to an S3-compatible server to run this test"
+            );
+            return None;
+        }
+    };
+    let bucket = format!("ttv-server-{}-{}", std::process::id(), rand_suffix());
+    let made = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 server answers");
+    assert!(made.status().is_success(), "creating bucket {bucket}");
+    let env = vec![
+        ("TTV_OUTPUT_URL", format!("s3://{bucket}/videos")),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    Some((env, format!("{endpoint}/{bucket}")))
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}

@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::output_store::OUTPUT_URL_ENV;
 pub use providers::UPLOAD_STORE_ENV;
 pub use resolve::{OpenAiAccess, RequestDefaults, Settings};
 pub use schema::{
@@ -209,6 +210,29 @@ impl Loaded {
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
         self.errors().next().is_some()
+    }
+
+    /// The output store at `url`, given by a front end's `flag` (`--output-url`) in place of
+    /// `output.url`, reached with the `output` section's endpoint and credentials. A bad URL
+    /// is a `Config` error naming the flag and the value.
+    pub fn output_at(
+        &self,
+        flag: &str,
+        url: &str,
+    ) -> crate::Result<crate::output_store::OutputOptions> {
+        let mut config = self.config.clone();
+        config.output.url = Some(url.to_owned());
+        let mut findings = Vec::new();
+        match providers::output(&config, &mut findings) {
+            Some(options) if findings.is_empty() => Ok(options),
+            _ => Err(crate::Error::config(match findings.first() {
+                Some(f) if f.path == "output.url" => format!("{flag}: {}", f.message),
+                Some(f) => format!("{}: {}", f.path, f.message),
+                None => {
+                    format!("{flag}: {url:?} — expected s3://, gs://, az:// or file:// storage")
+                }
+            })),
+        }
     }
 
     /// The errors as one [`crate::Error`] of kind `Config`, or `Ok` when there are none.

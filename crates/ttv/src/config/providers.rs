@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::resolve::Secrets;
 use super::schema::Config;
 use super::{Env, Finding};
+use crate::output_store::{OUTPUT_URL_ENV, OutputOptions, OutputStore};
 use crate::services::alibaba::{self, AlibabaOptions};
 use crate::services::bucket::BucketOptions;
 use crate::services::kling::{self, KlingOptions, auth::Credentials};
@@ -61,6 +62,18 @@ pub(super) fn secrets(config: &mut Config, s: &mut Secrets<'_>) {
         u.session_token.take(),
         &["AWS_SESSION_TOKEN"],
     );
+    // The output store's S3 credentials default to the upload bucket's (the same AWS
+    // variables), so one set of keys serves both.
+    let (u, o) = (&config.uploads, &mut config.output);
+    o.access_key_id = s
+        .pick("output.access_key_id", o.access_key_id.take(), &[])
+        .or_else(|| u.access_key_id.clone());
+    o.secret_access_key = s
+        .pick("output.secret_access_key", o.secret_access_key.take(), &[])
+        .or_else(|| u.secret_access_key.clone());
+    o.session_token = s
+        .pick("output.session_token", o.session_token.take(), &[])
+        .or_else(|| u.session_token.clone());
 }
 
 /// Fills addresses and the bucket from the environment where the file is silent.
@@ -90,6 +103,13 @@ pub(super) fn addresses(config: &mut Config, env: &dyn Env) {
         &mut config.uploads.region,
         &["AWS_REGION", "AWS_DEFAULT_REGION"],
     );
+    fill(&mut config.output.url, &[OUTPUT_URL_ENV]);
+    if config.output.endpoint.is_none() {
+        config.output.endpoint = config.uploads.endpoint.clone();
+    }
+    if config.output.region.is_none() {
+        config.output.region = config.uploads.region.clone();
+    }
 }
 
 /// The options these sections resolve to.
@@ -276,6 +296,39 @@ fn bucket(config: &Config, findings: &mut Vec<Finding>) -> Option<BucketOptions>
             .unwrap_or(&text)
             .to_owned();
         findings.push(Finding::error("uploads.store", message));
+        return None;
+    }
+    Some(options)
+}
+
+/// The output store's options when `output.url` (or `TTV_OUTPUT_URL`) is set and valid.
+pub(super) fn output(config: &Config, findings: &mut Vec<Finding>) -> Option<OutputOptions> {
+    let o = &config.output;
+    let url = o.url.as_ref().filter(|s| !s.trim().is_empty())?.trim();
+    let mut options = OutputOptions {
+        access: BucketOptions {
+            endpoint: o.endpoint.clone(),
+            region: o.region.clone(),
+            access_key_id: o.access_key_id.clone(),
+            secret_access_key: o.secret_access_key.clone(),
+            session_token: o.session_token.clone(),
+            ..BucketOptions::new(url)
+        },
+        ..OutputOptions::new(url)
+    };
+    if let Some(ttl) = o.url_ttl_secs {
+        match Duration::try_from_secs_f64(ttl) {
+            Ok(d) if (1.0..=604_800.0).contains(&ttl) => options.access.url_ttl = d,
+            _ => findings.push(Finding::error(
+                "output.url_ttl_secs",
+                format!("{ttl}; expected 1 to 604800 seconds (presigned URLs last at most 7 days)"),
+            )),
+        }
+    }
+    if let Err(e) = OutputStore::check(&options) {
+        let text = e.to_string();
+        let (path, message) = text.split_once(": ").unwrap_or(("output.url", &text));
+        findings.push(Finding::error(path, message.to_owned()));
         return None;
     }
     Some(options)

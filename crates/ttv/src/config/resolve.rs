@@ -71,6 +71,8 @@ pub struct Settings {
     /// The PostgreSQL job store (`TTV_STORE_URL`, else `store.url`), when set; else the
     /// SQLite file in the data directory.
     pub store_url: Option<crate::store::StoreUrl>,
+    /// Object storage the finished videos go to (`output.url`), when set.
+    pub output_store: Option<crate::output_store::OutputOptions>,
     /// Request defaults.
     pub defaults: RequestDefaults,
     /// The OpenAI-compatible API (`openai_api_key` or `OPENAI_API_KEY`, `openai_base_url`).
@@ -535,6 +537,7 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             .unwrap_or_else(|| PathBuf::from(".")),
         data_dir: config.store.data_dir.clone(),
         store_url: config.store.url.clone().filter(|u| !u.expose().is_empty()),
+        output_store: super::providers::output(config, check.findings),
         defaults,
         openai: OpenAiAccess {
             api_key: config.openai_api_key.clone(),

@@ -94,6 +94,8 @@ pub struct Config {
     pub alibaba: AlibabaSection,
     /// The S3-compatible bucket for images that must travel by URL.
     pub uploads: UploadsSection,
+    /// Object storage for finished videos (`output.url`).
+    pub output: OutputSection,
     /// HunyuanVideo.
     pub hunyuan_video: HunyuanSection,
     /// LTX-Video.
@@ -368,6 +370,29 @@ pub struct UploadsSection {
     pub url_ttl_secs: Option<f64>,
 }
 
+/// `output`: object storage the finished videos (and their sidecars) are copied to after
+/// they are verified on local disk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutputSection {
+    /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` or
+    /// `file:///folder` (else `TTV_OUTPUT_URL`); videos stay on local disk only without it.
+    pub url: Option<String>,
+    /// An S3-compatible endpoint; `uploads.endpoint` (or `AWS_ENDPOINT_URL`) when absent.
+    pub endpoint: Option<String>,
+    /// The S3 bucket's region; `uploads.region` (or `AWS_REGION`) when absent.
+    pub region: Option<String>,
+    /// S3 access key id; `uploads.access_key_id` (or `AWS_ACCESS_KEY_ID`) when absent.
+    pub access_key_id: Option<ApiKey>,
+    /// S3 secret access key; `uploads.secret_access_key` (or `AWS_SECRET_ACCESS_KEY`) when
+    /// absent.
+    pub secret_access_key: Option<ApiKey>,
+    /// S3 session token; `uploads.session_token` (or `AWS_SESSION_TOKEN`) when absent.
+    pub session_token: Option<ApiKey>,
+    /// How long a presigned URL of a video stays valid, in seconds (default 3600).
+    pub url_ttl_secs: Option<f64>,
+}
+
 /// `hunyuan_video`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -547,6 +572,7 @@ pub(super) fn keys_at(section: &str) -> Vec<&'static str> {
         "seedance" => fields_of::<SeedanceSection>(),
         "alibaba" | "dashscope" => fields_of::<AlibabaSection>(),
         "uploads" => fields_of::<UploadsSection>(),
+        "output" => fields_of::<OutputSection>(),
         "hunyuan_video" => fields_of::<HunyuanSection>(),
         "ltx_video" => fields_of::<LtxSection>(),
         "remote_api_settings" => fields_of::<RemoteApiSettings>(),

@@ -51,6 +51,7 @@ use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Problem, Result, Spend};
 use crate::jobs::{self, ChainRun, Finished, JobRunner};
 use crate::media::atomic::{AtomicFile, with_suffix};
+use crate::output_store::{OutputStore, STORED_EVENT, stored_url};
 use crate::registry::Registry;
 use crate::request::GenerationRequest;
 use crate::router::{self, Selection};
@@ -239,6 +240,8 @@ pub struct Made {
     pub sidecar: Sidecar,
     /// Where the record is.
     pub sidecar_path: PathBuf,
+    /// Where the video was stored (`output.url`), when an output store is configured.
+    pub stored: Option<String>,
 }
 
 /// A job that was already done before this run.
@@ -250,6 +253,8 @@ pub struct Done {
     pub path: PathBuf,
     /// When the video was copied to a new path, where from.
     pub copied_from: Option<PathBuf>,
+    /// Where the video is stored (`output.url`), when it is.
+    pub stored: Option<String>,
 }
 
 /// The end of a run.
@@ -632,10 +637,16 @@ impl Jobs {
         let job_id = plan.job_id.clone();
         let job = match (&plan.action, plan.existing.clone()) {
             (Action::ReportDone, Some(job)) => {
+                // A video made before its upload failed is stored now (nothing is paid).
+                let stored = match stored_url(&self.history(runner, &job.id).await?) {
+                    Some(url) => Some(url),
+                    None => self.store_output(runner, &job.id, &job.out).await?,
+                };
                 return Ok(Outcome::AlreadyDone(Box::new(Done {
                     path: job.out.clone(),
                     job,
                     copied_from: None,
+                    stored,
                 })));
             }
             (Action::Copy { from }, Some(job)) => {
@@ -673,6 +684,7 @@ impl Jobs {
                     path: job.out.clone(),
                     job: *job,
                     copied_from: None,
+                    stored: None,
                 })));
             }
         };
@@ -697,11 +709,13 @@ impl Jobs {
             }
         };
         let history = self.history(runner, &job_id).await?;
-        let sidecar = Sidecar::new(&plan.request, &selection, &generated, plan.started_at)
+        let mut sidecar = Sidecar::new(&plan.request, &selection, &generated, plan.started_at)
             .with_job_id(&job_id)
             .with_history(&history)
             .with_fallback(fallback.clone());
         write_sidecar(&sidecar, &generated)?;
+        let stored = self.store_output(runner, &job_id, &generated.path).await?;
+        sidecar.video.url.clone_from(&stored);
         tracing::info!(job = %job_id, path = %shown.display(), "done");
         Ok(Outcome::Made(Box::new(Made {
             sidecar_path: sidecar::path_for(&shown),
@@ -711,6 +725,7 @@ impl Jobs {
             fallback,
             generated,
             sidecar,
+            stored,
         })))
     }
 
@@ -810,6 +825,7 @@ impl Jobs {
             job,
             path: if saved == to { to.to_path_buf() } else { saved },
             copied_from: Some(from.to_path_buf()),
+            stored: None,
         })))
     }
 
@@ -829,6 +845,7 @@ impl Jobs {
                     path: job.out.clone(),
                     job: *job,
                     copied_from: None,
+                    stored: None,
                 })));
             }
         };
@@ -836,8 +853,10 @@ impl Jobs {
             .await?;
         let after = runner.job(id).await?;
         let history = self.history(runner, id).await?;
-        let sidecar = Sidecar::from_job(&after, &generated, started_at).with_history(&history);
+        let mut sidecar = Sidecar::from_job(&after, &generated, started_at).with_history(&history);
         write_sidecar(&sidecar, &generated)?;
+        let stored = self.store_output(runner, id, &generated.path).await?;
+        sidecar.video.url.clone_from(&stored);
         let selection = Selection {
             backend,
             resolved: after.resolved,
@@ -854,7 +873,61 @@ impl Jobs {
             fallback: None,
             generated,
             sidecar,
+            stored,
         })))
+    }
+
+    /// The output store (`output.url`), when one is configured.
+    pub fn output_store(&self) -> Result<Option<OutputStore>> {
+        self.settings
+            .output_store
+            .as_ref()
+            .map(OutputStore::open)
+            .transpose()
+    }
+
+    /// Where job `id`'s video is stored (`output.url`), when it was stored.
+    pub async fn stored_url(&self, id: &str) -> Result<Option<String>> {
+        Ok(stored_url(&self.history(self.runner()?, id).await?))
+    }
+
+    /// Streams job `id`'s verified video at `video` to the output store, then its sidecar
+    /// (with `video.url` added, also on disk), and records where in the job's history.
+    /// Nothing happens without an output store.
+    async fn store_output(
+        &self,
+        runner: &JobRunner,
+        id: &str,
+        video: &Path,
+    ) -> Result<Option<String>> {
+        let Some(store) = self.output_store()? else {
+            return Ok(None);
+        };
+        let failed = |e: Error| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "job {id}'s video is verified at {}, but storing it in {} failed: {e}; \
+                     the same command again retries the upload (nothing is paid again)",
+                    video.display(),
+                    store.location()
+                ),
+            )
+        };
+        let stored = store.put_video(video).await.map_err(failed)?;
+        let sidecar_path = sidecar::path_for(video);
+        let mut record = std::fs::read(&sidecar_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        record["video"]["url"] = stored.url.clone().into();
+        let json = serde_json::to_vec_pretty(&record)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the sidecar: {e}")))?;
+        crate::media::atomic::write_atomically(&sidecar_path, &json)?;
+        store.put_sidecar(&stored, json).await.map_err(failed)?;
+        let (db, key, url) = (runner.store().clone(), id.to_owned(), stored.url.clone());
+        blocking(move || db.note(&key, STORED_EVENT, &url)).await?;
+        Ok(Some(stored.url))
     }
 
     /// Whether another process is running job `id` right now.

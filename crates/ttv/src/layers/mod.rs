@@ -27,6 +27,7 @@
 pub mod concurrency;
 pub mod rate_limit;
 pub mod retry;
+pub mod shared_rate;
 pub mod timeout;
 
 use std::fmt;
@@ -49,6 +50,7 @@ use crate::limits::LimitSettings;
 use crate::polling::Pacing;
 use crate::request::GenerationRequest;
 use crate::retry::RetryPolicy;
+use shared_rate::SharedRates;
 
 /// One kind of call to a provider, as the layers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,6 +127,12 @@ pub type Next<'a> = &'a (dyn Fn() -> Pending<'a> + Send + Sync);
 pub trait Layer: Send + Sync + fmt::Debug + 'static {
     /// Runs one call of kind `op`.
     async fn around(&self, op: Op, next: Next<'_>) -> Result<Answer>;
+
+    /// Runs before a status stream is opened ([`VideoBackend::status_stream`]: one more
+    /// request to the provider); an error leaves the job polling instead. Nothing by default.
+    async fn before_stream(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// A place for one job, held until the job ends; none by default.
     async fn reserve(&self) -> Reservation {
@@ -244,6 +252,10 @@ impl<L: Layer> VideoBackend for Layered<L> {
     }
 
     async fn status_stream(&self, ticket: &Ticket) -> Option<crate::backend::StatusStream> {
+        if let Err(e) = self.layer.before_stream().await {
+            tracing::info!(backend = self.inner.id(), error = %e, "no status stream; polling");
+            return None;
+        }
         self.inner.status_stream(ticket).await
     }
 
@@ -330,6 +342,18 @@ impl Stack {
             rates: rate_limit::Rates::new(&settings.limits)?,
             adaptive_polling: settings.adaptive_polling,
         })
+    }
+
+    /// Keeps the request-rate buckets in the PostgreSQL database of `shared` instead of this
+    /// process, so that every process (every `ttv worker`) using that database shares each
+    /// backend's `limits.backends.NAME.requests_per_second`.
+    pub fn with_shared_rates(
+        mut self,
+        settings: &LayerSettings,
+        shared: &SharedRates,
+    ) -> Result<Self> {
+        self.rates = rate_limit::Rates::shared(&settings.limits, shared)?;
+        Ok(self)
     }
 
     /// The retry policy the stack retries with.

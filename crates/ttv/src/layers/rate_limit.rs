@@ -1,12 +1,16 @@
-//! The rate-limit layer: a client-side token bucket per provider (GCRA, through `governor`),
-//! so that a burst waits here instead of being answered with 429s. Every attempt of every call
-//! takes a token (`limits.backends.NAME.requests_per_second`, `burst`).
+//! The rate-limit layer: a client-side token bucket per provider (GCRA), so that a burst
+//! waits here instead of being answered with 429s. Every attempt of every call takes a token
+//! (`limits.backends.NAME.requests_per_second`, `burst`), and so does opening a status stream.
 //!
-//! The bucket runs on tokio's clock, so waits follow a paused clock in tests.
+//! The bucket lives in this process (through `governor`, on tokio's clock, so waits follow a
+//! paused clock in tests), or — when the jobs are shared by many workers through PostgreSQL —
+//! in the database ([`super::shared_rate`]), so that every process draws from one bucket per
+//! provider.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::RateLimiter;
@@ -14,6 +18,7 @@ use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 
+use super::shared_rate::SharedRates;
 use super::{Answer, Layer, Next, Op};
 use crate::error::Result;
 use crate::limits::{self, LimitSettings};
@@ -32,26 +37,51 @@ impl Clock for TokioClock {
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<std::time::Instant>>;
 
+/// Where a bucket's tokens are kept.
+#[derive(Clone)]
+enum Tokens {
+    /// In this process.
+    Local(Arc<Limiter>),
+    /// In PostgreSQL, shared with every process using the database.
+    Shared {
+        rates: SharedRates,
+        period: Duration,
+        tolerance: Duration,
+    },
+}
+
 /// The token bucket of one backend; clones share it.
 #[derive(Clone)]
 pub struct Bucket {
     backend: String,
-    limiter: Arc<Limiter>,
+    tokens: Tokens,
 }
 
 impl fmt::Debug for Bucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bucket")
             .field("backend", &self.backend)
+            .field("shared", &matches!(self.tokens, Tokens::Shared { .. }))
             .finish()
     }
 }
 
 impl Bucket {
-    /// Waits until one more request may go.
-    pub async fn until_ready(&self) {
-        while let Err(not_until) = self.limiter.check() {
-            tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+    /// Waits until one more request may go. A shared bucket whose database cannot be reached
+    /// fails with a retryable error that says nothing was sent.
+    pub async fn until_ready(&self) -> Result<()> {
+        match &self.tokens {
+            Tokens::Local(limiter) => {
+                while let Err(not_until) = limiter.check() {
+                    tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+                }
+                Ok(())
+            }
+            Tokens::Shared {
+                rates,
+                period,
+                tolerance,
+            } => rates.until_ready(&self.backend, *period, *tolerance).await,
         }
     }
 }
@@ -59,8 +89,12 @@ impl Bucket {
 #[async_trait]
 impl Layer for Bucket {
     async fn around(&self, _op: Op, next: Next<'_>) -> Result<Answer> {
-        self.until_ready().await;
+        self.until_ready().await?;
         next().await
+    }
+
+    async fn before_stream(&self) -> Result<()> {
+        self.until_ready().await
     }
 }
 
@@ -71,7 +105,7 @@ pub struct Rates {
 }
 
 impl Rates {
-    /// The buckets `settings` asks for, refusing rates that are not positive.
+    /// The buckets `settings` asks for, in this process, refusing rates that are not positive.
     pub fn new(settings: &LimitSettings) -> Result<Self> {
         let mut buckets = HashMap::new();
         for (name, b) in &settings.backends {
@@ -81,7 +115,31 @@ impl Rates {
                     name.clone(),
                     Bucket {
                         backend: name.clone(),
-                        limiter: Arc::new(limiter),
+                        tokens: Tokens::Local(Arc::new(limiter)),
+                    },
+                );
+            }
+        }
+        Ok(Self { buckets })
+    }
+
+    /// The buckets `settings` asks for, kept in the database of `shared`, so that every
+    /// process using it shares each backend's rate.
+    pub fn shared(settings: &LimitSettings, shared: &SharedRates) -> Result<Self> {
+        let mut buckets = HashMap::new();
+        for (name, b) in &settings.backends {
+            if let Some(quota) = limits::quota(name, b)? {
+                let period = quota.replenish_interval();
+                let tolerance = period * quota.burst_size().get().saturating_sub(1);
+                buckets.insert(
+                    name.clone(),
+                    Bucket {
+                        backend: name.clone(),
+                        tokens: Tokens::Shared {
+                            rates: shared.clone(),
+                            period,
+                            tolerance,
+                        },
                     },
                 );
             }

@@ -90,33 +90,7 @@ impl Bucket {
                 options.store
             )));
         }
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_region(options.region.as_deref().unwrap_or("us-east-1"));
-        if let Some(endpoint) = &options.endpoint {
-            builder = builder
-                .with_endpoint(endpoint.trim_end_matches('/'))
-                .with_allow_http(endpoint.starts_with("http://"));
-        }
-        match (&options.access_key_id, &options.secret_access_key) {
-            (Some(id), Some(secret)) => {
-                builder = builder
-                    .with_access_key_id(id.expose())
-                    .with_secret_access_key(secret.expose());
-            }
-            (None, None) => {}
-            _ => {
-                return Err(Error::config(
-                    "uploads: set both access_key_id and secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither",
-                ));
-            }
-        }
-        if let Some(token) = &options.session_token {
-            builder = builder.with_token(token.expose());
-        }
-        let store = builder.build().map_err(|e| {
-            Error::config(format!("uploads: cannot open {}: {e}", options.store)).with_source(e)
-        })?;
+        let store = s3_store(options, bucket, "uploads")?;
         Ok(Self {
             store: Arc::new(store),
             bucket: bucket.to_owned(),
@@ -172,14 +146,55 @@ impl Bucket {
     }
 }
 
-fn store_error(what: &str, bucket: &str, e: object_store::Error) -> Error {
+/// Opens bucket `bucket` with the endpoint, region and credentials of `options` (each unset
+/// credential from the standard AWS variables, as the configuration filled them). `section`
+/// names the configuration section in errors (`uploads`, `output`); secrets never appear in
+/// them.
+pub(crate) fn s3_store(options: &BucketOptions, bucket: &str, section: &str) -> Result<AmazonS3> {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(options.region.as_deref().unwrap_or("us-east-1"));
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder
+            .with_endpoint(endpoint.trim_end_matches('/'))
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    match (&options.access_key_id, &options.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            builder = builder
+                .with_access_key_id(id.expose())
+                .with_secret_access_key(secret.expose());
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::config(format!(
+                "{section}: set both access_key_id and secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither"
+            )));
+        }
+    }
+    if let Some(token) = &options.session_token {
+        builder = builder.with_token(token.expose());
+    }
+    builder.build().map_err(|e| {
+        Error::config(format!("{section}: cannot open {}: {e}", options.store)).with_source(e)
+    })
+}
+
+/// What the caller can do about an object-store error: fix the configuration (no such bucket
+/// or object), the credentials (refused), or try again later.
+pub(crate) fn error_kind(e: &object_store::Error) -> ErrorKind {
     let text = e.to_string();
-    let kind = match &e {
+    match e {
         object_store::Error::NotFound { .. } => ErrorKind::Config,
         _ if text.contains("403") || text.contains("AccessDenied") => ErrorKind::Auth,
         _ if text.contains("NoSuchBucket") => ErrorKind::Config,
         _ => ErrorKind::Transient,
-    };
+    }
+}
+
+fn store_error(what: &str, bucket: &str, e: object_store::Error) -> Error {
+    let text = e.to_string();
+    let kind = error_kind(&e);
     Error::new(
         kind,
         format!("{what} the upload bucket {bucket} failed (nothing was submitted): {text}"),

@@ -664,6 +664,25 @@ impl Store {
         })
     }
 
+    /// Adds `event` (with `detail`) to job `id`'s history without changing its state: a
+    /// fact about a finished job, such as where its video was stored.
+    pub fn note(&self, id: &str, event: &str, detail: &str) -> StoreResult<()> {
+        self.tx(|sql| {
+            let job =
+                read_job(sql, id, true)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+            insert_history(
+                sql,
+                id,
+                Utc::now(),
+                event,
+                job.state,
+                job.state,
+                &job.backend,
+                Some(detail),
+            )
+        })
+    }
+
     /// What every job that may have cost money cost, oldest first (see [`Job::spent_usd_micros`]).
     pub fn ledger(&self) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
         self.with(ledger_in)

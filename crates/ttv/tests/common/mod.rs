@@ -33,6 +33,22 @@ pub fn layered(
         .wrap(std::sync::Arc::new(backend))
 }
 
+/// A job façade over the configuration `yaml` (with the environment `env`), keeping jobs in
+/// `dir/data`.
+pub fn jobs_in(dir: &std::path::Path, yaml: &str, env: &[(&str, &str)]) -> ttv::facade::Jobs {
+    let env: std::collections::HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let loaded = ttv::config::from_yaml(yaml, &env);
+    loaded.check().expect("the test configuration is valid");
+    let registry = ttv::registry::Registry::new(&loaded.settings.registry);
+    let store = ttv::store::Store::open_in(&dir.join("data")).unwrap();
+    ttv::facade::Jobs::new(loaded.settings, registry)
+        .with_store(store)
+        .unwrap()
+}
+
 /// The key every test uses; not a real key.
 pub const KEY: &str = "sim-test-key";
 /// The Kling secret key the simulator checks token signatures with; not a real key.
@@ -359,7 +375,8 @@ pub async fn s3_bucket(endpoint: &str) -> ttv::services::bucket::BucketOptions {
     }
 }
 
-fn uuid_like() -> String {
+/// A name part unique to this moment (nanoseconds since the epoch, in hex).
+pub fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let n = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -382,4 +399,42 @@ pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
         return f64::INFINITY;
     }
     10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+/// The PostgreSQL server of the database tests (`.ci/run` starts one and sets
+/// `TTV_TEST_POSTGRES_URL`, a superuser's URL). Without it the test is skipped, except in CI,
+/// where a missing server fails the test.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TTV_TEST_POSTGRES_URL") {
+        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_owned()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "TTV_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL for the database tests"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipped: set TTV_TEST_POSTGRES_URL to a PostgreSQL superuser URL to run this test"
+            );
+            None
+        }
+    }
+}
+
+/// A new, empty database on the server of `admin_url`; its URL.
+pub async fn fresh_database(admin_url: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("the PostgreSQL server answers");
+    let task = tokio::spawn(connection);
+    let name = format!("ttv_test_{}_{}", std::process::id(), uuid_like());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("creating a test database");
+    drop(client);
+    let _ = task.await;
+    let mut url = url::Url::parse(admin_url).expect("TTV_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
