@@ -497,8 +497,8 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
 
 /// Sleeps `wait`, or less when a webhook says the job ended — though never closer than
 /// [`crate::webhooks::WAKE_GAP`] to the previous poll, so that a flood of callbacks cannot
-/// turn into a flood of status calls.
-async fn sleep_or_wake(
+/// turn into a flood of status calls. (The job runner, [`crate::jobs`], waits with it too.)
+pub async fn sleep_or_wake(
     wait: Duration,
     wakeup: Option<&crate::webhooks::Wakeup>,
     last_poll: Option<tokio::time::Instant>,

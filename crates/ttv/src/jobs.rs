@@ -256,6 +256,8 @@ impl JobRunner {
         let mut ready: Option<(Output, Option<Money>)> = None;
         let mut generation_secs = 0.0;
         let mut poller: Option<Poller> = None;
+        // Woken by the provider's webhook, where it calls back ([`crate::webhooks`]).
+        let mut wakeup = None;
         loop {
             let job = self.job(id).await?;
             match job.state {
@@ -290,6 +292,7 @@ impl JobRunner {
                         Some(p) => p,
                         None => {
                             let mut p = self.poller(backend, &job, ticket).await;
+                            wakeup = backend.wakeup(ticket);
                             let first = match backend.status_stream(ticket).await {
                                 // Pushed changes: wait on them, then poll at once.
                                 Some(stream) => {
@@ -300,12 +303,13 @@ impl JobRunner {
                                 None => p.first_wait(tokio::time::Instant::now()),
                             };
                             if !first.is_zero() {
-                                tokio::time::sleep(first).await;
+                                crate::backend::sleep_or_wake(first, wakeup.as_ref(), None).await;
                             }
                             poller.insert(p)
                         }
                     };
                     let status = backend.poll(ticket).await;
+                    let last_poll = Some(tokio::time::Instant::now());
                     if let Ok(s) = &status {
                         pacer.observe(tokio::time::Instant::now(), s);
                     }
@@ -348,7 +352,7 @@ impl JobRunner {
                     let wait = poller.as_mut().map_or(backend.poll_interval(), |p| {
                         p.next_wait(tokio::time::Instant::now())
                     });
-                    tokio::time::sleep(wait).await;
+                    crate::backend::sleep_or_wake(wait, wakeup.as_ref(), last_poll).await;
                 }
                 JobState::Downloading => {
                     let ticket = ticket_of(&job)?.clone();
