@@ -305,6 +305,16 @@ pub struct GenerateArgs {
     /// Validate, choose a backend and estimate the cost, then stop without generating.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Ask providers that call back (fal, MiniMax) to call this address when the job ends,
+    /// and listen for it: the address they can reach (a tunnel's public URL), without the
+    /// /webhooks/PROVIDER path. Polling goes on underneath.
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Where the webhook listener binds (default: 127.0.0.1 and the --webhook-url's port).
+    #[arg(long, value_name = "ADDR", requires = "webhook_url")]
+    pub webhook_listen: Option<std::net::SocketAddr>,
 }
 
 /// `ttv validate`

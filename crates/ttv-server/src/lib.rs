@@ -156,6 +156,48 @@ impl Server {
     }
 }
 
+/// A listener that serves only the webhook route (`ttv generate --webhook-url`): the
+/// providers' callbacks reach a command-line run through it. Stops when dropped.
+pub struct WebhookListener {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebhookListener {
+    /// Listens on `listen` and hands every `POST /webhooks/{provider}` to `hooks`.
+    pub async fn start(
+        listen: SocketAddr,
+        hooks: Arc<ttv::webhooks::Webhooks>,
+    ) -> Result<Self, ServeError> {
+        let what = || format!("cannot listen for webhooks on {listen}");
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Io {
+                what: what(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Io {
+            what: what(),
+            source,
+        })?;
+        let app = routes::webhooks::router(hooks);
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        tracing::info!(%addr, "listening for webhooks");
+        Ok(Self { addr, task })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for WebhookListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The router with its limits, for tests that drive it without a socket.
 pub fn app(state: state::Shared) -> axum::Router {
     routes::router()

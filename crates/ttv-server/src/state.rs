@@ -44,6 +44,8 @@ pub struct Options {
     /// What the jobs one token creates in a day (UTC) may be estimated to cost, in micro-dollars,
     /// on top of the configuration's own budgets.
     pub token_daily_usd_micros: Option<i64>,
+    /// Webhooks of the backends (`webhooks.url`): mounted at `/webhooks/{provider}`.
+    pub webhooks: Option<std::sync::Arc<ttv::webhooks::Webhooks>>,
 }
 
 impl Options {
@@ -59,6 +61,7 @@ impl Options {
             max_body: 25 * 1024 * 1024,
             rate_per_minute: None,
             token_daily_usd_micros: None,
+            webhooks: None,
         }
     }
 }

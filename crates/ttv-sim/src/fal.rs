@@ -10,6 +10,15 @@
 //! (https://docs.fal.ai/platform-apis/v1/models/requests/by-endpoint). UNCONFIRMED and chosen
 //! here: requests still queued or running are listed too, without `ended_at`.
 //!
+//! Webhooks: a submit with `?fal_webhook=URL` gets a POST to URL when the request ends, as
+//! docs.fal.ai ("Webhooks") documents it: `{request_id, gateway_request_id, status: "OK" |
+//! "ERROR", payload, error?}`, signed with ED25519 over `request_id \n user_id \n timestamp
+//! \n sha256_hex(body)` in the `X-Fal-Webhook-{Request-Id,User-Id,Timestamp,Signature}`
+//! headers, the public key published as a JSON Web Key Set at `/.well-known/jwks.json`
+//! (fal's is at `https://rest.alpha.fal.ai/.well-known/jwks.json`; its `x` is padded with
+//! `=`, as here). The key is drawn from the simulator's seed. fal retries a failed delivery
+//! 10 times over 2 hours; the simulator tries 3 times, a second apart.
+//!
 //! Insufficient balance is the 403 "User is locked. Reason: Exhausted balance" that users
 //! report (github.com/fal-ai/fal issues 1112, 1147). UNCONFIRMED and chosen here: a cancelled
 //! request reports `COMPLETED` with an error; the result of a
@@ -60,10 +69,19 @@ fn owner_alias(app_id: &str) -> String {
 
 /// Where the platform API is served, under the provider prefix.
 const PLATFORM: &str = "/api/v1/";
+/// Where the webhook keys are published, under the provider prefix.
+pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// The user id the simulated account's webhooks carry.
+const WEBHOOK_USER: &str = "sim-user-1";
+/// Delivery attempts of one webhook.
+const WEBHOOK_TRIES: u32 = 3;
 
 pub(crate) fn handle(call: &Call<'_>) -> Reply {
     if call.path.starts_with(PLATFORM) {
         return Reply::unrouted(platform(call));
+    }
+    if call.path == JWKS_PATH && call.method == Method::GET {
+        return Reply::unrouted(json(StatusCode::OK, jwks(call.state)));
     }
     let app_path = call.path.trim_start_matches('/');
     let request = app_path.split_once("/requests/").map(|(app, rest)| {
@@ -210,6 +228,12 @@ fn submit(call: &Call<'_>, app_id: &str, fault: Option<&FaultRule>) -> (JsonRepl
         input: Value::Object(body),
         sent_at: chrono::Utc::now(),
     });
+    if let Some(hook) = call.query.get("fal_webhook").filter(|u| !u.is_empty()) {
+        let url = percent_encoding::percent_decode_str(hook)
+            .decode_utf8_lossy()
+            .into_owned();
+        tokio::spawn(deliver_webhook(Arc::clone(call.state), id.clone(), url));
+    }
     let (response_url, status_url, cancel_url) = urls(call, &app, &id);
     let body = json!({
         "status": "IN_QUEUE",
@@ -520,4 +544,116 @@ fn platform(call: &Call<'_>) -> Response {
         StatusCode::OK,
         json!({ "items": items, "next_cursor": null, "has_more": false }),
     )
+}
+
+/// The ED25519 key the simulated fal signs webhooks with, drawn from the simulator's seed.
+fn signing_key(state: &State) -> ed25519_dalek::SigningKey {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"ttv-sim fal webhook key");
+    h.update(state.seed().to_le_bytes());
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(h.finalize().as_slice());
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// The key set fal publishes: one Ed25519 key, `x` padded as fal's is.
+fn jwks(state: &State) -> Value {
+    use base64::Engine as _;
+    let x = base64::engine::general_purpose::URL_SAFE
+        .encode(signing_key(state).verifying_key().to_bytes());
+    json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": "sim-1", "use": "sig", "alg": "EdDSA" }] })
+}
+
+/// The hex signature of a webhook with these values.
+pub(crate) fn signature(
+    state: &State,
+    request_id: &str,
+    user_id: &str,
+    timestamp: &str,
+    body: &[u8],
+) -> String {
+    use ed25519_dalek::Signer as _;
+    use sha2::Digest as _;
+    let message = format!(
+        "{request_id}\n{user_id}\n{timestamp}\n{}",
+        hex::encode(sha2::Sha256::digest(body))
+    );
+    hex::encode(signing_key(state).sign(message.as_bytes()).to_bytes())
+}
+
+/// The webhook body of a request that ended.
+fn webhook_body(state: &State, job: &Job) -> Value {
+    let (status, error, payload) = match state.phase(job) {
+        Phase::Succeeded => (
+            "OK",
+            Value::Null,
+            json!({
+                "video": {
+                    "url": state.output_url(job),
+                    "content_type": "video/mp4",
+                    "file_name": "output.mp4",
+                },
+                "seed": 42,
+            }),
+        ),
+        Phase::Moderated => (
+            "ERROR",
+            json!("Invalid status code: 422"),
+            policy_violation(),
+        ),
+        _ => (
+            "ERROR",
+            json!("Invalid status code: 500"),
+            json!({ "detail": "Internal error while generating the video" }),
+        ),
+    };
+    let mut body = json!({
+        "request_id": job.id,
+        "gateway_request_id": job.id,
+        "status": status,
+        "payload": payload,
+    });
+    if !error.is_null() {
+        body["error"] = error;
+    }
+    body
+}
+
+/// Waits for request `id` to end (or be cancelled), then POSTs its signed webhook to `url`.
+async fn deliver_webhook(state: Arc<State>, id: String, url: String) {
+    loop {
+        let Some(job) = state.job(&id) else {
+            return;
+        };
+        let end = job.cancelled_at.unwrap_or_else(|| job.finished_at());
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        // A cancel can end it sooner: look again at least every second.
+        tokio::time::sleep_until(end.min(now + Duration::from_secs(1))).await;
+    }
+    let Some(job) = state.job(&id) else {
+        return;
+    };
+    let body = webhook_body(&state, &job).to_string();
+    for attempt in 1..=WEBHOOK_TRIES {
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let headers = [
+            ("x-fal-webhook-request-id", id.clone()),
+            ("x-fal-webhook-user-id", WEBHOOK_USER.to_owned()),
+            ("x-fal-webhook-timestamp", timestamp.clone()),
+            (
+                "x-fal-webhook-signature",
+                signature(&state, &id, WEBHOOK_USER, &timestamp, body.as_bytes()),
+            ),
+        ];
+        let (status, _) =
+            crate::webhooks::post(&state, Provider::Fal, &id, &url, &headers, body.clone()).await;
+        if (200..300).contains(&status) || attempt == WEBHOOK_TRIES {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -51,6 +51,7 @@ mod state;
 mod stills;
 mod uploads;
 mod video;
+mod webhooks;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -61,6 +62,7 @@ use serde::{Deserialize, Serialize};
 pub use config::{Endpoint, FaultKind, FaultRule, ProviderKnobs, SimConfig};
 pub use log::{Outcome, Record, SimTime, TaskTimeline};
 pub use state::Fired;
+pub use webhooks::WebhookSent;
 
 /// A simulated provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -273,6 +275,30 @@ impl Sim {
     /// Every file uploaded so far through a provider's upload API: `(provider, bytes)`.
     pub fn uploads(&self) -> Vec<(Provider, usize)> {
         self.state.upload_sizes()
+    }
+
+    /// Every webhook call the simulator made to a client so far, oldest first (as `GET
+    /// /_sim/webhooks` answers).
+    pub fn webhooks(&self) -> Vec<WebhookSent> {
+        self.state.webhooks_sent()
+    }
+
+    /// Where the simulated fal publishes the keys its webhooks are signed with
+    /// (`https://rest.alpha.fal.ai/.well-known/jwks.json` in production).
+    pub fn fal_jwks_url(&self) -> String {
+        format!("{}{}", self.base_url(Provider::Fal), fal::JWKS_PATH)
+    }
+
+    /// The `X-Fal-Webhook-Signature` the simulated fal would send for these values: what a
+    /// test needs to make a call that is signed correctly but wrong in another way (stale).
+    pub fn fal_webhook_signature(
+        &self,
+        request_id: &str,
+        user_id: &str,
+        timestamp: &str,
+        body: &[u8],
+    ) -> String {
+        fal::signature(&self.state, request_id, user_id, timestamp, body)
     }
 
     /// Forgets the recorded requests (task timelines stay).

@@ -2,6 +2,16 @@
 //! `GET /v1/files/retrieve?file_id=`, with `Authorization: Bearer`. Like the real service it
 //! answers HTTP 200 with a non-zero `base_resp.status_code` for most errors; only 5xx faults
 //! use other statuses. There is no cancel call.
+//!
+//! Callbacks: a submit with `callback_url` gets, as MiniMax's API reference documents it
+//! (`callback_url`, platform.minimax.io), first a POST `{"challenge": ...}` that must be
+//! answered with the same `{"challenge": ...}` within 3 seconds, then a POST of the task's
+//! status, shaped like the query call's answer, when it changes: `processing` when it
+//! starts, `success` (with `file_id`) or `failed` when it ends. UNCONFIRMED and chosen here:
+//! a challenge that is not answered stops the callbacks (the task still runs).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -9,7 +19,7 @@ use serde_json::{Value, json};
 use crate::Provider;
 use crate::config::{Endpoint, FaultKind, FaultRule};
 use crate::server::{Call, JsonReply, Reply, json, retry_after, transport_fault};
-use crate::state::Phase;
+use crate::state::{Phase, State};
 
 fn base(code: i64, msg: &str) -> Value {
     json!({ "base_resp": { "status_code": code, "status_msg": msg } })
@@ -191,6 +201,17 @@ fn submit(call: &Call<'_>, fault: Option<&FaultRule>) -> (JsonReply, Option<Stri
         String::new(),
         fault,
     );
+    if let Some(url) = body
+        .get("callback_url")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+    {
+        tokio::spawn(callbacks(
+            Arc::clone(call.state),
+            id.clone(),
+            url.to_owned(),
+        ));
+    }
     (
         JsonReply(StatusCode::OK, with_base(json!({ "task_id": id }))),
         Some(id),
@@ -258,4 +279,43 @@ fn retrieve(call: &Call<'_>) -> JsonReply {
             "download_url": call.state.output_url(&job),
         }})),
     )
+}
+
+/// How long MiniMax waits for the challenge's answer.
+const CHALLENGE_WAIT: Duration = Duration::from_secs(3);
+
+/// The callback body of task `id` in `status`.
+fn callback_body(id: &str, status: &str, file_id: &str) -> String {
+    with_base(json!({ "task_id": id, "status": status, "file_id": file_id })).to_string()
+}
+
+/// The challenge, then the task's status when it starts and when it ends.
+async fn callbacks(state: Arc<State>, id: String, url: String) {
+    let challenge = uuid::Uuid::new_v4().simple().to_string();
+    let body = json!({ "challenge": challenge }).to_string();
+    let post = crate::webhooks::post(&state, Provider::Minimax, &id, &url, &[], body);
+    let echoed = match tokio::time::timeout(CHALLENGE_WAIT, post).await {
+        Ok((200..=299, answer)) => serde_json::from_str::<Value>(&answer)
+            .ok()
+            .is_some_and(|a| a["challenge"] == json!(challenge)),
+        _ => false,
+    };
+    if !echoed {
+        return;
+    }
+    let Some(job) = state.job(&id) else {
+        return;
+    };
+    tokio::time::sleep_until(job.started_at()).await;
+    let body = callback_body(&id, "processing", "");
+    crate::webhooks::post(&state, Provider::Minimax, &id, &url, &[], body).await;
+    tokio::time::sleep_until(job.finished_at()).await;
+    let Some(job) = state.job(&id) else {
+        return;
+    };
+    let body = match state.phase(&job) {
+        Phase::Succeeded => callback_body(&id, "success", &format!("9{id}")),
+        _ => callback_body(&id, "failed", ""),
+    };
+    crate::webhooks::post(&state, Provider::Minimax, &id, &url, &[], body).await;
 }

@@ -25,7 +25,8 @@ use crate::{
 
 /// One parsed request, as the protocol modules see it.
 pub(crate) struct Call<'a> {
-    pub state: &'a State,
+    /// Shared, so that a protocol can schedule work past its answer (webhooks).
+    pub state: &'a Arc<State>,
     pub method: &'a Method,
     /// The path after the provider prefix, starting with `/`.
     pub path: &'a str,
@@ -199,6 +200,7 @@ fn admin(state: &State, path: &str) -> Reply {
     let response = match path {
         "/_sim/requests" => axum::Json(state.records()).into_response(),
         "/_sim/tasks" => axum::Json(state.timelines()).into_response(),
+        "/_sim/webhooks" => axum::Json(state.webhooks_sent()).into_response(),
         p if p.starts_with("/_sim/tasks/") => {
             match state.task_timeline(p.trim_start_matches("/_sim/tasks/")) {
                 Some(t) => axum::Json(t).into_response(),

@@ -111,6 +111,8 @@ pub(crate) struct State {
     tokens: Mutex<HashMap<String, Instant>>,
     /// Files received by the providers' upload endpoints, by id.
     uploaded: Mutex<HashMap<String, Uploaded>>,
+    /// Webhook calls made to clients.
+    webhooks: Mutex<Vec<crate::webhooks::WebhookSent>>,
     pub videos: VideoCache,
 }
 
@@ -140,8 +142,26 @@ impl State {
             seed,
             tokens: Mutex::new(HashMap::new()),
             uploaded: Mutex::new(HashMap::new()),
+            webhooks: Mutex::new(Vec::new()),
             videos: VideoCache::new(fps, max_side),
         }
+    }
+
+    /// The seed of the simulator's draws (run times, keys).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Logs a webhook call made to a client.
+    pub fn log_webhook(&self, sent: crate::webhooks::WebhookSent) {
+        if let Ok(mut w) = self.webhooks.lock() {
+            w.push(sent);
+        }
+    }
+
+    /// Every webhook call made so far, oldest first.
+    pub fn webhooks_sent(&self) -> Vec<crate::webhooks::WebhookSent> {
+        self.webhooks.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
     /// A MiniMax-style numeric id.

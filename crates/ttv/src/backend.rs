@@ -318,6 +318,15 @@ pub trait VideoBackend: Send + Sync {
         None
     }
 
+    /// A handle woken when the provider calls back about `ticket` (a webhook,
+    /// [`crate::webhooks`]), where this backend was given webhooks: the next status call is
+    /// then made at once instead of when polling would make it. `None` (the default): poll
+    /// only.
+    fn wakeup(&self, ticket: &Ticket) -> Option<crate::webhooks::Wakeup> {
+        let _ = ticket;
+        None
+    }
+
     /// Writes a finished video to `into`, a temporary file the caller owns, reporting bytes
     /// as they arrive. The caller verifies and publishes it.
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64>;
@@ -450,6 +459,7 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
         submitted_instant(ticket),
         crate::polling::seed_of(&ticket.id),
     );
+    let wakeup = backend.wakeup(ticket);
     let first = match backend.status_stream(ticket).await {
         // Pushed changes: wait on them, then poll at once for the outcome.
         Some(stream) => {
@@ -458,12 +468,15 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
         }
         None => poller.first_wait(tokio::time::Instant::now()),
     };
+    let mut last_poll = None;
     if !first.is_zero() {
-        tokio::time::sleep(first).await;
+        sleep_or_wake(first, wakeup.as_ref(), last_poll).await;
     }
     loop {
         let status = backend.poll(ticket).await?;
-        poller.observe(tokio::time::Instant::now(), &status);
+        let now = tokio::time::Instant::now();
+        last_poll = Some(now);
+        poller.observe(now, &status);
         match status {
             Status::Queued { position } => events(Event::Queued { position }),
             Status::Running { progress } => events(Event::Running { progress }),
@@ -477,7 +490,30 @@ pub async fn wait_for_output<B: VideoBackend + ?Sized>(
                 .with_backend(backend.id()));
             }
         }
-        tokio::time::sleep(poller.next_wait(tokio::time::Instant::now())).await;
+        let wait = poller.next_wait(tokio::time::Instant::now());
+        sleep_or_wake(wait, wakeup.as_ref(), last_poll).await;
+    }
+}
+
+/// Sleeps `wait`, or less when a webhook says the job ended — though never closer than
+/// [`crate::webhooks::WAKE_GAP`] to the previous poll, so that a flood of callbacks cannot
+/// turn into a flood of status calls.
+async fn sleep_or_wake(
+    wait: Duration,
+    wakeup: Option<&crate::webhooks::Wakeup>,
+    last_poll: Option<tokio::time::Instant>,
+) {
+    let Some(wakeup) = wakeup else {
+        tokio::time::sleep(wait).await;
+        return;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        () = wakeup.woken() => {
+            if let Some(last) = last_poll {
+                tokio::time::sleep_until(last + crate::webhooks::WAKE_GAP).await;
+            }
+        }
     }
 }
 

@@ -47,6 +47,7 @@ pub mod router;
 pub mod services;
 pub mod sidecar;
 pub mod store;
+pub mod webhooks;
 
 pub use backend::{
     Availability, BackendKind, Event, Generated, Lookup, Output, Reservation, Status, Ticket,

@@ -15,8 +15,11 @@
 //!
 //! No two polls are closer than `floor` (the provider's rate limits); a 429's `Retry-After`
 //! is honoured by the retry layer before the poll is sent again. Sparse waits carry a little
-//! jitter so that many jobs submitted together do not poll in lock-step. A fixed interval
-//! (`remote_api_settings.polling_interval`) turns all of this off.
+//! jitter so that many jobs submitted together do not poll in lock-step. Adaptive pacing is
+//! the configuration's default; a fixed interval (`remote_api_settings.polling_interval`, or
+//! `adaptive_polling: false` for each provider's own) turns all of this off. Webhooks
+//! ([`crate::webhooks`]) and fal's status stream bring a poll forward; they never replace
+//! it.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -235,6 +235,9 @@ pub struct RegistrySettings {
     /// Retries, deadlines and limits: every backend built is wrapped in these layers
     /// ([`crate::layers::Stack`]); the defaults retry and limit nothing else.
     pub layers: LayerSettings,
+    /// Webhooks (`webhooks.url`, or `ttv generate --webhook-url`): the providers that call
+    /// back (fal, MiniMax) are asked to, and their calls wake the jobs waiting on them.
+    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
     /// Backends whose part of the configuration has an error (an unset `${VAR}` in their
     /// section), by canonical name, with the error: unusable, and a configuration error
     /// for any command that asks for them.
@@ -304,11 +307,21 @@ impl Registry {
                         "set GEMINI_API_KEY or google_veo.api_key, or google_veo.project_id + credentials",
                     ),
                     minimax::NAME => hosted(
-                        &settings.minimax,
+                        &settings.minimax.clone().map(|o| MinimaxOptions {
+                            webhooks: o.webhooks.or_else(|| settings.webhooks.clone()),
+                            ..o
+                        }),
                         Minimax::new,
                         "set MINIMAX_API_KEY or minimax.api_key",
                     ),
-                    fal::NAME => hosted(&settings.fal, Fal::new, "set FAL_KEY or fal.api_key"),
+                    fal::NAME => hosted(
+                        &settings.fal.clone().map(|o| FalOptions {
+                            webhooks: o.webhooks.or_else(|| settings.webhooks.clone()),
+                            ..o
+                        }),
+                        Fal::new,
+                        "set FAL_KEY or fal.api_key",
+                    ),
                     kling::NAME => hosted(
                         &settings.kling,
                         Kling::new,

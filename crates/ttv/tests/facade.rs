@@ -183,7 +183,7 @@ async fn cancel_stops_the_remote_job_and_records_it() {
 }
 
 #[test]
-fn adaptive_polling_is_configured_and_a_polling_interval_forces_a_fixed_one() {
+fn adaptive_polling_is_the_default_and_a_polling_interval_or_false_gives_a_fixed_one() {
     let pacing = |yaml: &str| {
         let loaded = ttv::config::from_yaml(yaml, &HashMap::new());
         loaded.check().expect("the test configuration is valid");
@@ -205,6 +205,14 @@ fn adaptive_polling_is_configured_and_a_polling_interval_forces_a_fixed_one() {
         "{runway}remote_api_settings:\n  adaptive_polling: true\n  polling_interval: 2\n"
     ));
     assert_eq!(forced, ttv::polling::Pacing::Fixed(Duration::from_secs(2)));
+    // Adaptive is the default; `adaptive_polling: false` keeps the provider's interval.
     let (default, _) = pacing(&runway);
-    assert_eq!(default, ttv::polling::Pacing::Fixed(Duration::from_secs(6)));
+    assert_eq!(
+        default,
+        ttv::polling::typical_pacing("runway", Some("gen4.5"))
+    );
+    let (off, _) = pacing(&format!(
+        "{runway}remote_api_settings:\n  adaptive_polling: false\n"
+    ));
+    assert_eq!(off, ttv::polling::Pacing::Fixed(Duration::from_secs(6)));
 }

@@ -63,6 +63,7 @@ fn backend(sim: &Sim, provider: Provider, dir: &tempfile::TempDir) -> Arc<dyn Vi
                 base_url,
                 model: "MiniMax-Hailuo-02".into(),
                 poll_interval: POLL,
+                ..MinimaxOptions::default()
             })
             .unwrap(),
             timeout,

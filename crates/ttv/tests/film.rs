@@ -145,6 +145,8 @@ async fn keyframe_segments_on_two_providers_and_the_animatic_join_into_one_film(
     .await
     .unwrap();
     let env: HashMap<String, String> = [
+        // Sub-second simulated jobs: the providers' fixed intervals, not adaptive polling.
+        ("TTV_ADAPTIVE_POLLING", "false".to_owned()),
         ("RUNWAYML_API_SECRET", KEY.to_owned()),
         ("RUNWAYML_BASE_URL", sim.base_url(Provider::Runway)),
         ("GEMINI_API_KEY", KEY.to_owned()),

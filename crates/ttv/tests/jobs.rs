@@ -41,6 +41,7 @@ fn minimax(sim: &Sim) -> Arc<dyn VideoBackend> {
         base_url: sim.base_url(Provider::Minimax),
         model: "MiniMax-Hailuo-02".to_owned(),
         poll_interval: Duration::from_millis(50),
+        ..MinimaxOptions::default()
     })
     .unwrap();
     layered(minimax, None, json!({}))

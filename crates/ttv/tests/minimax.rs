@@ -18,6 +18,7 @@ fn backend(sim: &Sim, model: &str) -> Minimax {
         base_url: sim.base_url(Provider::Minimax),
         model: model.to_owned(),
         poll_interval: Duration::from_millis(50),
+        ..MinimaxOptions::default()
     })
     .unwrap()
 }

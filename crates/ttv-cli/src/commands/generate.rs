@@ -26,7 +26,14 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the command.
 pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
-    let settings = settings::load(cli)?;
+    let mut settings = settings::load(cli)?;
+    // Held until the run ends: the providers' callbacks arrive through it.
+    let _listener = match &args.webhook_url {
+        Some(url) if !args.dry_run => {
+            Some(listen_for_webhooks(cli, &mut settings, url, args.webhook_listen).await?)
+        }
+        _ => None,
+    };
     let built = request::build(&args.request, &settings.defaults).await?;
     let spec = JobSpec {
         problems: built.problems,
@@ -80,6 +87,63 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
         Outcome::Made(made) => print_made(cli, &made, &warnings),
         Outcome::AlreadyDone(done) => super::jobs::report_done(cli, &done),
     }
+}
+
+/// Webhooks for this run: the backends are rebuilt to ask for callbacks at `url`, and a
+/// listener takes them on `listen` (default 127.0.0.1 and the URL's port).
+async fn listen_for_webhooks(
+    cli: &Cli,
+    settings: &mut settings::Settings,
+    url: &str,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ttv_server::WebhookListener> {
+    let configured = settings.loaded.settings.registry.webhooks.clone();
+    let mut hook_settings = ttv::webhooks::WebhookSettings::new(url.trim());
+    if let Some(c) = &configured {
+        hook_settings.fal_jwks_url = c.settings().fal_jwks_url.clone();
+        hook_settings.tolerance = c.settings().tolerance;
+    }
+    hook_settings.check("--webhook-url")?;
+    let listen = match listen {
+        Some(addr) => addr,
+        None => match webhook_port(url) {
+            Some(port) => std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            None => {
+                return Err(ttv::Error::invalid(vec![ttv::Problem::new(
+                    "--webhook-listen",
+                    "(not given)",
+                    format!(
+                        "an address to listen on, such as 127.0.0.1:8788, since {url} names no port \
+                         (a tunnel's public address forwards to it)"
+                    ),
+                )])
+                .into());
+            }
+        },
+    };
+    let hooks = ttv::webhooks::Webhooks::new(hook_settings)?;
+    settings.loaded.settings.registry.webhooks = Some(hooks.clone());
+    settings.registry = ttv::registry::Registry::new(&settings.loaded.settings.registry);
+    let listener = ttv_server::WebhookListener::start(listen, hooks)
+        .await
+        .map_err(|e| ttv::Error::new(ttv::ErrorKind::Io, e.to_string()))?;
+    if !cli.quiet && !cli.json {
+        eprintln!(
+            "listening for webhooks on http://{} (providers call {}{}/PROVIDER)",
+            listener.addr(),
+            url.trim().trim_end_matches('/'),
+            ttv::webhooks::ROUTE_PREFIX
+        );
+    }
+    Ok(listener)
+}
+
+/// The port written in `url`, when one is.
+fn webhook_port(url: &str) -> Option<u16> {
+    let rest = url.trim().split_once("://")?.1;
+    let host_port = rest.split('/').next()?;
+    let port = host_port.rsplit_once(':')?.1;
+    port.parse().ok()
 }
 
 /// The first Ctrl-C cancels the run (remotely too, where the backend can). Another within

@@ -38,6 +38,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     opts.models = models;
     opts.max_body = args.max_body_mib.max(1) * 1024 * 1024;
     opts.rate_per_minute = args.rate_per_minute;
+    opts.webhooks = settings.loaded.settings.registry.webhooks.clone();
     if let Some(usd) = args.token_budget_usd {
         if !usd.is_finite() || usd < 0.0 {
             return Err(Error::invalid(vec![Problem::new(

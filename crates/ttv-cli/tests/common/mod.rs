@@ -26,11 +26,16 @@ fn clean(cmd: &mut std::process::Command, dir: &Path) {
     cmd.current_dir(dir)
         .env("HOME", dir)
         .env("TTV_DATA_DIR", dir.join(".ttv-data"))
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // The simulator's jobs take a second or less: each provider's fixed interval keeps
+        // them quick, where adaptive polling (the default) would wait for a real job's
+        // typical time. A test of the default removes this.
+        .env("TTV_ADAPTIVE_POLLING", "false");
 }
 
 /// `ttv` (assert_cmd) running in `dir`: no configuration, no keys, the job store in
-/// `dir/.ttv-data` (override with `.env("TTV_DATA_DIR", ...)`), `HOME` set to `dir`.
+/// `dir/.ttv-data` (override with `.env("TTV_DATA_DIR", ...)`), `HOME` set to `dir`, fixed
+/// polling intervals (`TTV_ADAPTIVE_POLLING=false`).
 pub fn ttv(dir: &Path) -> assert_cmd::Command {
     let mut std_cmd = ttv_std(dir);
     std_cmd.stdin(std::process::Stdio::null());

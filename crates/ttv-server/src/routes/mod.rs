@@ -7,6 +7,7 @@ pub mod native;
 pub mod openai;
 pub mod ops;
 pub mod pipeline;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -70,6 +71,7 @@ routes! {
     post "/v1/estimate" => native::estimate, "ttv", true, "Price a request without running it";
     get "/v1/spend" => native::spend, "ttv", true, "What jobs cost, by day, backend and model";
     get "/v1/backends" => native::backends, "ttv", true, "The backends and whether they can be used here";
+    post "/webhooks/{provider}" => webhooks::receive, "webhooks", false, "A provider's callback (fal, MiniMax): verified, then the job's next status call is made at once";
 }
 
 /// A request body as an extractor hands it over: the bytes, or why they were refused (over

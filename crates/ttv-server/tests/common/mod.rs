@@ -30,6 +30,7 @@ pub struct Setup {
     pub models: Vec<(&'static str, &'static str)>,
     pub rate_per_minute: Option<u32>,
     pub token_daily_usd_micros: Option<i64>,
+    pub webhooks: Option<std::sync::Arc<ttv::webhooks::Webhooks>>,
 }
 
 /// The façade over a fresh store in `dir`, configured only by `env`.
@@ -38,7 +39,12 @@ pub fn jobs_in(dir: &std::path::Path, env: &[(&'static str, String)]) -> Jobs {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
-    let yaml = format!("output_dir: {}\n", dir.join("out").display());
+    // The simulator's jobs take a second or less: each provider's fixed interval keeps them
+    // quick, where adaptive polling would wait for a real job's typical time.
+    let yaml = format!(
+        "output_dir: {}\nremote_api_settings:\n  adaptive_polling: false\n",
+        dir.join("out").display()
+    );
     let loaded = ttv::config::from_yaml_in(&yaml, &env, dir);
     loaded.check().unwrap();
     let registry = Registry::new(&loaded.settings.registry);
@@ -68,6 +74,7 @@ pub async fn start(setup: Setup) -> Running {
         .collect();
     opts.rate_per_minute = setup.rate_per_minute;
     opts.token_daily_usd_micros = setup.token_daily_usd_micros;
+    opts.webhooks = setup.webhooks;
     let server = Server::start(jobs, opts, setup.tokens).await.unwrap();
     let base = format!("http://{}", server.addr());
     Running {

@@ -48,6 +48,10 @@ pub use schema::{
 pub const CONFIG_ENV: &str = "TTV_CONFIG";
 /// The environment variable that overrides `default_backend`.
 pub const DEFAULT_BACKEND_ENV: &str = "TTV_DEFAULT_BACKEND";
+/// The environment variable that overrides `remote_api_settings.adaptive_polling` (`true`
+/// or `false`; test suites that run the simulator at sub-second job times set `false` to keep
+/// each provider's fixed interval).
+pub const ADAPTIVE_POLLING_ENV: &str = "TTV_ADAPTIVE_POLLING";
 /// Files looked for in the current folder, in order, when none is named.
 pub const DEFAULT_FILES: &[&str] = &["ttv.yaml", "pipeline_config.yaml"];
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::schema::Config;
-use super::{DEFAULT_BACKEND_ENV, Env, Finding, SecretSource};
+use super::{ADAPTIVE_POLLING_ENV, DEFAULT_BACKEND_ENV, Env, Finding, SecretSource};
 use crate::budget::Budget;
 use crate::http::ApiKey;
 use crate::layers::LayerSettings;
@@ -200,6 +200,24 @@ pub(super) fn resolve(
                 DEFAULT_BACKEND_ENV,
                 format!("{message} (this environment variable overrides default_backend)"),
             ));
+        }
+    }
+
+    if let Some(value) = env
+        .var(ADAPTIVE_POLLING_ENV)
+        .filter(|v| !v.trim().is_empty())
+    {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => config.remote_api_settings.adaptive_polling = Some(true),
+            "0" | "false" | "no" | "off" => {
+                config.remote_api_settings.adaptive_polling = Some(false);
+            }
+            _ => findings.push(Finding::error(
+                ADAPTIVE_POLLING_ENV,
+                format!(
+                    "{value:?}; expected true or false (this environment variable overrides remote_api_settings.adaptive_polling)"
+                ),
+            )),
         }
     }
 
@@ -472,6 +490,8 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
         seed: config.base_seed.and_then(|s| u64::try_from(s).ok()),
     };
 
+    let webhooks = webhooks(&config.webhooks, &mut check);
+
     Settings {
         registry: RegistrySettings {
             animatic,
@@ -490,9 +510,10 @@ fn settings(config: &Config, findings: &mut Vec<Finding>) -> Settings {
             layers: LayerSettings {
                 retry: retry.clone(),
                 limits: config.limits.clone(),
-                adaptive_polling: config.remote_api_settings.adaptive_polling == Some(true)
+                adaptive_polling: config.remote_api_settings.adaptive_polling != Some(false)
                     && config.remote_api_settings.polling_interval.is_none(),
             },
+            webhooks,
             misconfigured: Default::default(),
         },
         default_backend,
@@ -534,6 +555,36 @@ fn set(slot: &mut String, value: &Option<String>) {
 }
 
 /// Range and name checks that serde's types cannot express.
+/// The webhooks of `webhooks.url`, when set and usable (else an error naming the key).
+fn webhooks(
+    section: &super::schema::WebhooksSection,
+    check: &mut Checks<'_>,
+) -> Option<std::sync::Arc<crate::webhooks::Webhooks>> {
+    let url = section.url.as_deref().filter(|u| !u.trim().is_empty())?;
+    let mut settings = crate::webhooks::WebhookSettings::new(url.trim());
+    if let Some(jwks) = section
+        .fal_jwks_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        settings.fal_jwks_url = jwks.trim().to_owned();
+    }
+    if let Some(t) = check.seconds("webhooks.tolerance_secs", section.tolerance_secs) {
+        settings.tolerance = t;
+    }
+    if let Some(p) = settings.problem("webhooks.url") {
+        check.error(&p.field, format!("{}; expected {}", p.value, p.allowed));
+        return None;
+    }
+    match crate::webhooks::Webhooks::new(settings) {
+        Ok(hooks) => Some(hooks),
+        Err(e) => {
+            check.error("webhooks", e.to_string());
+            None
+        }
+    }
+}
+
 struct Checks<'a> {
     findings: &'a mut Vec<Finding>,
 }

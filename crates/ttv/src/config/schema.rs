@@ -113,6 +113,8 @@ pub struct Config {
     pub limits: LimitSettings,
     /// Where ttv keeps its jobs.
     pub store: StoreSection,
+    /// Providers that call back when a job ends (fal, MiniMax): where they can reach ttv.
+    pub webhooks: WebhooksSection,
 
     // The original pipeline's keys of its other steps (planning, keyframe images, chaining):
     // accepted so its file loads unchanged; ttv does not act on them.
@@ -458,7 +460,8 @@ pub struct RemoteApiSettings {
     pub polling_interval: Option<f64>,
     /// Hosted backends pace their polls from how long jobs take (learned from the job
     /// store, seeded with typical times) and from the provider's progress, instead of a
-    /// fixed interval.
+    /// fixed interval. On unless `false` (or `TTV_ADAPTIVE_POLLING=false`) or a
+    /// `polling_interval` is set.
     pub adaptive_polling: Option<bool>,
     /// The backend (a name or a list) to try when the chosen one fails in a fallback-worthy
     /// way.
@@ -513,6 +516,20 @@ pub struct StoreSection {
     pub data_dir: Option<PathBuf>,
 }
 
+/// `webhooks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksSection {
+    /// The address providers call (`ttv serve`'s public address, or a tunnel to it), without
+    /// the `/webhooks/PROVIDER` path. Webhooks are off without it.
+    pub url: Option<String>,
+    /// Where fal publishes the keys its webhooks are signed with (default fal's own).
+    pub fal_jwks_url: Option<String>,
+    /// How many seconds a fal webhook's timestamp may be from this machine's clock (default
+    /// 300, fal's documented leeway).
+    pub tolerance_secs: Option<f64>,
+}
+
 /// The keys a section accepts, for "did you mean" (aliases included).
 pub(super) fn keys_at(section: &str) -> Vec<&'static str> {
     let mut keys = match section {
@@ -536,6 +553,7 @@ pub(super) fn keys_at(section: &str) -> Vec<&'static str> {
         "budget" => fields_of::<Budget>(),
         "limits" => fields_of::<LimitSettings>(),
         "store" => fields_of::<StoreSection>(),
+        "webhooks" => fields_of::<WebhooksSection>(),
         _ => Vec::new(),
     };
     keys.sort_unstable();

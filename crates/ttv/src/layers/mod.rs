@@ -247,6 +247,10 @@ impl<L: Layer> VideoBackend for Layered<L> {
         self.inner.status_stream(ticket).await
     }
 
+    fn wakeup(&self, ticket: &Ticket) -> Option<crate::webhooks::Wakeup> {
+        self.inner.wakeup(ticket)
+    }
+
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
         let next = || -> Pending<'_> {
             Box::pin(async {
@@ -301,7 +305,9 @@ pub struct LayerSettings {
     /// Jobs in flight and request rates.
     pub limits: LimitSettings,
     /// Hosted backends poll adaptively ([`crate::polling`]) instead of at their fixed
-    /// interval (`remote_api_settings.polling_interval: adaptive`).
+    /// interval. The configuration turns it on unless `remote_api_settings.adaptive_polling`
+    /// is `false` or a `polling_interval` is set; off in [`Default`] (a library user
+    /// building layers by hand chooses).
     pub adaptive_polling: bool,
 }
 

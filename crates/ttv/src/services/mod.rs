@@ -20,3 +20,22 @@ pub mod seedance;
 pub mod stability;
 pub mod veo;
 pub mod wan;
+
+/// The webhook receivers of the providers that call back (fal's signed webhooks, MiniMax's
+/// callbacks), by the name their route carries.
+pub fn webhook_receivers(
+    settings: &crate::webhooks::WebhookSettings,
+) -> crate::Result<Vec<(&'static str, std::sync::Arc<dyn crate::webhooks::Receiver>)>> {
+    Ok(vec![
+        (
+            fal::NAME,
+            std::sync::Arc::new(fal::webhook::FalReceiver::new(settings)?)
+                as std::sync::Arc<dyn crate::webhooks::Receiver>,
+        ),
+        (
+            minimax::NAME,
+            std::sync::Arc::new(minimax::webhook::MinimaxReceiver)
+                as std::sync::Arc<dyn crate::webhooks::Receiver>,
+        ),
+    ])
+}

@@ -28,6 +28,7 @@ mod error;
 pub mod models;
 mod storage;
 mod stream;
+pub mod webhook;
 
 use std::path::Path;
 use std::time::Duration;
@@ -106,6 +107,9 @@ pub struct FalOptions {
     /// Waits on the request's status stream (Server-Sent Events) instead of polling, falling
     /// back to polling when the stream is refused or breaks.
     pub status_stream: bool,
+    /// Webhooks of this process: when set, every submit asks fal to call back
+    /// (`?fal_webhook=`), and a verified call wakes the job's next status call.
+    pub webhooks: Option<std::sync::Arc<crate::webhooks::Webhooks>>,
 }
 
 impl Default for FalOptions {
@@ -119,6 +123,7 @@ impl Default for FalOptions {
             platform_url: DEFAULT_PLATFORM_URL.to_owned(),
             storage_url: DEFAULT_STORAGE_URL.to_owned(),
             status_stream: true,
+            webhooks: None,
         }
     }
 }
@@ -437,10 +442,13 @@ impl VideoBackend for Fal {
     async fn submit(&self, req: &GenerationRequest, resolved: &Resolved) -> Result<Ticket> {
         let url = format!("{}/{}", self.base(), self.options.model.trim_matches('/'));
         let (images, sent) = self.images(req).await?;
-        let request = self
+        let mut request = self
             .client
             .post(url)
             .json(&self.input(req, resolved, images));
+        if let Some(hooks) = &self.options.webhooks {
+            request = request.query(&[("fal_webhook", hooks.callback_url(NAME))]);
+        }
         let reply = self.send(request, Call::Paid).await?;
         let s: Submitted = reply.json(Call::Paid).map_err(|e| e.with_backend(NAME))?;
         Ok(Ticket {
@@ -520,6 +528,11 @@ impl VideoBackend for Fal {
 
     async fn fetch(&self, output: &Output, into: &Path, events: EventSink<'_>) -> Result<u64> {
         hosted::fetch_url(&self.client, output, into, events, NAME).await
+    }
+
+    fn wakeup(&self, ticket: &Ticket) -> Option<crate::webhooks::Wakeup> {
+        let hooks = self.options.webhooks.as_ref()?;
+        Some(hooks.wakeup(NAME, &ticket.id))
     }
 
     async fn status_stream(&self, ticket: &Ticket) -> Option<crate::backend::StatusStream> {

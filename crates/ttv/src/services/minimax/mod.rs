@@ -12,11 +12,15 @@
 //!
 //! **Ambiguous submits.** MiniMax's query call takes a `task_id` only and there is no listing
 //! of an account's tasks (platform.minimax.io API reference, read 2026-12-02); `callback_url`
-//! pushes status to a server the caller runs, which a command-line run does not have. A
-//! submit whose answer was lost stays `unknown` for a person to settle.
+//! pushes status to a server the caller runs and names no task it was not given. A submit
+//! whose answer was lost stays `unknown` for a person to settle.
+//!
+//! **Callbacks.** With webhooks configured ([`crate::webhooks`]), every submit carries a
+//! `callback_url`; see [`webhook`] for MiniMax's challenge and status callbacks.
 
 mod error;
 pub mod models;
+pub mod webhook;
 
 use std::path::Path;
 use std::time::Duration;
@@ -62,6 +66,9 @@ pub struct MinimaxOptions {
     pub model: String,
     /// Wait between polls.
     pub poll_interval: Duration,
+    /// Webhooks of this process: when set, every submit carries a `callback_url`, and a
+    /// callback saying the task ended wakes its next status call.
+    pub webhooks: Option<std::sync::Arc<crate::webhooks::Webhooks>>,
 }
 
 impl Default for MinimaxOptions {
@@ -71,6 +78,7 @@ impl Default for MinimaxOptions {
             base_url: INTERNATIONAL_BASE_URL.to_owned(),
             model: models::DEFAULT_MODEL.to_owned(),
             poll_interval: Duration::from_secs(10),
+            webhooks: None,
         }
     }
 }
@@ -208,6 +216,9 @@ impl Minimax {
         if let Some(tier) = self.tier(resolved) {
             body.insert("resolution".into(), json!(tier.name));
         }
+        if let Some(hooks) = &self.options.webhooks {
+            body.insert("callback_url".into(), json!(hooks.callback_url(NAME)));
+        }
         for (k, v) in &req.extra {
             body.insert(k.clone(), v.clone());
         }
@@ -332,6 +343,11 @@ impl VideoBackend for Minimax {
             data: Value::Null,
             submitted_at: chrono::Utc::now(),
         })
+    }
+
+    fn wakeup(&self, ticket: &Ticket) -> Option<crate::webhooks::Wakeup> {
+        let hooks = self.options.webhooks.as_ref()?;
+        Some(hooks.wakeup(NAME, &ticket.id))
     }
 
     async fn poll(&self, ticket: &Ticket) -> Result<Status> {
