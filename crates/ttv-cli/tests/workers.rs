@@ -498,3 +498,50 @@ async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
     assert_eq!(sim.paid_submits(Provider::Runway), 1);
     kill9(&mut server);
 }
+
+#[test]
+fn a_store_url_password_never_shows_in_config_output_or_errors() {
+    let work = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9: opening the store fails.
+    let url = "postgres://ttv:hunter2-secret@127.0.0.1:9/jobs";
+    for args in [&["config", "check"][..], &["--json", "config", "check"][..]] {
+        let out = common::ttv(work.path())
+            .env("TTV_STORE_URL", url)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("postgres://ttv:***@127.0.0.1:9/jobs"),
+            "{text}"
+        );
+    }
+    let out = common::ttv(work.path())
+        .args(["jobs", "list", "--store", url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("postgres://ttv:***@127.0.0.1:9/jobs"),
+        "{text}"
+    );
+    // A worker without a shared store says what it needs.
+    let out = common::ttv(work.path()).arg("worker").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--store postgres://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
