@@ -98,7 +98,7 @@ async fn wait_for<T: Send + 'static>(
     check: impl Fn(&Store) -> Option<T> + Send + Sync + 'static,
 ) -> T {
     let check = std::sync::Arc::new(check);
-    for _ in 0..3000 {
+    for _ in 0..9000 {
         let (s, c) = (store.clone(), check.clone());
         if let Some(v) = tokio::task::spawn_blocking(move || c(&s)).await.unwrap() {
             return v;
