@@ -15,6 +15,13 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     let loaded = settings::read(cli);
     let registry = Registry::new(&loaded.settings.registry);
     let data_dir = settings::data_dir(cli.data_dir.as_deref(), loaded.settings.data_dir.as_deref());
+    // Shown without its password.
+    let store_url = cli
+        .store
+        .clone()
+        .filter(|u| !u.expose().is_empty())
+        .or_else(|| loaded.settings.store_url.clone())
+        .map(|u| u.to_string());
     let code = if loaded.has_errors() {
         exit::BAD_INPUT
     } else {
@@ -42,6 +49,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
             "default_backend": loaded.settings.default_backend,
             "default_backend_problem": default_problem,
             "data_dir": data_dir,
+            "store_url": store_url,
             "secrets": loaded.secrets,
             "backends": backends,
             "problems": loaded.findings,
@@ -72,7 +80,10 @@ pub fn check(cli: &Cli) -> anyhow::Result<u8> {
     }
     println!();
     println!("default backend: {}", loaded.settings.default_backend);
-    println!("job store: {}", data_dir.display());
+    match &store_url {
+        Some(url) => println!("job store: {url} (PostgreSQL)"),
+        None => println!("job store: {}", data_dir.display()),
+    }
     println!("secrets:");
     if loaded.secrets.is_empty() {
         println!("  (none set)");

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use ttv::layers::shared_rate::SharedRates;
+use ttv::registry::Registry;
 use ttv::{Error, ErrorKind};
 use ttv_server::worker::{Worker, WorkerOptions};
 
@@ -13,15 +15,15 @@ use crate::settings;
 
 /// Runs the command until a signal stops it.
 pub async fn run(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<()> {
-    let settings = settings::load(cli)?;
-    if settings.store_url.is_none() {
+    let mut settings = settings::load(cli)?;
+    let Some(store_url) = settings.store_url.clone() else {
         return Err(Error::new(
             ErrorKind::InvalidRequest,
             "ttv worker needs a shared job store: give --store postgres://USER@HOST/DB (or set \
              TTV_STORE_URL, or store.url in the configuration)",
         )
         .into());
-    }
+    };
     if args.lease < 3 {
         return Err(Error::invalid(vec![ttv::Problem::new(
             "--lease",
@@ -30,6 +32,10 @@ pub async fn run(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<()> {
         )])
         .into());
     }
+    // Every worker on this database takes each provider's request tokens from one bucket row,
+    // so N workers together send the configured rate, not N times it.
+    let shared = SharedRates::connect(store_url.expose()).await?;
+    settings.registry = Registry::with_shared_rates(&settings.loaded.settings.registry, &shared);
     let jobs = super::jobs::open(&settings).await?;
     let mut opts = WorkerOptions::new();
     if let Some(name) = args
@@ -47,26 +53,13 @@ pub async fn run(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<()> {
     opts.max_in_flight = settings.limits.max_jobs;
     let worker = Worker::start(jobs, opts).await?;
     if !cli.quiet {
-        match worker.addr() {
-            Some(addr) => eprintln!(
-                "worker {} taking jobs from {}; health at http://{addr}/healthz, metrics at http://{addr}/metrics",
-                worker.name(),
-                settings
-                    .store_url
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            ),
-            None => eprintln!(
-                "worker {} taking jobs from {}",
-                worker.name(),
-                settings
-                    .store_url
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            ),
-        }
+        let health = worker.addr().map_or_else(String::new, |addr| {
+            format!("; health at http://{addr}/healthz, metrics at http://{addr}/metrics")
+        });
+        eprintln!(
+            "worker {} taking jobs from {store_url}{health}",
+            worker.name()
+        );
     }
     super::serve::wait_for_signal().await;
     if !cli.quiet {

@@ -39,7 +39,7 @@ use crate::cost::{CostEstimate, Money};
 use crate::error::{Error, ErrorKind};
 use sql::{DbError, Row, Sql, Val};
 
-pub use self::postgres::redact as redact_url;
+pub use self::postgres::{redact as redact_url, round_trips as postgres_round_trips};
 pub use film_runs::{FilmRun, FilmState, NewFilmRun};
 pub use queue::{Claimed, QueueState, QueuedJob};
 pub use state::{JobEvent, JobState, Machine, Refused};

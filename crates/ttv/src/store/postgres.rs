@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, NoTls, Statement};
@@ -80,6 +81,19 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
         updated_at TEXT NOT NULL
     );
     CREATE INDEX queue_waiting ON queue(state, enqueued_at);"];
+
+/// Messages this process sent to PostgreSQL servers and waited on (statements, prepares,
+/// `BEGIN`, `COMMIT`), for benchmarks.
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+
+/// The round trips to PostgreSQL this process made so far.
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.load(Ordering::Relaxed)
+}
+
+fn trip() {
+    ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// `url` with its password (if any) replaced by `***`: what is shown of a store URL.
 pub fn redact(url: &str) -> String {
@@ -232,11 +246,13 @@ impl Postgres {
             attempts += 1;
             let Conn { client, prepared } = &mut conn;
             let result = (|| {
+                trip();
                 let mut tx = client.transaction()?;
                 let out = f(&mut Pg {
                     client: &mut tx,
                     prepared,
                 });
+                trip();
                 if out.is_ok() {
                     tx.commit()?;
                 }
@@ -287,6 +303,7 @@ impl<C: GenericClient> Pg<'_, C> {
         if let Some(s) = self.prepared.get(sql) {
             return Ok(s.clone());
         }
+        trip();
         let s = self.client.prepare(sql)?;
         self.prepared.insert(sql.to_owned(), s.clone());
         Ok(s)
@@ -348,6 +365,7 @@ impl<C: GenericClient> Sql for Pg<'_, C> {
         let statement = self.statement(sql)?;
         let bound = bind(&statement, params);
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
+        trip();
         Ok(self.client.execute(&statement, &refs)?)
     }
 
@@ -355,6 +373,7 @@ impl<C: GenericClient> Sql for Pg<'_, C> {
         let statement = self.statement(sql)?;
         let bound = bind(&statement, params);
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
+        trip();
         self.client
             .query(&statement, &refs)?
             .iter()
