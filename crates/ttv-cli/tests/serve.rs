@@ -16,14 +16,6 @@ use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
 
 const KEY: &str = "sim-serve-key";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn serve(dir: &Path, base: &str, port: u16) -> Child {
     common::ttv_std(dir)
         .env("TTV_DATA_DIR", dir.join("data"))
@@ -41,19 +33,6 @@ fn serve(dir: &Path, base: &str, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn wait_up(http: &reqwest::Client, url: &str, child: &mut Child) {
-    for _ in 0..500 {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("ttv serve exited ({status})");
-        }
-        if http.get(format!("{url}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("ttv serve never answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,12 +53,12 @@ async fn a_killed_server_finishes_every_job_after_a_restart_without_paying_twice
     let dir = work.path();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let store = Store::open_in(&dir.join("data")).unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
 
     let mut child = serve(dir, &base, port);
-    wait_up(&http, &url, &mut child).await;
+    common::wait_up(&http, &url, &mut child).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let v: Value = http
@@ -126,7 +105,7 @@ async fn a_killed_server_finishes_every_job_after_a_restart_without_paying_twice
     );
 
     let mut child = serve(dir, &base, port);
-    wait_up(&http, &url, &mut child).await;
+    common::wait_up(&http, &url, &mut child).await;
     for id in &ids {
         let mut last = Value::Null;
         for _ in 0..1500 {
@@ -178,11 +157,11 @@ async fn sigterm_stops_taking_jobs_and_leaves_the_rest_for_the_next_start() {
     let dir = work.path();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let store = Store::open_in(&dir.join("data")).unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let mut child = serve(dir, &base, port);
-    wait_up(&http, &url, &mut child).await;
+    common::wait_up(&http, &url, &mut child).await;
     let v: Value = http
         .post(format!("{url}/jobs"))
         .json(&json!({ "prompt": "a long take", "backend": "runway", "duration": 5 }))

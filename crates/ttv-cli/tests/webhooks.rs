@@ -11,14 +11,6 @@ use ttv_sim::{Endpoint, Provider, Sim, SimConfig};
 
 const KEY: &str = "sim-cli-key";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_listens_for_the_minimax_callback_and_notices_the_job_through_it() {
     let sim = Sim::start(SimConfig {
@@ -35,7 +27,7 @@ async fn generate_listens_for_the_minimax_callback_and_notices_the_job_through_i
         "remote_api_settings:\n  polling_interval: 600\n",
     )
     .unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut cmd = common::ttv(dir.path());
     cmd.env("MINIMAX_API_KEY", KEY)

@@ -19,14 +19,6 @@ use ttv_sim::{Endpoint, FaultKind, FaultRule, Provider, Sim, SimConfig};
 
 const KEY: &str = "sim-worker-key";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `ttv` process with its own folder (data, outputs), the runway simulator and the store.
 fn ttv_in(dir: &Path, base: &str, store: &str) -> std::process::Command {
     std::fs::create_dir_all(dir).unwrap();
@@ -59,19 +51,6 @@ fn worker(dir: &Path, base: &str, store: &str, name: &str, extra: &[&str]) -> Ch
         cmd.args(["--jobs", "2"]);
     }
     cmd.spawn().unwrap()
-}
-
-async fn wait_up(http: &reqwest::Client, url: &str, child: &mut Child) {
-    for _ in 0..500 {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("ttv exited ({status})");
-        }
-        if http.get(format!("{url}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("ttv never answered on {url}");
 }
 
 async fn post_jobs(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
@@ -169,11 +148,11 @@ async fn workers_killed_mid_poll_and_mid_download_leave_every_job_finished_once_
             .await
             .unwrap()
     };
-    let port = free_port();
+    let port = common::free_port();
     let api = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let mut server = serve(&dir.join("server"), &base, &url, port);
-    wait_up(&http, &api, &mut server).await;
+    common::wait_up(&http, &api, &mut server).await;
     let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"]
         .iter()
         .map(|name| {
@@ -307,11 +286,11 @@ async fn two_workers_racing_a_daily_budget_never_spend_past_it() {
             .await
             .unwrap()
     };
-    let port = free_port();
+    let port = common::free_port();
     let api = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let mut server = serve(&dir.join("server"), &base, &url, port);
-    wait_up(&http, &api, &mut server).await;
+    common::wait_up(&http, &api, &mut server).await;
     let ids = post_jobs(&http, &api, 1).await;
     let mut first = worker(&dir.join("w0"), &base, &url, "w0", &[]);
     let first_id = ids[0].clone();
@@ -410,12 +389,12 @@ async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
             .await
             .unwrap()
     };
-    let port = free_port();
+    let port = common::free_port();
     let api = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let mut server = serve(&dir.join("server"), &base, &url, port);
-    wait_up(&http, &api, &mut server).await;
-    let metrics_port = free_port();
+    common::wait_up(&http, &api, &mut server).await;
+    let metrics_port = common::free_port();
     let metrics = format!("http://127.0.0.1:{metrics_port}");
     let mut child = worker(
         &dir.join("w"),
@@ -424,7 +403,7 @@ async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
         "w",
         &["--listen", &format!("127.0.0.1:{metrics_port}")],
     );
-    wait_up(&http, &metrics, &mut child).await;
+    common::wait_up(&http, &metrics, &mut child).await;
     let started = std::time::Instant::now();
     let ids = post_jobs(&http, &api, 1).await;
     let id = ids[0].clone();

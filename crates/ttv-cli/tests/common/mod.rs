@@ -48,3 +48,27 @@ pub fn ttv_std(dir: &Path) -> std::process::Command {
     clean(&mut cmd, dir);
     cmd
 }
+
+/// A port nothing listens on (taken and given back).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until the `ttv` process `child` (`serve`, `worker`) answers `GET {url}/healthz`;
+/// fails the test if it exits first or never answers.
+pub async fn wait_up(http: &reqwest::Client, url: &str, child: &mut std::process::Child) {
+    for _ in 0..500 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("ttv exited ({status})");
+        }
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("ttv never answered on {url}");
+}
