@@ -14,6 +14,9 @@
 //! `TTV_BENCH_MODES` the rows (comma-separated: adaptive, adaptive-no-progress, fixed-6s,
 //! fixed-0.1s). Each row runs in its own process (this binary, re-executed) with its own
 //! simulator child, so that CPU and memory figures belong to the library alone.
+//!
+//! `python_reference.py`, beside this file, runs the same load through the providers' official
+//! async Python clients (runwayml, fal-client) as reference rows; see its docstring.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
