@@ -32,9 +32,9 @@ download the video, so the Python rows do less work per job than the Rust rows.
 
 Not a CI dependency. To run it:
 
-    python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install runwayml fal-client
+    python3 -m venv .venv-pyref && .venv-pyref/bin/pip install runwayml fal-client
     cargo build -p ttv-sim
-    /tmp/pyref/bin/python crates/ttv/benches/python_reference.py \
+    .venv-pyref/bin/python crates/ttv/benches/python_reference.py \
         --sim target/debug/ttv-sim --jobs 200
 
 `--sim` defaults to `$TTV_SIM_BIN`, else `target/debug/ttv-sim`, else `ttv-sim` on the PATH;
