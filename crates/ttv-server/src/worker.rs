@@ -570,56 +570,42 @@ async fn metrics(State(inner): State<Arc<Inner>>) -> axum::response::Response {
         }
     }
     let c = &inner.counters;
-    head(
-        &mut out,
-        "ttv_worker_claims_total",
-        "Claims that took a job.",
-        "counter",
-    );
-    out.push_str(&format!(
-        "ttv_worker_claims_total {}\n",
-        c.claims.load(Ordering::Relaxed)
-    ));
-    head(
-        &mut out,
-        "ttv_worker_empty_claims_total",
-        "Claims that found nothing to take.",
-        "counter",
-    );
-    out.push_str(&format!(
-        "ttv_worker_empty_claims_total {}\n",
-        c.empty_claims.load(Ordering::Relaxed)
-    ));
-    head(
-        &mut out,
-        "ttv_worker_leases_lost_total",
-        "Jobs this worker stopped because its lease ran out.",
-        "counter",
-    );
-    out.push_str(&format!(
-        "ttv_worker_leases_lost_total {}\n",
-        c.leases_lost.load(Ordering::Relaxed)
-    ));
-    head(
-        &mut out,
-        "ttv_worker_released_total",
-        "Jobs handed back to the queue (draining, or not finished).",
-        "counter",
-    );
-    out.push_str(&format!(
-        "ttv_worker_released_total {}\n",
-        c.released.load(Ordering::Relaxed)
-    ));
-    head(
-        &mut out,
-        "ttv_worker_running",
-        "Jobs this worker runs now.",
-        "gauge",
-    );
-    out.push_str(&format!(
-        "ttv_worker_running {}\n",
-        inner.running.load(Ordering::SeqCst)
-    ));
+    let single: [(&str, &str, &str, u64); 5] = [
+        (
+            "ttv_worker_claims_total",
+            "Claims that took a job.",
+            "counter",
+            c.claims.load(Ordering::Relaxed),
+        ),
+        (
+            "ttv_worker_empty_claims_total",
+            "Claims that found nothing to take.",
+            "counter",
+            c.empty_claims.load(Ordering::Relaxed),
+        ),
+        (
+            "ttv_worker_leases_lost_total",
+            "Jobs this worker stopped because its lease ran out.",
+            "counter",
+            c.leases_lost.load(Ordering::Relaxed),
+        ),
+        (
+            "ttv_worker_released_total",
+            "Jobs handed back to the queue (draining, or not finished).",
+            "counter",
+            c.released.load(Ordering::Relaxed),
+        ),
+        (
+            "ttv_worker_running",
+            "Jobs this worker runs now.",
+            "gauge",
+            inner.running.load(Ordering::SeqCst),
+        ),
+    ];
+    for (name, help, kind, value) in single {
+        head(&mut out, name, help, kind);
+        out.push_str(&format!("{name} {value}\n"));
+    }
     head(
         &mut out,
         "ttv_worker_claim_seconds",
