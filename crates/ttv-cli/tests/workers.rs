@@ -70,19 +70,56 @@ async fn post_jobs(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
     ids
 }
 
-/// Polls `check` on the store (off the async threads) until it gives `Some`.
+/// Polls `check` on the store (off the async threads) until it gives `Some`. On a timeout it
+/// prints what the store holds and what each process under `dir` logged, for the reader of a
+/// failure that happened on another machine.
 async fn wait_for<T: Send + 'static>(
     store: &Store,
+    dir: &Path,
     what: &str,
     check: impl Fn(&Store) -> Option<T> + Send + Sync + 'static,
 ) -> T {
     let check = std::sync::Arc::new(check);
-    for _ in 0..9000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    while std::time::Instant::now() < deadline {
         let (s, c) = (store.clone(), check.clone());
         if let Some(v) = tokio::task::spawn_blocking(move || c(&s)).await.unwrap() {
             return v;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let s = store.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        for row in s.queue().unwrap_or_default() {
+            let job = s.get(&row.id).ok().flatten();
+            let history = s.history(&row.id).unwrap_or_default();
+            out.push_str(&format!(
+                "{} queue={:?} owner={:?} claims={} outcome={:?} job={:?} history={:?}\n",
+                row.id,
+                row.state,
+                row.owner,
+                row.claims,
+                row.outcome,
+                job.map(|j| (j.state, j.submits, j.error)),
+                history
+                    .iter()
+                    .map(|h| format!("{}:{}", h.event, h.to))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        out
+    })
+    .await
+    .unwrap_or_default();
+    eprintln!("the store:\n{held}");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let log = std::fs::read_to_string(entry.path().join("stderr.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        eprintln!("--- {} (last lines, newest first):", entry.path().display());
+        for line in tail {
+            eprintln!("{line}");
+        }
     }
     panic!("timed out waiting for {what}");
 }
@@ -166,36 +203,14 @@ async fn workers_killed_mid_poll_and_mid_download_leave_every_job_finished_once_
     let jobs_in_queue = sync(|| store.queue().unwrap().len());
     assert_eq!(jobs_in_queue, 6);
 
-    // One worker is killed while its job is polling the provider...
-    let live: Vec<String> = workers.iter().map(|(n, _)| n.clone()).collect();
-    let (polling_owner, polling_job) = wait_for(&store, "a job polling", move |s| {
-        let live: Vec<&str> = live.iter().map(String::as_str).collect();
-        holder_in(s, &ids_of(s), JobState::Running, &live)
-    })
-    .await;
-    let i = workers
-        .iter()
-        .position(|(n, _)| *n == polling_owner)
-        .unwrap();
-    let (_, mut killed) = workers.remove(i);
-    kill9(&mut killed);
-    // ...and another while its job is downloading.
-    let live: Vec<String> = workers.iter().map(|(n, _)| n.clone()).collect();
-    let (downloading_owner, downloading_job) = wait_for(&store, "a job downloading", move |s| {
-        let live: Vec<&str> = live.iter().map(String::as_str).collect();
-        holder_in(s, &ids_of(s), JobState::Downloading, &live)
-    })
-    .await;
-    let i = workers
-        .iter()
-        .position(|(n, _)| *n == downloading_owner)
-        .unwrap();
-    let (_, mut killed) = workers.remove(i);
-    kill9(&mut killed);
+    // One worker is killed while its job is polling the provider, another while its job is
+    // downloading.
+    let (_, polling_job) = kill_holder(&store, dir, &mut workers, JobState::Running).await;
+    let (_, downloading_job) = kill_holder(&store, dir, &mut workers, JobState::Downloading).await;
 
     // The last worker carries every job to its end once the dead workers' leases run out.
     let expected = ids.clone();
-    wait_for(&store, "every job done and off the queue", move |s| {
+    wait_for(&store, dir, "every job done and off the queue", move |s| {
         expected
             .iter()
             .all(|id| {
@@ -258,6 +273,62 @@ async fn workers_killed_mid_poll_and_mid_download_leave_every_job_finished_once_
     kill9(&mut server);
 }
 
+/// Sends `signal` (`-STOP`, `-CONT`) to `child`.
+fn signal(child: &Child, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal}");
+}
+
+/// SIGKILLs a live worker that holds a job in `state`, at a moment when every job it holds
+/// has its ticket saved, and returns (worker, job). A worker killed while another of its jobs
+/// is mid-submit rightly leaves that job `unknown` (the provider may have it), which is not
+/// what this test is about; so the worker is frozen (SIGSTOP) while its jobs are read, and
+/// killed only if none is mid-submit, else thawed to try again.
+async fn kill_holder(
+    store: &Store,
+    dir: &Path,
+    workers: &mut Vec<(String, Child)>,
+    state: JobState,
+) -> (String, String) {
+    for _ in 0..1000 {
+        let live: Vec<String> = workers.iter().map(|(n, _)| n.clone()).collect();
+        let (owner, job) = wait_for(store, dir, &format!("a job {state}"), move |s| {
+            let live: Vec<&str> = live.iter().map(String::as_str).collect();
+            holder_in(s, &ids_of(s), state, &live)
+        })
+        .await;
+        let i = workers.iter().position(|(n, _)| *n == owner).unwrap();
+        signal(&workers[i].1, "-STOP");
+        let (s, o, j) = (store.clone(), owner.clone(), job.clone());
+        let safe = tokio::task::spawn_blocking(move || {
+            let still = s.get(&j).ok().flatten().is_some_and(|x| x.state == state);
+            let held = s.queue().unwrap_or_default().into_iter().filter(|r| {
+                r.state == QueueState::Claimed && r.owner.as_deref() == Some(o.as_str())
+            });
+            still
+                && held.into_iter().all(|r| {
+                    s.get(&r.id)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|x| x.state.has_remote_job())
+                })
+        })
+        .await
+        .unwrap();
+        if safe {
+            let (_, mut child) = workers.remove(i);
+            kill9(&mut child);
+            return (owner, job);
+        }
+        signal(&workers[i].1, "-CONT");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no worker held a job {state} with none of its jobs mid-submit");
+}
+
 fn ids_of(store: &Store) -> Vec<String> {
     store
         .queue()
@@ -294,7 +365,7 @@ async fn two_workers_racing_a_daily_budget_never_spend_past_it() {
     let ids = post_jobs(&http, &api, 1).await;
     let mut first = worker(&dir.join("w0"), &base, &url, "w0", &[]);
     let first_id = ids[0].clone();
-    let price = wait_for(&store, "the first job done", move |s| {
+    let price = wait_for(&store, dir, "the first job done", move |s| {
         s.get(&first_id)
             .ok()
             .flatten()
@@ -316,7 +387,7 @@ async fn two_workers_racing_a_daily_budget_never_spend_past_it() {
         racers.push(worker(&d, &base, &url, name, &["--jobs", "8"]));
     }
     let expected = ids.clone();
-    wait_for(&store, "every job ended", move |s| {
+    wait_for(&store, dir, "every job ended", move |s| {
         expected
             .iter()
             .all(|id| {
@@ -408,7 +479,7 @@ async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
     let ids = post_jobs(&http, &api, 1).await;
     let id = ids[0].clone();
     let key = id.clone();
-    wait_for(&store, "the job submitted", move |s| {
+    wait_for(&store, dir, "the job submitted", move |s| {
         s.get(&key)
             .ok()
             .flatten()
@@ -423,7 +494,7 @@ async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
         started.elapsed()
     );
     let key = id.clone();
-    wait_for(&store, "the job running", move |s| {
+    wait_for(&store, dir, "the job running", move |s| {
         s.get(&key)
             .ok()
             .flatten()
