@@ -288,7 +288,14 @@ impl OutputStore {
                     format!("{} has no file name to store it under", local.display()),
                 )
             })?;
-        let key = self.key(&name);
+        self.put_video_as(local, &name).await
+    }
+
+    /// [`OutputStore::put_video`] under `name` (relative to the store's prefix; `/` makes
+    /// folders), where the file name alone would not be unique: a film's segments are
+    /// `segment_01.mp4`, ... in every run.
+    pub async fn put_video_as(&self, local: &Path, name: &str) -> Result<Stored> {
+        let key = self.key(name);
         let path = StorePath::from(key.as_str());
         let url = self.url_of(&key);
         let mut file = tokio::fs::File::open(local)

@@ -149,6 +149,96 @@ async fn a_video_lands_in_the_bucket_with_its_sidecar_and_its_presigned_url_serv
     assert!(!format!("{jobs:?}{store:?}").contains(SECRET));
 }
 
+/// A two-segment animatic film run `run_id` over `jobs`, to `dir/out/<run_id>.mp4`.
+async fn film(jobs: &Jobs, dir: &Path, run_id: &str) -> ttv::film::FilmMade {
+    use ttv::film::{Film, FilmRequest, FilmSettings, Segment, Storyboard};
+    let film = Film::new(jobs.clone());
+    let request = FilmRequest {
+        storyboard: Storyboard {
+            size: Some("160x96".into()),
+            fps: Some(8),
+            segments: ["a paper boat sets off", "it rounds the drain"]
+                .iter()
+                .map(|p| Segment {
+                    prompt: (*p).into(),
+                    duration: Some(1.0),
+                    ..Segment::default()
+                })
+                .collect(),
+            ..Storyboard::default()
+        },
+        settings: FilmSettings::default(),
+        run_id: Some(run_id.into()),
+        out: Some(dir.join(format!("out/{run_id}.mp4"))),
+        backend: Some("animatic".into()),
+        max_cost_usd: None,
+        planning: None,
+    };
+    let plan = film.plan(&request).await.unwrap();
+    film.run(plan, &request, std::sync::Arc::new(|_| {}), &Cancel::new())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_films_segments_and_the_joined_film_land_in_the_bucket_under_names_of_their_own() {
+    let Some(endpoint) = common::s3_endpoint() else {
+        return;
+    };
+    let name = bucket(&endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "output_dir: {}\n{}",
+        dir.path().join("out").display(),
+        s3_config(&endpoint, &name)
+    );
+    let jobs = jobs_in(dir.path(), &yaml, &[]);
+    let first = film(&jobs, dir.path(), "harbour").await;
+    let second = film(&jobs, dir.path(), "drain").await;
+
+    // Every segment under its run's folder (segment_01.mp4 is in every film), each film and
+    // each sidecar beside its video.
+    let mut expected = Vec::new();
+    for run in ["drain", "harbour"] {
+        expected.push(format!("videos/{run}.mp4"));
+        expected.push(format!("videos/{run}.mp4.json"));
+        for n in 1..=2 {
+            expected.push(format!("videos/{run}/segment_0{n}.mp4"));
+            expected.push(format!("videos/{run}/segment_0{n}.mp4.json"));
+        }
+    }
+    let mut found = keys(&endpoint, &name).await;
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+
+    // The film's record says where it is, on disk and in the bucket; its presigned URL
+    // serves exactly the verified film.
+    let url = format!("s3://{name}/videos/harbour.mp4");
+    assert_eq!(first.record["video"]["url"], url.as_str());
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(&first.sidecar_path).unwrap()).unwrap();
+    assert_eq!(on_disk["video"]["url"], url.as_str());
+    let store = jobs.output_store().unwrap().unwrap();
+    let (_, stream) = store.read(&format!("{url}.json")).await.unwrap();
+    let stored: Value = serde_json::from_slice(&collect(stream).await).unwrap();
+    assert_eq!(stored, on_disk);
+    let signed = store.presign(&url, None).await.unwrap().unwrap();
+    let served = reqwest::get(&signed).await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        served.as_ref(),
+        std::fs::read(&first.path).unwrap().as_slice()
+    );
+    assert_eq!(first.record["video"]["frames"], 16, "2 × 1 s at 8 fps");
+    assert_eq!(
+        second.record["segments"][0]["video"],
+        dir.path()
+            .join("out/drain/segment_01.mp4")
+            .display()
+            .to_string()
+    );
+}
+
 #[tokio::test]
 async fn a_large_upload_is_never_visible_under_its_key_until_it_is_whole() {
     let Some(endpoint) = common::s3_endpoint() else {

@@ -509,12 +509,16 @@ fn print_made(cli: &Cli, made: &FilmMade) -> anyhow::Result<()> {
             "run_id": made.run_id,
             "path": made.path,
             "sidecar": made.sidecar_path,
+            "url": made.record["video"]["url"],
             "film": made.record,
         }));
     }
     println!("{}", made.path.display());
     if !cli.quiet {
         let r = &made.record;
+        if let Some(url) = r["video"]["url"].as_str() {
+            eprintln!("stored at {url}");
+        }
         eprintln!(
             "{} {}: {}x{}, {:.2} s, {} frames from {} segments, cost {}; record {}",
             if made.already_done {

@@ -914,7 +914,10 @@ impl Jobs {
                 ),
             )
         };
-        let stored = store.put_video(video).await.map_err(failed)?;
+        let stored = store
+            .put_video_as(video, &stored_name(&self.settings.output_dir, video))
+            .await
+            .map_err(failed)?;
         let sidecar_path = sidecar::path_for(video);
         let mut record = std::fs::read(&sidecar_path)
             .ok()
@@ -927,6 +930,41 @@ impl Jobs {
         store.put_sidecar(&stored, json).await.map_err(failed)?;
         let (db, key, url) = (runner.store().clone(), id.to_owned(), stored.url.clone());
         blocking(move || db.note(&key, STORED_EVENT, &url)).await?;
+        Ok(Some(stored.url))
+    }
+
+    /// Streams the verified film at `film` and then its record `record` (with `video.url`
+    /// added, also on disk) to the output store; the URL, or `None` without an output store.
+    /// A film is a whole of its own: the segments were stored by their jobs.
+    pub async fn store_film(
+        &self,
+        film: &Path,
+        record: &mut serde_json::Value,
+    ) -> Result<Option<String>> {
+        let Some(store) = self.output_store()? else {
+            return Ok(None);
+        };
+        let failed = |e: Error| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "the film is verified at {}, but storing it in {} failed: {e}; \
+                     `ttv film resume` retries the upload (nothing is paid again)",
+                    film.display(),
+                    store.location()
+                ),
+            )
+        };
+        let stored = store
+            .put_video_as(film, &stored_name(&self.settings.output_dir, film))
+            .await
+            .map_err(failed)?;
+        record["video"]["url"] = stored.url.clone().into();
+        let json = serde_json::to_vec_pretty(record).map_err(|e| {
+            Error::new(ErrorKind::Io, format!("cannot encode the film record: {e}"))
+        })?;
+        crate::media::atomic::write_atomically(&sidecar::path_for(film), &json)?;
+        store.put_sidecar(&stored, json).await.map_err(failed)?;
         Ok(Some(stored.url))
     }
 
@@ -1116,4 +1154,25 @@ async fn blocking_io<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("a background task failed: {e}")))?
+}
+
+/// The name a video at `path` is stored under: its path inside the output folder when it is
+/// there (a film's segments are `<run id>/segment_01.mp4`, unique across films), else its
+/// file name.
+fn stored_name(output_dir: &Path, path: &Path) -> String {
+    let inside = path.strip_prefix(output_dir).ok().filter(|rel| {
+        rel.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    });
+    match inside {
+        Some(rel) if rel.components().count() > 0 => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        _ => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
 }

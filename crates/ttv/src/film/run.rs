@@ -636,8 +636,20 @@ impl Film {
         let record: RunRecord = serde_json::from_value(run.settings.clone())
             .map_err(|e| corrupt(run_id, "settings", e))?;
         if run.state == FilmState::Done
-            && let Some(made) = already_made(&run)
+            && let Some(mut made) = already_made(&run)
         {
+            // Made before an output store was configured (or its upload is missing): store
+            // it now.
+            if made.record["video"]["url"].is_null()
+                && self
+                    .jobs
+                    .store_film(&made.path, &mut made.record)
+                    .await?
+                    .is_some()
+            {
+                self.set_state(run_id, FilmState::Done, None, Some(&made.record))
+                    .await?;
+            }
             return Ok(made);
         }
         let plan = self
@@ -817,7 +829,8 @@ impl Film {
                 .await?
             }
         };
-        let made = self.write_record(&ctx, out, &joined, &paths).await?;
+        let mut made = self.write_record(&ctx, out, &joined, &paths).await?;
+        self.jobs.store_film(out, &mut made.record).await?;
         Ok(made)
     }
 
