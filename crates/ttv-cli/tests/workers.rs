@@ -595,3 +595,98 @@ fn a_store_url_password_never_shows_in_config_output_or_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_in_front_of_one_store_see_every_job_and_share_idempotency_keys() {
+    let Some(url) = ttv::store::testing::fresh_database("two_servers_in_front_of_one_store") else {
+        return;
+    };
+    let sim = Sim::start(SimConfig {
+        api_key: Some(KEY.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url(Provider::Runway);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let http = reqwest::Client::new();
+    let (port_a, port_b) = (common::free_port(), common::free_port());
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let mut server_a = serve(&dir.join("a"), &base, &url, port_a);
+    let mut server_b = serve(&dir.join("b"), &base, &url, port_b);
+    common::wait_up(&http, &a, &mut server_a).await;
+    common::wait_up(&http, &b, &mut server_b).await;
+    let create = |api: &str, prompt: &str| {
+        http.post(format!("{api}/v1/ttv/jobs"))
+            .header("Idempotency-Key", "order-7")
+            .json(&json!({ "prompt": prompt, "duration": 5, "backend": "runway" }))
+            .send()
+    };
+    let get = |url: String| async {
+        let resp = http.get(url).send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json::<Value>().await.unwrap())
+    };
+
+    // Accepted by one server, the same key on the other gives the same job, and another
+    // body under it is refused there too.
+    let first = create(&a, "a lighthouse").await.unwrap();
+    assert_eq!(first.status(), 202);
+    let id = first.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = create(&b, "a lighthouse").await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id.as_str());
+    let other = create(&b, "a different lighthouse").await.unwrap();
+    assert_eq!(other.status(), 409);
+    assert_eq!(
+        other.json::<Value>().await.unwrap()["error"]["code"],
+        "idempotency_key_reused"
+    );
+
+    // The other server shows it and lists it (no worker runs here: it waits in the queue).
+    let (status, v) = get(format!("{b}/v1/ttv/jobs/{id}")).await;
+    assert_eq!(
+        (status.as_u16(), v["phase"].as_str()),
+        (200, Some("queued")),
+        "{v}"
+    );
+    let (_, all) = get(format!("{b}/v1/ttv/jobs")).await;
+    let listed: Vec<&str> = all["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert_eq!(listed, [id.as_str()], "{all}");
+
+    // Cancelled on one server, it is cancelled on the other, and off the queue.
+    let cancelled = http
+        .post(format!("{b}/jobs/{id}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert!(cancelled.status().is_success(), "{}", cancelled.status());
+    let (_, v) = get(format!("{a}/v1/ttv/jobs/{id}")).await;
+    assert_eq!(v["phase"], "cancelled", "{v}");
+    let store = {
+        let u = url.clone();
+        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
+            .await
+            .unwrap()
+    };
+    let key = id.clone();
+    let row = tokio::task::spawn_blocking(move || store.queued(&key).unwrap().unwrap())
+        .await
+        .unwrap();
+    assert_ne!(row.state, QueueState::Queued, "{row:?}");
+    assert_eq!(sim.paid_submits(Provider::Runway), 0);
+    kill9(&mut server_a);
+    kill9(&mut server_b);
+}

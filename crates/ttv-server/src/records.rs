@@ -1,8 +1,9 @@
 //! The server's own record of each job it accepted: who owns it, which API made it, the
 //! request as given (images saved beside it) and its idempotency key. Written atomically to
-//! one JSON file per job under `<data>/server/jobs/` before the job is answered, so that a
-//! restart finds every accepted job — also the ones still queued, which the job store does
-//! not know yet. Progress lives in the job store; this is only what the store cannot hold.
+//! one JSON file per job under `<data>/server/jobs/` (or, when the job store is shared, to its
+//! `server_records` table, where every server in front of it sees them) before the job is
+//! answered, so that a restart finds every accepted job — also the ones still queued, which
+//! the job store does not know yet. Progress lives in the job store; this is only what the store cannot hold.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ttv::store::{RecordAdded, Store, StoreError};
 
 /// Which API made the job (it decides the job's id form and how it is shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,10 +101,22 @@ pub struct Record {
     pub deleted: bool,
 }
 
-/// Every record, in memory and on disk.
+/// Every record: in memory and on disk, or in the shared job store.
 pub struct Records {
     dir: PathBuf,
     inner: RwLock<Inner>,
+    /// The job store, when it is shared (PostgreSQL): records live there, so that every
+    /// server in front of it sees every accepted job and one idempotency key makes one job.
+    shared: Option<Store>,
+}
+
+/// What [`Records::insert`] did.
+pub enum Inserted {
+    /// The record is in.
+    New(Arc<Record>),
+    /// Another request (on this server or another one in front of the same store) made a
+    /// job with the same idempotency key first: its record.
+    KeyTaken(Arc<Record>),
 }
 
 #[derive(Default)]
@@ -139,6 +153,17 @@ impl Records {
         Ok(Self {
             dir: dir.to_path_buf(),
             inner: RwLock::new(inner),
+            shared: None,
+        })
+    }
+
+    /// Records kept in the shared job store `store`; input images still go under `dir`.
+    pub fn open_shared(dir: &Path, store: Store) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir.join("inputs"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            inner: RwLock::new(Inner::default()),
+            shared: Some(store),
         })
     }
 
@@ -148,33 +173,75 @@ impl Records {
     }
 
     /// The record of job `id`, deleted or not.
-    pub fn get(&self, id: &str) -> Option<Arc<Record>> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        inner.by_id.get(id).map(|&i| inner.order[i].clone())
+    pub async fn get(&self, id: &str) -> std::io::Result<Option<Arc<Record>>> {
+        let Some(store) = &self.shared else {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            return Ok(inner.by_id.get(id).map(|&i| inner.order[i].clone()));
+        };
+        let (store, id) = (store.clone(), id.to_owned());
+        shared_read(move || store.server_record(&id))
+            .await?
+            .map(|json| parse(&json))
+            .transpose()
     }
 
     /// The job made with idempotency key `key` by `owner`.
-    pub fn by_key(&self, owner: &str, key: &str) -> Option<Arc<Record>> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let id = inner.by_key.get(&(owner.to_owned(), key.to_owned()))?;
-        inner.by_id.get(id).map(|&i| inner.order[i].clone())
+    pub async fn by_key(&self, owner: &str, key: &str) -> std::io::Result<Option<Arc<Record>>> {
+        let Some(store) = &self.shared else {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            return Ok(inner
+                .by_key
+                .get(&(owner.to_owned(), key.to_owned()))
+                .and_then(|id| inner.by_id.get(id))
+                .map(|&i| inner.order[i].clone()));
+        };
+        let (store, owner, key) = (store.clone(), owner.to_owned(), key.to_owned());
+        shared_read(move || store.server_record_by_key(&owner, &key))
+            .await?
+            .map(|json| parse(&json))
+            .transpose()
     }
 
     /// Every record not deleted, oldest first.
-    pub fn all(&self) -> Vec<Arc<Record>> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        inner.order.iter().filter(|r| !r.deleted).cloned().collect()
+    pub async fn all(&self) -> std::io::Result<Vec<Arc<Record>>> {
+        let all = match &self.shared {
+            None => {
+                let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+                inner.order.clone()
+            }
+            Some(store) => {
+                let store = store.clone();
+                shared_read(move || store.server_records())
+                    .await?
+                    .iter()
+                    .map(|json| parse(json))
+                    .collect::<std::io::Result<_>>()?
+            }
+        };
+        Ok(all.into_iter().filter(|r| !r.deleted).collect())
     }
 
-    /// Saves `record` (atomically) and adds it. Blocking: call from a blocking task.
-    pub fn insert(&self, record: Record) -> std::io::Result<Arc<Record>> {
+    /// Saves `record` (atomically) and adds it, unless its owner's idempotency key is taken.
+    /// Blocking: call from a blocking task.
+    pub fn insert(&self, record: Record) -> std::io::Result<Inserted> {
+        if let Some(store) = &self.shared {
+            let json = serde_json::to_string(&record).map_err(std::io::Error::other)?;
+            let key = record.idempotency.as_ref().map(|(k, _)| k.as_str());
+            return match store
+                .add_server_record(&record.id, &record.owner, key, &json)
+                .map_err(std::io::Error::other)?
+            {
+                RecordAdded::Added => Ok(Inserted::New(Arc::new(record))),
+                RecordAdded::KeyTaken(json) => Ok(Inserted::KeyTaken(parse(&json)?)),
+            };
+        }
         self.write(&record)?;
         let record = Arc::new(record);
         self.inner
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .add(record.clone());
-        Ok(record)
+        Ok(Inserted::New(record))
     }
 
     /// Marks job `id` deleted. Blocking.
@@ -230,7 +297,23 @@ impl Records {
     }
 
     fn change(&self, id: &str, f: impl FnOnce(&mut Record)) -> std::io::Result<()> {
-        let Some(current) = self.get(id) else {
+        if let Some(store) = &self.shared {
+            let Some(json) = store.server_record(id).map_err(std::io::Error::other)? else {
+                return Ok(());
+            };
+            let mut record = (*parse(&json)?).clone();
+            f(&mut record);
+            let json = serde_json::to_string(&record).map_err(std::io::Error::other)?;
+            store
+                .set_server_record(id, &json)
+                .map_err(std::io::Error::other)?;
+            return Ok(());
+        }
+        let current = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            inner.by_id.get(id).map(|&i| inner.order[i].clone())
+        };
+        let Some(current) = current else {
             return Ok(());
         };
         let mut record = (*current).clone();
@@ -242,4 +325,21 @@ impl Records {
         }
         Ok(())
     }
+}
+
+/// A record as stored.
+fn parse(json: &str) -> std::io::Result<Arc<Record>> {
+    serde_json::from_str(json)
+        .map(Arc::new)
+        .map_err(|e| std::io::Error::other(format!("an unreadable job record in the store: {e}")))
+}
+
+/// Runs a read of the shared store off the async threads.
+async fn shared_read<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)
 }

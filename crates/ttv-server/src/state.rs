@@ -16,13 +16,13 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use ttv::facade::{FallbackPolicy, JobSpec, Jobs, Plan};
 use ttv::media::image::ImageInput;
-use ttv::store::{Job, JobState};
+use ttv::store::{Job, JobState, Store};
 use ttv::{AspectRatio, GenerationRequest, Problem, ResolutionSpec, VideoDuration};
 
 use crate::auth::{Caller, Tokens};
 use crate::error::ApiError;
 use crate::live::{Live, from_step};
-use crate::records::{Api, Input, Record, Records};
+use crate::records::{Api, Input, Inserted, Record, Records};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -117,9 +117,17 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     /// The state for `jobs` (with its store) under `opts`.
     pub fn new(jobs: Jobs, opts: Options, tokens: Tokens) -> std::io::Result<Self> {
-        let records = Records::open(&opts.dir)?;
+        let shared = jobs
+            .runner()
+            .ok()
+            .map(|r| r.store().clone())
+            .filter(Store::is_shared);
+        let queue = shared.is_some();
+        let records = match shared {
+            Some(store) => Records::open_shared(&opts.dir, store)?,
+            None => Records::open(&opts.dir)?,
+        };
         let key = signing_key(&opts.dir)?;
-        let queue = jobs.runner().is_ok_and(|r| r.store().is_shared());
         Ok(Self {
             queue,
             workers: Arc::new(Semaphore::new(opts.workers.max(1))),
@@ -196,6 +204,22 @@ impl Accepted {
     }
 }
 
+/// The job `existing` made earlier with idempotency key `key`, when it was made with the same
+/// body (`hash`); else the key is being reused for another request.
+fn same_request(existing: Arc<Record>, key: &str, hash: &str) -> Result<Accepted, ApiError> {
+    let made_with = existing.idempotency.as_ref().map(|(_, h)| h.as_str());
+    if made_with == Some(hash) {
+        return Ok(Accepted::Existing(existing));
+    }
+    Err(ApiError::conflict(
+        "idempotency_key_reused",
+        format!(
+            "Idempotency-Key {key:?} was used for job {} with a different request body; use a new key for a new request",
+            existing.id
+        ),
+    ))
+}
+
 /// Plans, records and queues a job. Nothing is spent here; invalid requests, unusable
 /// backends and budgets are refused before the job is recorded.
 pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Accepted, ApiError> {
@@ -210,25 +234,15 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
         false => None,
     };
     if let Some((key, hash)) = &new.idempotency
-        && let Some(existing) = state.records.by_key(&caller.name, key)
+        && let Some(existing) = state
+            .records
+            .by_key(&caller.name, key)
+            .await
+            .map_err(ApiError::internal)?
     {
-        if &existing
-            .idempotency
-            .as_ref()
-            .map(|(_, h)| h.clone())
-            .unwrap_or_default()
-            == hash
-        {
-            return Ok(Accepted::Existing(existing));
-        }
-        return Err(ApiError::conflict(
-            "idempotency_key_reused",
-            format!(
-                "Idempotency-Key {key:?} was used for job {} with a different request body; use a new key for a new request",
-                existing.id
-            ),
-        ));
+        return same_request(existing, key, hash);
     }
+    let asked = new.idempotency.clone();
     let request = to_request(&new.input, new.image.clone(), new.last_frame.clone())?;
     let id = new.id.clone().unwrap_or_else(ttv::jobs::new_job_id);
     let plan = state.jobs.plan(spec_for(&new.input, request, &id)?).await?;
@@ -265,7 +279,7 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
         deleted: false,
     };
     let st = state.clone();
-    let record = tokio::task::spawn_blocking(move || {
+    let inserted = tokio::task::spawn_blocking(move || {
         for (path, img) in writes {
             crate::records::write_atomic(&path, img.bytes())?;
         }
@@ -274,6 +288,14 @@ pub async fn accept(state: &Shared, caller: &Caller, new: NewJob) -> Result<Acce
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::internal(format!("cannot record the job: {e}")))?;
+    let record = match inserted {
+        Inserted::New(record) => record,
+        // Another server in front of the same store took the key just now.
+        Inserted::KeyTaken(existing) => {
+            let (key, hash) = asked.unwrap_or_default();
+            return same_request(existing, &key, &hash);
+        }
+    };
     if state.queue {
         // Workers run it: the queue gets the record with its images.
         let payload = crate::queue::Payload::new(
@@ -344,6 +366,8 @@ async fn check_token_budget(
     let mine: Vec<Arc<Record>> = state
         .records
         .all()
+        .await
+        .map_err(ApiError::internal)?
         .into_iter()
         .filter(|r| r.owner == caller.name && r.created_at.date_naive() == today && !r.cancelled)
         .collect();
@@ -498,7 +522,14 @@ pub fn spawn_job(state: Shared, id: String) {
             // Shutting down: the job stays as it is, for the next start.
             return;
         }
-        if state.records.get(&id).is_some_and(|r| r.cancelled) {
+        if state
+            .records
+            .get(&id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.cancelled)
+        {
             return;
         }
         state.live.update(&id, |j| {
@@ -595,6 +626,8 @@ async fn replan(state: &Shared, id: &str) -> ttv::Result<Plan> {
     let record = state
         .records
         .get(id)
+        .await
+        .map_err(|e| ttv::Error::io(format_args!("cannot read job {id}'s record"), e))?
         .ok_or_else(|| ttv::Error::new(ttv::ErrorKind::Io, format!("job {id} has no record")))?;
     let dir = state.records.inputs_dir();
     let (first, last) = (record.input.image.clone(), record.input.last_frame.clone());
@@ -631,7 +664,12 @@ pub async fn resume_all(state: &Shared) -> ttv::Result<usize> {
         .map(|j| (j.id, j.state))
         .collect();
     let mut count = 0;
-    for record in state.records.all() {
+    let records = state
+        .records
+        .all()
+        .await
+        .map_err(|e| ttv::Error::io("cannot read the server's job records", e))?;
+    for record in records {
         let pending = match jobs.get(&record.id) {
             None => !record.cancelled,
             Some(s) => matches!(
@@ -769,6 +807,8 @@ pub async fn view(state: &Shared, caller: &Caller, id: &str) -> Result<View, Api
     let record = state
         .records
         .get(id)
+        .await
+        .map_err(ApiError::internal)?
         .filter(|r| !r.deleted && caller.may_see(&r.owner))
         .ok_or_else(|| ApiError::not_found(id))?;
     let runner = state.jobs.runner()?;
@@ -790,6 +830,8 @@ pub async fn views(state: &Shared, caller: &Caller) -> Result<Vec<View>, ApiErro
     let mut out: Vec<View> = state
         .records
         .all()
+        .await
+        .map_err(ApiError::internal)?
         .into_iter()
         .filter(|r| caller.may_see(&r.owner))
         .map(|r| {

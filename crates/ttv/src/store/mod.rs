@@ -19,6 +19,7 @@
 mod film_runs;
 mod postgres;
 pub mod queue;
+mod server_records;
 pub mod sql;
 mod sqlite;
 pub mod state;
@@ -42,6 +43,7 @@ use sql::{DbError, Row, Sql, Val};
 pub use self::postgres::{redact as redact_url, round_trips as postgres_round_trips};
 pub use film_runs::{FilmRun, FilmState, NewFilmRun};
 pub use queue::{Claimed, QueueState, QueuedJob};
+pub use server_records::RecordAdded;
 pub use state::{JobEvent, JobState, Machine, Refused};
 
 /// The file name of the store inside the data directory.

@@ -27,7 +27,8 @@ const MIGRATION_LOCK: i64 = 0x0074_7476;
 
 /// Schema migrations, applied in order. The same tables as SQLite's, with PostgreSQL's types
 /// for the keys and counters.
-const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
         state TEXT NOT NULL,
         backend TEXT NOT NULL,
@@ -80,7 +81,19 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
         enqueued_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
-    CREATE INDEX queue_waiting ON queue(state, enqueued_at);"];
+    CREATE INDEX queue_waiting ON queue(state, enqueued_at);",
+    // The server's records of accepted jobs, shared by every `ttv serve` in front of one
+    // database (see `server_records.rs`).
+    "CREATE TABLE server_records (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        idem_key TEXT,
+        record TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX server_records_key ON server_records(owner, idem_key);",
+];
 
 /// Messages this process sent to PostgreSQL servers and waited on (statements, prepares,
 /// `BEGIN`, `COMMIT`), for benchmarks.

@@ -69,6 +69,17 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     CREATE INDEX queue_waiting ON queue(state, enqueued_at);",
+    // The server's records of accepted jobs, shared by every `ttv serve` in front of one
+    // database (see `server_records.rs`).
+    "CREATE TABLE server_records (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        idem_key TEXT,
+        record TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX server_records_key ON server_records(owner, idem_key);",
 ];
 
 /// The number of migrations this ttv knows.

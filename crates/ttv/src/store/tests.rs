@@ -532,3 +532,53 @@ fn a_postgres_listener_is_woken_by_a_queued_job() {
     assert!(listener.wait(Duration::from_secs(10)).unwrap());
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn server_records_are_shared_and_one_idempotency_key_makes_one_record() {
+    each_engine("server_records_are_shared", |engine, open| {
+        let (a, b) = (open(), open());
+        let add = |s: &Store, id: &str, key: Option<&str>| {
+            s.add_server_record(id, "alice", key, &format!("{{\"id\":\"{id}\"}}"))
+                .unwrap()
+        };
+        assert_eq!(add(&a, "j1", Some("k1")), RecordAdded::Added, "{engine}");
+        assert_eq!(add(&b, "j2", None), RecordAdded::Added);
+        assert_eq!(add(&b, "j3", None), RecordAdded::Added, "no key, no clash");
+        // The same key from the other server: the first record, nothing added.
+        assert_eq!(
+            add(&b, "j4", Some("k1")),
+            RecordAdded::KeyTaken("{\"id\":\"j1\"}".into())
+        );
+        // Another owner's key of the same name is another key.
+        let bob = b
+            .add_server_record("j5", "bob", Some("k1"), "{\"id\":\"j5\"}")
+            .unwrap();
+        assert_eq!(bob, RecordAdded::Added);
+        // An id twice is refused.
+        assert!(matches!(
+            a.add_server_record("j2", "alice", None, "{}"),
+            Err(StoreError::Exists(id)) if id == "j2"
+        ));
+        assert_eq!(
+            b.server_record_by_key("alice", "k1").unwrap().as_deref(),
+            Some("{\"id\":\"j1\"}")
+        );
+        assert!(
+            a.set_server_record("j2", "{\"id\":\"j2\",\"cancelled\":true}")
+                .unwrap()
+        );
+        assert!(!a.set_server_record("nope", "{}").unwrap());
+        assert_eq!(
+            b.server_record("j2").unwrap().as_deref(),
+            Some("{\"id\":\"j2\",\"cancelled\":true}")
+        );
+        assert_eq!(b.server_record("nope").unwrap(), None);
+        let ids: Vec<String> = open()
+            .server_records()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(r).unwrap()["id"].to_string())
+            .collect();
+        assert_eq!(ids, ["\"j1\"", "\"j2\"", "\"j3\"", "\"j5\""], "{engine}");
+    });
+}
