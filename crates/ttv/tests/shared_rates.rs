@@ -162,3 +162,54 @@ async fn booking_spaces_requests_by_the_period_after_the_burst_across_connection
         Duration::ZERO
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_rate_database_is_gone_a_call_fails_as_retryable_having_sent_nothing() {
+    let Some(admin) = postgres_url() else {
+        return;
+    };
+    let db = fresh_database(&admin).await;
+    let sim = sim(SimConfig::default().with_timings(0.0, 0.2)).await;
+    let shared = SharedRates::connect(&db).await.unwrap();
+    let registry = Registry::with_shared_rates(&settings(&sim), &shared);
+    let runway = registry.get("backend", "runway").unwrap();
+
+    // The database goes away under the connected pool: its sessions are ended and it is
+    // dropped, so neither the pooled connections nor new ones reach it.
+    let name = url::Url::parse(&db)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = task.await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let request = GenerationRequest {
+        duration: Some(VideoDuration::from_secs(5)),
+        ..GenerationRequest::text("a lighthouse at dusk")
+    };
+    let err = runway
+        .generate(&request, &dir.path().join("clip.mp4"), &no_events)
+        .await
+        .expect_err("no token, no request");
+    assert_eq!(err.kind(), ttv::ErrorKind::Transient, "{err}");
+    assert_eq!(err.spend(), ttv::Spend::No, "{err}");
+    assert!(err.to_string().contains("rate-limit database"), "{err}");
+    // Nothing reached the provider, paid or not.
+    assert_eq!(sim.paid_submits(Provider::Runway), 0);
+    let sent = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.provider == Some(Provider::Runway))
+        .count();
+    assert_eq!(sent, 0);
+}
