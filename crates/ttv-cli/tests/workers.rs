@@ -53,6 +53,43 @@ fn worker(dir: &Path, base: &str, store: &str, name: &str, extra: &[&str]) -> Ch
     cmd.spawn().unwrap()
 }
 
+/// What every test here starts with: a `ttv serve` in front of database `url` and the
+/// simulator's Runway, in a folder of its own, and a store open on the same database.
+struct Rig {
+    url: String,
+    base: String,
+    work: tempfile::TempDir,
+    store: Store,
+    api: String,
+    http: reqwest::Client,
+    server: Child,
+}
+
+impl Rig {
+    async fn start(sim: &Sim, url: String) -> Self {
+        let base = sim.base_url(Provider::Runway);
+        let work = tempfile::tempdir().unwrap();
+        let u = url.clone();
+        let store = tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
+            .await
+            .unwrap();
+        let port = common::free_port();
+        let api = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut server = serve(&work.path().join("server"), &base, &url, port);
+        common::wait_up(&http, &api, &mut server).await;
+        Self {
+            url,
+            base,
+            work,
+            store,
+            api,
+            http,
+            server,
+        }
+    }
+}
+
 async fn post_jobs(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
@@ -176,20 +213,16 @@ async fn workers_killed_mid_poll_and_mid_download_leave_every_job_finished_once_
         });
     }
     let sim = Sim::start(config).await.unwrap();
-    let base = sim.base_url(Provider::Runway);
-    let work = tempfile::tempdir().unwrap();
+    let Rig {
+        url,
+        base,
+        work,
+        store,
+        api,
+        http,
+        mut server,
+    } = Rig::start(&sim, url).await;
     let dir = work.path();
-    let store = {
-        let u = url.clone();
-        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
-            .await
-            .unwrap()
-    };
-    let port = common::free_port();
-    let api = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut server = serve(&dir.join("server"), &base, &url, port);
-    common::wait_up(&http, &api, &mut server).await;
     let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"]
         .iter()
         .map(|name| {
@@ -348,20 +381,16 @@ async fn two_workers_racing_a_daily_budget_never_spend_past_it() {
     })
     .await
     .unwrap();
-    let base = sim.base_url(Provider::Runway);
-    let work = tempfile::tempdir().unwrap();
+    let Rig {
+        url,
+        base,
+        work,
+        store,
+        api,
+        http,
+        mut server,
+    } = Rig::start(&sim, url).await;
     let dir = work.path();
-    let store = {
-        let u = url.clone();
-        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
-            .await
-            .unwrap()
-    };
-    let port = common::free_port();
-    let api = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut server = serve(&dir.join("server"), &base, &url, port);
-    common::wait_up(&http, &api, &mut server).await;
     let ids = post_jobs(&http, &api, 1).await;
     let mut first = worker(&dir.join("w0"), &base, &url, "w0", &[]);
     let first_id = ids[0].clone();
@@ -451,20 +480,16 @@ async fn a_worker_serves_health_and_metrics_and_drains_on_sigterm() {
     })
     .await
     .unwrap();
-    let base = sim.base_url(Provider::Runway);
-    let work = tempfile::tempdir().unwrap();
+    let Rig {
+        url,
+        base,
+        work,
+        store,
+        api,
+        http,
+        mut server,
+    } = Rig::start(&sim, url).await;
     let dir = work.path();
-    let store = {
-        let u = url.clone();
-        tokio::task::spawn_blocking(move || Store::connect(&u).unwrap())
-            .await
-            .unwrap()
-    };
-    let port = common::free_port();
-    let api = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut server = serve(&dir.join("server"), &base, &url, port);
-    common::wait_up(&http, &api, &mut server).await;
     let metrics_port = common::free_port();
     let metrics = format!("http://127.0.0.1:{metrics_port}");
     let mut child = worker(

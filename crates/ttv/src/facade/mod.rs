@@ -900,37 +900,21 @@ impl Jobs {
         id: &str,
         video: &Path,
     ) -> Result<Option<String>> {
-        let Some(store) = self.output_store()? else {
-            return Ok(None);
-        };
-        let failed = |e: Error| {
-            Error::new(
-                e.kind(),
-                format!(
-                    "job {id}'s video is verified at {}, but storing it in {} failed: {e}; \
-                     the same command again retries the upload (nothing is paid again)",
-                    video.display(),
-                    store.location()
-                ),
-            )
-        };
-        let stored = store
-            .put_video_as(video, &stored_name(&self.settings.output_dir, video))
-            .await
-            .map_err(failed)?;
-        let sidecar_path = sidecar::path_for(video);
-        let mut record = std::fs::read(&sidecar_path)
+        let mut record = std::fs::read(sidecar::path_for(video))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .unwrap_or_else(|| serde_json::json!({}));
-        record["video"]["url"] = stored.url.clone().into();
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the sidecar: {e}")))?;
-        crate::media::atomic::write_atomically(&sidecar_path, &json)?;
-        store.put_sidecar(&stored, json).await.map_err(failed)?;
-        let (db, key, url) = (runner.store().clone(), id.to_owned(), stored.url.clone());
-        blocking(move || db.note(&key, STORED_EVENT, &url)).await?;
-        Ok(Some(stored.url))
+        let what = format!("job {id}'s video");
+        let retry = "the same command again retries the upload";
+        let Some(url) = self
+            .store_with_record(video, &mut record, &what, retry)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (db, key, noted) = (runner.store().clone(), id.to_owned(), url.clone());
+        blocking(move || db.note(&key, STORED_EVENT, &noted)).await?;
+        Ok(Some(url))
     }
 
     /// Streams the verified film at `film` and then its record `record` (with `video.url`
@@ -941,6 +925,21 @@ impl Jobs {
         film: &Path,
         record: &mut serde_json::Value,
     ) -> Result<Option<String>> {
+        let retry = "`ttv film resume` retries the upload";
+        self.store_with_record(film, record, "the film", retry)
+            .await
+    }
+
+    /// Streams the verified `video` to the output store, then `record` with `video.url` added
+    /// beside it, also to the local sidecar. A failure names `what` was stored and how to
+    /// `retry`.
+    async fn store_with_record(
+        &self,
+        video: &Path,
+        record: &mut serde_json::Value,
+        what: &str,
+        retry: &str,
+    ) -> Result<Option<String>> {
         let Some(store) = self.output_store()? else {
             return Ok(None);
         };
@@ -948,22 +947,21 @@ impl Jobs {
             Error::new(
                 e.kind(),
                 format!(
-                    "the film is verified at {}, but storing it in {} failed: {e}; \
-                     `ttv film resume` retries the upload (nothing is paid again)",
-                    film.display(),
+                    "{what} is verified at {}, but storing it in {} failed: {e}; {retry} \
+                     (nothing is paid again)",
+                    video.display(),
                     store.location()
                 ),
             )
         };
         let stored = store
-            .put_video_as(film, &stored_name(&self.settings.output_dir, film))
+            .put_video_as(video, &stored_name(&self.settings.output_dir, video))
             .await
             .map_err(failed)?;
         record["video"]["url"] = stored.url.clone().into();
-        let json = serde_json::to_vec_pretty(record).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("cannot encode the film record: {e}"))
-        })?;
-        crate::media::atomic::write_atomically(&sidecar::path_for(film), &json)?;
+        let json = serde_json::to_vec_pretty(record)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the sidecar: {e}")))?;
+        crate::media::atomic::write_atomically(&sidecar::path_for(video), &json)?;
         store.put_sidecar(&stored, json).await.map_err(failed)?;
         Ok(Some(stored.url))
     }
