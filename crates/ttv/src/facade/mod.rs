@@ -933,7 +933,7 @@ impl Jobs {
     /// Whether another process is running job `id` right now.
     pub async fn is_running_elsewhere(&self, id: &str) -> Result<bool> {
         let (store, key) = (self.runner()?.store().clone(), id.to_owned());
-        blocking(move || store.lock_job(&key).map(|lock| lock.is_none())).await
+        blocking(move || store.is_job_locked(&key)).await
     }
 
     /// Cancels `job` at the provider (where the backend can) and records it; the error says

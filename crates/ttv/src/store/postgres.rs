@@ -80,7 +80,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
         enqueued_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
-    CREATE INDEX queue_waiting ON queue(state, enqueued_at);"];
+    CREATE INDEX queue_waiting ON queue(state, enqueued_at);",
+    // Claims walk unfinished rows in queue order (see `queue::claim_next`).
+    "CREATE INDEX queue_claimable ON queue (enqueued_at, id) WHERE state IN ('queued', 'claimed');",
+];
 
 /// Messages this process sent to PostgreSQL servers and waited on (statements, prepares,
 /// `BEGIN`, `COMMIT`), for benchmarks.
@@ -269,6 +272,65 @@ impl Postgres {
         };
         self.put(conn);
         out
+    }
+}
+
+/// A pooled connection whose session holds a job's advisory lock; see
+/// [`Postgres::try_lock`]. Dropped without [`Postgres::unlock`], it closes the connection,
+/// which ends the session and so the lock.
+pub(super) struct Locked {
+    conn: Option<Conn>,
+    key: i64,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            close_aside(conn.client);
+        }
+    }
+}
+
+impl Postgres {
+    /// Takes advisory lock `key` on a connection from the pool, which is kept out of the
+    /// pool while the lock is held; `None` when another session holds it. One round trip,
+    /// where a session of its own would cost a connection, a login and a server process.
+    pub(super) fn try_lock(&self, key: i64) -> StoreResult<Option<Locked>> {
+        let mut conn = self.take()?;
+        let held = {
+            let Conn { client, prepared } = &mut conn;
+            Pg { client, prepared }.row("SELECT pg_try_advisory_lock($1)", &[Val::Int(key)])
+        };
+        match held {
+            Ok(Some(row)) if row.int(0) == Ok(1) => Ok(Some(Locked {
+                conn: Some(conn),
+                key,
+            })),
+            Ok(_) => {
+                self.put(conn);
+                Ok(None)
+            }
+            Err(e) => {
+                close_aside(conn.client);
+                Err(self.failed(e))
+            }
+        }
+    }
+
+    /// Lets go of `locked`'s lock and gives its connection back to the pool; a connection
+    /// that cannot say it let go is closed instead (its session's end lets go). Blocking.
+    pub(super) fn unlock(&self, mut locked: Locked) {
+        let Some(mut conn) = locked.conn.take() else {
+            return;
+        };
+        let released = {
+            let Conn { client, prepared } = &mut conn;
+            Pg { client, prepared }.row("SELECT pg_advisory_unlock($1)", &[Val::Int(locked.key)])
+        };
+        match released {
+            Ok(Some(row)) if row.int(0) == Ok(1) => self.put(conn),
+            _ => close_aside(conn.client),
+        }
     }
 }
 
