@@ -489,7 +489,8 @@ async fn run_job(inner: &Inner, claimed: &Claimed) -> ttv::Result<Option<(JobSta
                         format!("queued job {id} has an unreadable payload: {e}"),
                     )
                 })?;
-            let plan = payload.plan(&inner.jobs).await?;
+            // The job as just read: the plan need not read it again.
+            let plan = payload.plan_knowing(&inner.jobs, Some(known)).await?;
             inner.jobs.run(plan, &sink, &Cancel::new()).await?
         }
     };
