@@ -113,7 +113,15 @@ impl Simulator {
         let scenario = dir.path().join("scenario.yaml");
         std::fs::write(&scenario, "video_max_side: 64\n").unwrap();
         let mut child = Command::new(binary)
-            .args(["--json", "--queue-secs", "0", "--run-secs", "0.05", "--api-key", KEY])
+            .args([
+                "--json",
+                "--queue-secs",
+                "0",
+                "--run-secs",
+                "0.05",
+                "--api-key",
+                KEY,
+            ])
             .arg("--scenario")
             .arg(&scenario)
             .stdout(Stdio::piped())
@@ -305,7 +313,12 @@ async fn main() {
         let s = store.clone();
         let (states, submitted) = blocking(move || {
             let states = s.state_counts().unwrap();
-            let submitted = s.list(&[]).unwrap().iter().filter(|j| j.submits > 0).count();
+            let submitted = s
+                .list(&[])
+                .unwrap()
+                .iter()
+                .filter(|j| j.submits > 0)
+                .count();
             (states, submitted)
         })
         .await;

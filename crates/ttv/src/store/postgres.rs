@@ -27,7 +27,8 @@ const MIGRATION_LOCK: i64 = 0x0074_7476;
 
 /// Schema migrations, applied in order. The same tables as SQLite's, with PostgreSQL's types
 /// for the keys and counters.
-const MIGRATIONS: &[&str] = &["CREATE TABLE jobs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
         state TEXT NOT NULL,
         backend TEXT NOT NULL,

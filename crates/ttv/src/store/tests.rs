@@ -563,7 +563,11 @@ fn stores_racing_the_same_state_change_never_both_win() {
         });
         assert_eq!(won.iter().filter(|w| **w).count(), 1, "{engine}: {won:?}");
         let job = first.job("race").unwrap();
-        assert_eq!((job.state, job.submits), (JobState::Submitting, 1), "{engine}");
+        assert_eq!(
+            (job.state, job.submits),
+            (JobState::Submitting, 1),
+            "{engine}"
+        );
         let begun = first
             .history("race")
             .unwrap()
@@ -582,7 +586,8 @@ fn a_state_change_is_decided_on_the_row_as_it_is_not_as_it_was_seen() {
         assert_eq!(a.job("seen").unwrap().state, JobState::Created);
         // Another process submits the job after `a` looked at it.
         b.apply("seen", &JobEvent::BeginSubmit).unwrap();
-        b.apply("seen", &JobEvent::Submitted(ticket("t-1"))).unwrap();
+        b.apply("seen", &JobEvent::Submitted(ticket("t-1")))
+            .unwrap();
         let refused = a.apply("seen", &JobEvent::BeginSubmit).unwrap_err();
         assert!(
             matches!(refused, StoreError::Refused { .. }),
@@ -592,7 +597,10 @@ fn a_state_change_is_decided_on_the_row_as_it_is_not_as_it_was_seen() {
         assert_eq!(running.state, JobState::Running, "{engine}");
         assert_eq!(running.ticket.map(|t| t.id).as_deref(), Some("t-1"));
         let last = a.history("seen").unwrap().pop().unwrap();
-        assert_eq!((last.from, last.to), (JobState::Submitted, JobState::Running));
+        assert_eq!(
+            (last.from, last.to),
+            (JobState::Submitted, JobState::Running)
+        );
         assert_eq!(a.job("seen").unwrap().submits, 1, "{engine}");
     });
 }
