@@ -4,9 +4,10 @@
 //! written once ([`sql`]) and the same test suite runs against both.
 //!
 //! Every job is a row before anything is sent. State changes go through
-//! [`state::Machine::apply`] inside one transaction that holds the job (SQLite's immediate
-//! transaction, PostgreSQL's row lock), with a history row per change, so two processes never
-//! both submit a job and a crash never loses a saved ticket. A paid submit begins in the same
+//! [`state::Machine::apply`] and are written atomically with a history row per change
+//! (SQLite: inside an immediate transaction; PostgreSQL: one statement that writes only onto
+//! the row the change was decided on, else decides again), so two processes never both
+//! submit a job and a crash never loses a saved ticket. A paid submit begins in the same
 //! transaction as the budget check against the ledger ([`Store::begin_submit_within`]), so
 //! processes racing at a limit never pass it together. The store holds requests as their JSON
 //! description (requests carry no keys; images are described, not included) and never a
@@ -517,6 +518,14 @@ impl Store {
         match self.inner.db {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The round trips to PostgreSQL this store (and its clones) made so far; 0 on SQLite.
+    pub fn round_trips(&self) -> u64 {
+        match &self.inner.db {
+            Db::Postgres(db) => db.trips(),
+            Db::Sqlite(_) => 0,
         }
     }
 

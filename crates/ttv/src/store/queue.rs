@@ -323,10 +323,7 @@ impl Store {
     }
 }
 
-/// Claims the oldest waiting job, or one whose lease ran out, in one statement; PostgreSQL's
-/// `SKIP LOCKED` lets claimers pass each other's candidate rows instead of queueing on them.
-/// The `state IN (...)` term matches PostgreSQL's partial index `queue_claimable`, so a claim
-/// walks only unfinished rows in queue order, however many finished ones the table holds.
+/// Claims a job whose holder's lease ran out, else the oldest waiting job, in one statement.
 fn claim_next(
     sql: &mut dyn super::sql::Sql,
     owner: &str,
@@ -335,18 +332,30 @@ fn claim_next(
 ) -> StoreResult<Option<Claimed>> {
     let engine = sql.engine();
     let clock = engine.now_ms();
-    let skip = match engine {
-        Engine::Postgres => " FOR UPDATE SKIP LOCKED",
-        Engine::Sqlite => "",
+    let pick = match engine {
+        // Two probes, each down a partial index of its own, so that a claim costs the same
+        // with a million finished rows or a thousand live leases as with none: first a
+        // lease that ran out (the lease index's range, compared with the statement's own
+        // stable clock so that it is an index bound), else the oldest waiting row. `SKIP
+        // LOCKED` lets claimers pass each other's candidates instead of queueing on them.
+        Engine::Postgres => "COALESCE(
+                 (SELECT id FROM queue WHERE state = 'claimed'
+                    AND lease_until < CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)
+                  ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED),
+                 (SELECT id FROM queue WHERE state = 'queued'
+                  ORDER BY enqueued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED))"
+            .to_owned(),
+        Engine::Sqlite => format!(
+            "(SELECT id FROM queue
+              WHERE state = 'queued' OR (state = 'claimed' AND lease_until < {clock})
+              ORDER BY enqueued_at, id LIMIT 1)"
+        ),
     };
     let row = sql.row(
         &format!(
             "UPDATE queue SET state = 'claimed', owner = $1, lease_until = {clock} + $2,
                  claims = claims + 1, updated_at = $3
-             WHERE id = (SELECT id FROM queue
-                         WHERE state IN ('queued', 'claimed')
-                           AND (state = 'queued' OR lease_until < {clock})
-                         ORDER BY enqueued_at, id LIMIT 1{skip})
+             WHERE id = {pick}
              RETURNING id, payload, claims"
         ),
         p![owner, millis(lease), now],

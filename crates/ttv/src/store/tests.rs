@@ -604,3 +604,55 @@ fn a_state_change_is_decided_on_the_row_as_it_is_not_as_it_was_seen() {
         assert_eq!(a.job("seen").unwrap().submits, 1, "{engine}");
     });
 }
+
+#[test]
+fn on_postgres_each_state_change_and_queue_step_of_a_job_is_one_round_trip() {
+    let Some(url) = testing::fresh_database("one_round_trip_each") else {
+        return;
+    };
+    let store = Store::connect(&url).unwrap();
+    let lease = Duration::from_secs(30);
+    let life = |id: &str| {
+        store.enqueue(id, &serde_json::json!({})).unwrap();
+        let claimed = store.claim("w", lease, None).unwrap().expect("queued");
+        assert_eq!(claimed.id, id);
+        store.create(&new_job(id)).unwrap();
+        let lock = store.lock_job(id).unwrap().expect("free");
+        for event in [
+            JobEvent::BeginSubmit,
+            JobEvent::Submitted(ticket(&format!("t-{id}"))),
+            JobEvent::Running,
+            JobEvent::Downloading { charged: None },
+            JobEvent::Done,
+        ] {
+            store.apply(id, &event).unwrap();
+        }
+        drop(lock);
+        assert!(store.finish(id, "w", "done").unwrap());
+    };
+    // The first job prepares each statement on the pool's connections.
+    life("warm");
+    let before = store.round_trips();
+    life("counted");
+    let trips = store.round_trips() - before;
+    // Enqueue, claim, create, lock, five state changes, unlock, finish.
+    assert!(trips <= 11, "{trips} round trips");
+    assert_eq!(store.job("counted").unwrap().state, JobState::Done);
+    let events: Vec<String> = store
+        .history("counted")
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "created",
+            "begin_submit",
+            "submitted",
+            "running",
+            "downloading",
+            "done"
+        ]
+    );
+}
