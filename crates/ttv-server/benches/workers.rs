@@ -231,19 +231,22 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let sim = Simulator::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let env: HashMap<String, String> = [
         ("RUNWAYML_API_SECRET".to_owned(), KEY.to_owned()),
         ("RUNWAYML_BASE_URL".to_owned(), sim.runway_url()),
     ]
     .into();
     // Fixed, short polling: adaptive polling would wait as long as real Runway jobs take.
-    let yaml = format!(
-        "output_dir: {}\nremote_api_settings: {{ polling_interval: 0.05, adaptive_polling: false }}\n",
-        dir.path().join("out").display()
-    );
-    let loaded = ttv::config::from_yaml_in(&yaml, &env, dir.path());
-    loaded.check().unwrap();
+    // A fresh output folder per worker count: each run starts from the same empty folder.
+    let configure = |dir: &std::path::Path| {
+        let yaml = format!(
+            "output_dir: {}\nremote_api_settings: {{ polling_interval: 0.05, adaptive_polling: false }}\n",
+            dir.join("out").display()
+        );
+        let loaded = ttv::config::from_yaml_in(&yaml, &env, dir);
+        loaded.check().unwrap();
+        loaded
+    };
 
     println!(
         "{total} jobs per run, simulated Runway (run time 0.05 s, polled every 0.05 s), simulator {}",
@@ -254,6 +257,8 @@ async fn main() {
         }
     );
     for workers in [1usize, 2, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = configure(dir.path());
         let Some(url) = blocking(|| ttv::store::testing::fresh_database("bench workers")).await
         else {
             println!("TTV_TEST_POSTGRES_URL is not set: no PostgreSQL to measure against");

@@ -757,17 +757,25 @@ impl JobRunner {
 /// Deletes the temporary files a killed download of `out` left beside it
 /// (`.NAME.XXXXXX.part`, see [`AtomicFile`]). Only this job's output name is touched.
 async fn remove_stale_parts(out: &std::path::Path) {
+    let out = out.to_path_buf();
+    // The whole listing in one blocking call: `tokio::fs::read_dir` hands every few entries
+    // to the blocking pool and back, which in an output folder of thousands of videos cost
+    // more CPU than the rest of the job.
+    let _ = tokio::task::spawn_blocking(move || remove_stale_parts_now(&out)).await;
+}
+
+fn remove_stale_parts_now(out: &std::path::Path) {
     let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
         return;
     };
     let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(mut entries) = tokio::fs::read_dir(parent).await else {
+    let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    while let Ok(Some(entry)) = entries.next_entry().await {
+    for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
         if file.starts_with(&prefix) && file.ends_with(".part") {
-            match tokio::fs::remove_file(entry.path()).await {
+            match std::fs::remove_file(entry.path()) {
                 Ok(()) => tracing::info!(file, "removed a partial download left by a crash"),
                 Err(e) => tracing::warn!(file, error = %e, "cannot remove a partial download"),
             }
