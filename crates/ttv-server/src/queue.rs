@@ -43,6 +43,16 @@ impl Payload {
     /// The plan of the job, made on the worker with its configuration and backends. Blocking
     /// work (image checks) runs off the async threads.
     pub async fn plan(&self, jobs: &Jobs) -> ttv::Result<Plan> {
+        self.plan_knowing(jobs, None).await
+    }
+
+    /// [`Payload::plan`] for a caller that just read the job from the store (see
+    /// [`Jobs::plan_knowing`]).
+    pub async fn plan_knowing(
+        &self,
+        jobs: &Jobs,
+        known: Option<Option<ttv::store::Job>>,
+    ) -> ttv::Result<Plan> {
         let image = self.image("image").await?;
         let last_frame = self.image("last_frame").await?;
         let input = &self.record.input;
@@ -50,7 +60,7 @@ impl Payload {
             .map_err(|e| ttv::Error::new(ttv::ErrorKind::InvalidRequest, e.message))?;
         let spec = crate::state::spec_for(input, request, &self.record.id)
             .map_err(|e| ttv::Error::new(ttv::ErrorKind::InvalidRequest, e.message))?;
-        jobs.plan(spec).await
+        jobs.plan_knowing(spec, known).await
     }
 
     async fn image(&self, field: &'static str) -> ttv::Result<Option<ImageInput>> {

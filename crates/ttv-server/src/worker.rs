@@ -29,7 +29,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use ttv::facade::{Cancel, Jobs};
+use ttv::facade::{Cancel, Jobs, Outcome};
 use ttv::store::{Claimed, JobState, Store};
 
 use crate::queue::Payload;
@@ -354,7 +354,7 @@ async fn run_claimed(inner: &Arc<Inner>, claimed: Claimed) {
     tokio::pin!(work);
     let mut beat = tokio::time::interval(inner.opts.lease / 3);
     beat.tick().await;
-    let ended: Result<ttv::Result<()>, LetGo> = loop {
+    let ended: Result<ttv::Result<Option<(JobState, String)>>, LetGo> = loop {
         tokio::select! {
             result = &mut work => break Ok(result),
             _ = beat.tick() => {
@@ -378,7 +378,12 @@ async fn run_claimed(inner: &Arc<Inner>, claimed: Claimed) {
         }
     };
     // The job's future is dropped here when it did not end: its state stays in the store.
-    let state = job_state(inner, &id).await;
+    // A run that ended well already says where the job is; anything else is read.
+    let state = match &ended {
+        Ok(Ok(Some(known))) => Some(known.clone()),
+        _ => job_state(inner, &id).await,
+    };
+    let ended = ended.map(|result| result.map(|_| ()));
     let backend = state
         .as_ref()
         .map_or_else(|| "unplanned".to_owned(), |(_, b)| b.clone());
@@ -462,16 +467,20 @@ async fn waits_on_provider(inner: &Inner, id: &str) -> bool {
     )
 }
 
-/// Takes the claimed job to its end through the façade.
-async fn run_job(inner: &Inner, claimed: &Claimed) -> ttv::Result<()> {
+/// Takes the claimed job to its end through the façade; returns its state and backend
+/// when the run says what they are.
+async fn run_job(inner: &Inner, claimed: &Claimed) -> ttv::Result<Option<(JobState, String)>> {
     let id = claimed.id.as_str();
     let runner = inner.jobs.runner()?;
     let sink = |_: ttv::Event| {};
-    match runner.find(id).await?.map(|j| j.state) {
-        Some(JobState::Done | JobState::Failed | JobState::Cancelled | JobState::Unknown) => Ok(()),
+    let known = runner.find(id).await?;
+    let outcome = match known.as_ref().map(|j| j.state) {
+        Some(
+            state @ (JobState::Done | JobState::Failed | JobState::Cancelled | JobState::Unknown),
+        ) => return Ok(known.map(|j| (state, j.backend))),
         Some(
             JobState::Submitting | JobState::Submitted | JobState::Running | JobState::Downloading,
-        ) => inner.jobs.resume(id, &sink).await.map(|_| ()),
+        ) => inner.jobs.resume(id, &sink).await?,
         None | Some(JobState::Created) => {
             let payload: Payload =
                 serde_json::from_value(claimed.payload.clone()).map_err(|e| {
@@ -480,14 +489,15 @@ async fn run_job(inner: &Inner, claimed: &Claimed) -> ttv::Result<()> {
                         format!("queued job {id} has an unreadable payload: {e}"),
                     )
                 })?;
-            let plan = payload.plan(&inner.jobs).await?;
-            inner
-                .jobs
-                .run(plan, &sink, &Cancel::new())
-                .await
-                .map(|_| ())
+            // The job as just read: the plan need not read it again.
+            let plan = payload.plan_knowing(&inner.jobs, Some(known)).await?;
+            inner.jobs.run(plan, &sink, &Cancel::new()).await?
         }
-    }
+    };
+    Ok(Some(match outcome {
+        Outcome::Made(made) => (JobState::Done, made.selection.backend.id().to_owned()),
+        Outcome::AlreadyDone(done) => (done.job.state, done.job.backend.clone()),
+    }))
 }
 
 /// `GET /healthz`: 200 while the worker reaches the store and takes jobs.

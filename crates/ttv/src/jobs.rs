@@ -258,8 +258,16 @@ impl JobRunner {
         let mut poller: Option<Poller> = None;
         // Woken by the provider's webhook, where it calls back ([`crate::webhooks`]).
         let mut wakeup = None;
+        // A change this loop just wrote is as fresh as reading the row again would be (the
+        // job's lock keeps other runners off it), so the next turn starts from it. Whatever
+        // another process changed meanwhile (a cancel) is met by the next state change,
+        // which is written only onto the row as it was read.
+        let mut written: Option<Job> = None;
         loop {
-            let job = self.job(id).await?;
+            let job = match written.take() {
+                Some(job) => job,
+                None => self.job(id).await?,
+            };
             match job.state {
                 JobState::Created => {
                     let Some(req) = req else {
@@ -270,11 +278,11 @@ impl JobRunner {
                             ),
                         ));
                     };
-                    self.submit(backend, &job, req, events).await?;
+                    written = self.submit(backend, &job, req, events).await?;
                 }
                 JobState::Submitting => {
                     // Only a process that stopped while sending leaves a job here.
-                    self.apply(id, JobEvent::Interrupted).await?;
+                    written = Some(self.apply(id, JobEvent::Interrupted).await?);
                 }
                 JobState::Unknown => {
                     // With the request at hand, the provider may be asked once more.
@@ -325,13 +333,15 @@ impl JobRunner {
                         }
                         Ok(Status::Succeeded { output, cost }) => {
                             generation_secs = started.elapsed().as_secs_f64();
-                            self.apply(
-                                id,
-                                JobEvent::Downloading {
-                                    charged: cost.clone(),
-                                },
-                            )
-                            .await?;
+                            written = Some(
+                                self.apply(
+                                    id,
+                                    JobEvent::Downloading {
+                                        charged: cost.clone(),
+                                    },
+                                )
+                                .await?,
+                            );
                             ready = Some((output, cost));
                             continue;
                         }
@@ -518,13 +528,15 @@ impl JobRunner {
         self.apply(id, JobEvent::Retry).await
     }
 
+    /// Sends the paid submit of `job`; returns the job as recorded submitted, or `None`
+    /// when it was settled otherwise (read it again).
     async fn submit(
         &self,
         backend: &dyn VideoBackend,
         job: &Job,
         req: &GenerationRequest,
         events: EventSink<'_>,
-    ) -> Result<()> {
+    ) -> Result<Option<Job>> {
         // An unwritable destination must fail now, not after a paid job has finished.
         drop(AtomicFile::new(&job.out)?);
         let id = job.id.as_str();
@@ -538,9 +550,9 @@ impl JobRunner {
         match backend.submit(req, &job.resolved).await {
             Ok(ticket) => {
                 // Saved before anything else happens: from here on the job is only polled.
-                self.apply(id, JobEvent::Submitted(ticket.clone())).await?;
+                let submitted = self.apply(id, JobEvent::Submitted(ticket.clone())).await?;
                 events(Event::Submitted(ticket));
-                Ok(())
+                Ok(Some(submitted))
             }
             Err(err) if err.spend() == Spend::No => {
                 self.apply(id, JobEvent::SubmitNotSent(err.to_string()))
@@ -556,7 +568,7 @@ impl JobRunner {
                     if let Some(ticket) = job.ticket {
                         events(Event::Submitted(ticket));
                     }
-                    return Ok(());
+                    return Ok(None);
                 }
                 Err(unsettled(err.message(), Some(id)).with_backend(backend.id()))
             }
@@ -745,17 +757,25 @@ impl JobRunner {
 /// Deletes the temporary files a killed download of `out` left beside it
 /// (`.NAME.XXXXXX.part`, see [`AtomicFile`]). Only this job's output name is touched.
 async fn remove_stale_parts(out: &std::path::Path) {
+    let out = out.to_path_buf();
+    // The whole listing in one blocking call: `tokio::fs::read_dir` hands every few entries
+    // to the blocking pool and back, which in an output folder of thousands of videos cost
+    // more CPU than the rest of the job.
+    let _ = tokio::task::spawn_blocking(move || remove_stale_parts_now(&out)).await;
+}
+
+fn remove_stale_parts_now(out: &std::path::Path) {
     let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
         return;
     };
     let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(mut entries) = tokio::fs::read_dir(parent).await else {
+    let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    while let Ok(Some(entry)) = entries.next_entry().await {
+    for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
         if file.starts_with(&prefix) && file.ends_with(".part") {
-            match tokio::fs::remove_file(entry.path()).await {
+            match std::fs::remove_file(entry.path()) {
                 Ok(()) => tracing::info!(file, "removed a partial download left by a crash"),
                 Err(e) => tracing::warn!(file, error = %e, "cannot remove a partial download"),
             }

@@ -336,6 +336,12 @@ impl Jobs {
     /// Decides the job: id, backend, output path and budget. Spends nothing and, for a dry
     /// run, neither reads nor writes the job store.
     pub async fn plan(&self, spec: JobSpec) -> Result<Plan> {
+        self.plan_knowing(spec, None).await
+    }
+
+    /// [`Jobs::plan`] for a caller that just read the job `spec` names from the store:
+    /// `known` is what it found (`Some(None)`: no such job), so the store is not asked again.
+    pub async fn plan_knowing(&self, spec: JobSpec, known: Option<Option<Job>>) -> Result<Plan> {
         let started_at = Utc::now();
         if !spec.problems.is_empty() {
             return Err(self.every_problem(&spec));
@@ -354,8 +360,9 @@ impl Jobs {
                 format!("cannot describe the request: {e}"),
             )
         })?;
-        let existing = match (&self.runner, given_id && !spec.dry_run) {
-            (Some(runner), true) => runner.find(&job_id).await?,
+        let existing = match (&self.runner, given_id && !spec.dry_run, known) {
+            (Some(_), true, Some(job)) => job.filter(|j| j.id == job_id),
+            (Some(runner), true, None) => runner.find(&job_id).await?,
             _ => None,
         };
         let (selection, fallback, action, out) = match &existing {
@@ -969,7 +976,7 @@ impl Jobs {
     /// Whether another process is running job `id` right now.
     pub async fn is_running_elsewhere(&self, id: &str) -> Result<bool> {
         let (store, key) = (self.runner()?.store().clone(), id.to_owned());
-        blocking(move || store.lock_job(&key).map(|lock| lock.is_none())).await
+        blocking(move || store.is_job_locked(&key)).await
     }
 
     /// Cancels `job` at the provider (where the backend can) and records it; the error says

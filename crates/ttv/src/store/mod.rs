@@ -4,9 +4,10 @@
 //! written once ([`sql`]) and the same test suite runs against both.
 //!
 //! Every job is a row before anything is sent. State changes go through
-//! [`state::Machine::apply`] inside one transaction that holds the job (SQLite's immediate
-//! transaction, PostgreSQL's row lock), with a history row per change, so two processes never
-//! both submit a job and a crash never loses a saved ticket. A paid submit begins in the same
+//! [`state::Machine::apply`] and are written atomically with a history row per change
+//! (SQLite: inside an immediate transaction; PostgreSQL: one statement that writes only onto
+//! the row the change was decided on, else decides again), so two processes never both
+//! submit a job and a crash never loses a saved ticket. A paid submit begins in the same
 //! transaction as the budget check against the ledger ([`Store::begin_submit_within`]), so
 //! processes racing at a limit never pass it together. The store holds requests as their JSON
 //! description (requests carry no keys; images are described, not included) and never a
@@ -26,8 +27,9 @@ pub mod state;
 #[doc(hidden)]
 pub mod testing;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -339,7 +341,28 @@ struct Inner {
     shown: String,
     /// Where job locks live (SQLite files on disk); `None` in memory and on PostgreSQL.
     locks: Option<PathBuf>,
+    /// PostgreSQL: each unfinished job's row as this store last read or wrote it, what a
+    /// state change compares against ([`Store::apply_swapping`]).
+    seen: Mutex<HashMap<String, Seen>>,
 }
+
+/// A job's row as last read or written, with the stored text of the columns a state change
+/// depends on, compared byte for byte when the change is written.
+#[derive(Clone)]
+struct Seen {
+    job: Job,
+    updated_at: String,
+    ticket: Option<String>,
+    error: Option<String>,
+    charged: Option<String>,
+}
+
+/// How many times a state change on PostgreSQL is tried against a freshly read row before it
+/// takes the row lock instead (another process kept changing the job meanwhile).
+const SWAP_ATTEMPTS: usize = 4;
+
+/// The most rows [`Inner::seen`] keeps; past it, it starts again empty (it is only a hint).
+const SEEN_MAX: usize = 10_000;
 
 enum Db {
     Sqlite(sqlite::Sqlite),
@@ -478,7 +501,12 @@ impl Store {
 
     fn new(db: Db, shown: String, locks: Option<PathBuf>) -> Self {
         Self {
-            inner: Arc::new(Inner { db, shown, locks }),
+            inner: Arc::new(Inner {
+                db,
+                shown,
+                locks,
+                seen: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
@@ -492,6 +520,14 @@ impl Store {
         match self.inner.db {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The round trips to PostgreSQL this store (and its clones) made so far; 0 on SQLite.
+    pub fn round_trips(&self) -> u64 {
+        match &self.inner.db {
+            Db::Postgres(db) => db.trips(),
+            Db::Sqlite(_) => 0,
         }
     }
 
@@ -533,6 +569,34 @@ impl Store {
     /// [`Store::create`] for a job that makes `kind`.
     pub fn create_kind(&self, job: &NewJob, kind: JobKind) -> StoreResult<Job> {
         let now = Utc::now();
+        let made = Job {
+            id: job.id.clone(),
+            kind,
+            state: JobState::Created,
+            backend: job.backend.clone(),
+            model: job.model.clone(),
+            request: job.request.clone(),
+            resolved: job.resolved,
+            estimate: job.estimate.clone(),
+            ticket: None,
+            submits: 0,
+            out: PathBuf::from(job.out.to_string_lossy().into_owned()),
+            charged: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if self.is_shared() {
+            self.with(|sql| create_in_one(sql, job, kind, now))?;
+            self.remember(Seen {
+                job: made.clone(),
+                updated_at: now.to_rfc3339(),
+                ticket: None,
+                error: None,
+                charged: None,
+            });
+            return Ok(made);
+        }
         self.tx(|sql| {
             let inserted = sql.exec(
                 "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
@@ -566,29 +630,22 @@ impl Store {
                 &job.backend,
                 None,
             )?;
-            Ok(Job {
-                id: job.id.clone(),
-                kind,
-                state: JobState::Created,
-                backend: job.backend.clone(),
-                model: job.model.clone(),
-                request: job.request.clone(),
-                resolved: job.resolved,
-                estimate: job.estimate.clone(),
-                ticket: None,
-                submits: 0,
-                out: PathBuf::from(job.out.to_string_lossy().into_owned()),
-                charged: None,
-                error: None,
-                created_at: now,
-                updated_at: now,
-            })
+            Ok(made.clone())
         })
     }
 
     /// The job called `id`, if any.
     pub fn get(&self, id: &str) -> StoreResult<Option<Job>> {
-        self.with(|sql| read_job(sql, id, false))
+        if !self.is_shared() {
+            return self.with(|sql| read_job(sql, id, false));
+        }
+        // Read as the next state change will compare against it.
+        let seen = self.with(|sql| read_seen(sql, id))?;
+        Ok(seen.map(|s| {
+            let job = s.job.clone();
+            self.remember(s);
+            job
+        }))
     }
 
     /// The job called `id`, or [`StoreError::NotFound`].
@@ -609,11 +666,94 @@ impl Store {
 
     /// [`Store::apply`], moving the job to `backend` first (a fallback before submitting).
     pub fn apply_on(&self, id: &str, backend: Option<&str>, event: &JobEvent) -> StoreResult<Job> {
+        // A retry reads the job's history to decide; it keeps the row lock.
+        if self.is_shared() && *event != JobEvent::Retry {
+            return self.apply_swapping(id, backend, event);
+        }
+        self.forget(id);
+        self.apply_locked(id, backend, event)
+    }
+
+    /// The state change in a transaction that locks the job's row first.
+    fn apply_locked(&self, id: &str, backend: Option<&str>, event: &JobEvent) -> StoreResult<Job> {
         self.tx(|sql| {
             let job =
                 read_job(sql, id, true)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
             apply_in(sql, job, backend, event)
         })
+    }
+
+    /// The state change on PostgreSQL as one statement (one round trip): the change is
+    /// worked out from the row as this store last saw it, and the update and its history row
+    /// are written together only if the row still holds exactly that (compare-and-swap).
+    /// Another process that changed the job meanwhile makes the swap miss: the row is read
+    /// again and the event decided anew, so two processes never both apply conflicting
+    /// changes (the second one's update waits on the first's row lock, then finds the row
+    /// changed). A refusal counts only when decided on a row just read.
+    fn apply_swapping(
+        &self,
+        id: &str,
+        backend: Option<&str>,
+        event: &JobEvent,
+    ) -> StoreResult<Job> {
+        let mut known = self.remembered(id);
+        for _ in 0..SWAP_ATTEMPTS {
+            let fresh = known.is_none();
+            let current = match known.take() {
+                Some(seen) => seen,
+                None => self
+                    .with(|sql| read_seen(sql, id))?
+                    .ok_or_else(|| StoreError::NotFound(id.to_owned()))?,
+            };
+            match self.with(|sql| swap_in(sql, &current, backend, event)) {
+                Ok(Some(after)) => {
+                    let job = after.job.clone();
+                    self.remember(after);
+                    return Ok(job);
+                }
+                // Changed since it was seen, or refused on what may be an old copy: read again.
+                Ok(None) => {}
+                Err(StoreError::Refused { .. }) if !fresh => {}
+                Err(e) => {
+                    self.forget(id);
+                    return Err(e);
+                }
+            }
+        }
+        tracing::debug!(job = %id, "state change kept losing races; locking the row");
+        self.forget(id);
+        self.apply_locked(id, backend, event)
+    }
+
+    /// The row this store last saw of job `id`, if it kept it.
+    fn remembered(&self, id: &str) -> Option<Seen> {
+        self.inner
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Keeps `seen` for the next state change of its job; a finished job is let go.
+    fn remember(&self, seen: Seen) {
+        let mut all = self.inner.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.job.state.is_terminal() {
+            all.remove(&seen.job.id);
+            return;
+        }
+        if all.len() >= SEEN_MAX {
+            all.clear();
+        }
+        all.insert(seen.job.id.clone(), seen);
+    }
+
+    fn forget(&self, id: &str) {
+        self.inner
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// Begins the paid submit of job `id` (the `begin_submit` event) in the same transaction
@@ -627,6 +767,11 @@ impl Store {
         budget: &crate::budget::Budget,
         now: DateTime<Utc>,
     ) -> StoreResult<std::result::Result<Job, Error>> {
+        if !budget.is_limited() && self.is_shared() {
+            // No ledger to check: a state change like any other.
+            return self.apply_on(id, None, &JobEvent::BeginSubmit).map(Ok);
+        }
+        self.forget(id);
         self.tx(|sql| {
             if budget.is_limited() && sql.engine() == sql::Engine::Postgres {
                 sql.exec("SELECT pg_advisory_xact_lock($1)", p![BUDGET_LOCK])?;
@@ -650,6 +795,7 @@ impl Store {
 
     /// Records that job `id`'s video went to `out` (a free name beside the one planned).
     pub fn set_out(&self, id: &str, out: &Path) -> StoreResult<Job> {
+        self.forget(id);
         self.with(|sql| {
             let changed = sql.exec(
                 "UPDATE jobs SET out_path = $2, updated_at = $3 WHERE id = $1",
@@ -701,6 +847,7 @@ impl Store {
         estimate: &CostEstimate,
     ) -> StoreResult<Job> {
         let now = Utc::now();
+        self.forget(id);
         self.tx(|sql| {
             let job =
                 read_job(sql, id, true)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
@@ -751,26 +898,11 @@ impl Store {
         if let Db::Postgres(db) = &self.inner.db {
             let mut key = [0u8; 8];
             key.copy_from_slice(&digest[..8]);
-            let key = i64::from_be_bytes(key);
-            // A session of its own: the lock lives exactly as long as the guard.
-            let mut client = db.dedicated()?;
-            let held = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-                .and_then(|row| row.try_get::<_, bool>(0));
-            return match held {
-                Ok(true) => Ok(Some(JobLock {
-                    _file: None,
-                    session: Some(client),
-                })),
-                Ok(false) => {
-                    postgres::close_aside(client);
-                    Ok(None)
-                }
-                Err(e) => {
-                    postgres::close_aside(client);
-                    Err(StoreError::from(DbError::from(e)).at(&self.inner.shown))
-                }
-            };
+            let locked = db.try_lock(i64::from_be_bytes(key))?;
+            return Ok(locked.map(|held| JobLock {
+                _file: None,
+                session: Some((self.clone(), held)),
+            }));
         }
         let Some(dir) = &self.inner.locks else {
             return Ok(Some(JobLock {
@@ -800,6 +932,21 @@ impl Store {
         } else {
             Ok(None)
         }
+    }
+
+    /// Whether another process (or another claim in this one) holds job `id`'s lock right
+    /// now; takes and lets go of the lock at once. Blocking.
+    pub fn is_job_locked(&self, id: &str) -> StoreResult<bool> {
+        let Some(mut lock) = self.lock_job(id)? else {
+            return Ok(true);
+        };
+        // Let go here and now (this is a blocking context), not on the blocking pool.
+        if let Some((store, held)) = lock.session.take()
+            && let Db::Postgres(db) = &store.inner.db
+        {
+            db.unlock(held);
+        }
+        Ok(false)
     }
 
     /// Seconds from submit to the provider's success (as ttv noticed it) of the latest
@@ -895,7 +1042,6 @@ fn apply_in(
     event: &JobEvent,
 ) -> StoreResult<Job> {
     let id = job.id.as_str();
-    let now = Utc::now();
     if *event == JobEvent::Retry && unsettled_submit(sql, id)? {
         return Err(StoreError::Refused {
             id: id.to_owned(),
@@ -908,59 +1054,183 @@ fn apply_in(
             },
         });
     }
-    let mut machine = job.machine();
-    machine
-        .apply(event)
-        .map_err(|refused| StoreError::Refused {
-            id: id.to_owned(),
-            refused,
-        })?;
-    let backend = backend.unwrap_or(&job.backend).to_owned();
-    let to = machine.state();
+    let change = Change::of(&job, backend, event)?;
     sql.exec(
         "UPDATE jobs SET state = $2, ticket = $3, submits = $4, error = $5, charged = $6,
              backend = $7, updated_at = $8 WHERE id = $1",
         p![
             id,
-            to.as_str(),
-            machine.ticket.as_ref().map(to_json),
-            machine.submits,
-            machine.error.as_deref(),
-            machine.charged.as_ref().map(to_json),
-            &backend,
-            now.to_rfc3339(),
+            change.to.as_str(),
+            change.ticket.clone(),
+            change.machine.submits,
+            change.machine.error.as_deref(),
+            change.charged.clone(),
+            &change.backend,
+            change.now.to_rfc3339(),
         ],
     )?;
-    let detail = match event {
-        JobEvent::Submitted(t) | JobEvent::ResolveSubmitted(t) | JobEvent::Settled(t) => {
-            Some(t.id.clone())
-        }
-        JobEvent::SubmitNotSent(e)
-        | JobEvent::SubmitAmbiguous(e)
-        | JobEvent::Failed(e)
-        | JobEvent::ResolveFailed(e) => Some(e.clone()),
-        _ => None,
-    };
     insert_history(
         sql,
         id,
-        now,
+        change.now,
         event.name(),
         job.state,
-        to,
-        &backend,
-        detail.as_deref(),
+        change.to,
+        &change.backend,
+        change.detail.as_deref(),
     )?;
-    Ok(Job {
-        state: to,
-        ticket: machine.ticket,
-        submits: machine.submits,
-        error: machine.error,
-        charged: machine.charged,
-        backend,
-        updated_at: parse_time(&now.to_rfc3339()).unwrap_or(now),
-        ..job
-    })
+    Ok(change.applied(job))
+}
+
+/// What an event does to a job: worked out in memory, then written by either path.
+struct Change {
+    machine: Machine,
+    to: JobState,
+    backend: String,
+    /// The ticket and charge as stored (JSON text).
+    ticket: Option<String>,
+    charged: Option<String>,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+}
+
+impl Change {
+    fn of(job: &Job, backend: Option<&str>, event: &JobEvent) -> StoreResult<Self> {
+        let mut machine = job.machine();
+        machine
+            .apply(event)
+            .map_err(|refused| StoreError::Refused {
+                id: job.id.clone(),
+                refused,
+            })?;
+        let detail = match event {
+            JobEvent::Submitted(t) | JobEvent::ResolveSubmitted(t) | JobEvent::Settled(t) => {
+                Some(t.id.clone())
+            }
+            JobEvent::SubmitNotSent(e)
+            | JobEvent::SubmitAmbiguous(e)
+            | JobEvent::Failed(e)
+            | JobEvent::ResolveFailed(e) => Some(e.clone()),
+            _ => None,
+        };
+        Ok(Self {
+            to: machine.state(),
+            backend: backend.unwrap_or(&job.backend).to_owned(),
+            ticket: machine.ticket.as_ref().map(to_json),
+            charged: machine.charged.as_ref().map(to_json),
+            machine,
+            detail,
+            now: Utc::now(),
+        })
+    }
+
+    /// `job` after the change.
+    fn applied(self, job: Job) -> Job {
+        Job {
+            state: self.to,
+            ticket: self.machine.ticket,
+            submits: self.machine.submits,
+            error: self.machine.error,
+            charged: self.machine.charged,
+            backend: self.backend,
+            updated_at: parse_time(&self.now.to_rfc3339()).unwrap_or(self.now),
+            ..job
+        }
+    }
+}
+
+/// Writes `event`'s change of the job `seen` shows, with its history row, in one statement,
+/// if the row still holds what `seen` holds; `None` when it changed meanwhile. PostgreSQL.
+fn swap_in(
+    sql: &mut dyn Sql,
+    seen: &Seen,
+    backend: Option<&str>,
+    event: &JobEvent,
+) -> StoreResult<Option<Seen>> {
+    let job = &seen.job;
+    let change = Change::of(job, backend, event)?;
+    let at = change.now.to_rfc3339();
+    let written = sql.exec(
+        "WITH changed AS (
+             UPDATE jobs SET state = $2, ticket = $3, submits = $4, error = $5, charged = $6,
+                 backend = $7, updated_at = $8
+             WHERE id = $1 AND state = $9 AND submits = $10 AND backend = $11
+               AND updated_at = $12 AND ticket IS NOT DISTINCT FROM $13
+               AND error IS NOT DISTINCT FROM $14 AND charged IS NOT DISTINCT FROM $15
+             RETURNING id)
+         INSERT INTO job_history (job_id, at, event, from_state, to_state, backend, detail)
+         SELECT id, $8, $16::text, $9, $2, $7, $17::text FROM changed",
+        p![
+            job.id.as_str(),
+            change.to.as_str(),
+            change.ticket.clone(),
+            change.machine.submits,
+            change.machine.error.as_deref(),
+            change.charged.clone(),
+            &change.backend,
+            at.as_str(),
+            job.state.as_str(),
+            job.submits,
+            job.backend.as_str(),
+            seen.updated_at.as_str(),
+            seen.ticket.as_deref(),
+            seen.error.as_deref(),
+            seen.charged.as_deref(),
+            event.name(),
+            change.detail.as_deref(),
+        ],
+    )?;
+    if written == 0 {
+        return Ok(None);
+    }
+    let (ticket, error, charged) = (
+        change.ticket.clone(),
+        change.machine.error.clone(),
+        change.charged.clone(),
+    );
+    Ok(Some(Seen {
+        job: change.applied(job.clone()),
+        updated_at: at,
+        ticket,
+        error,
+        charged,
+    }))
+}
+
+/// Records a new job and its `created` history row in one statement (PostgreSQL).
+fn create_in_one(
+    sql: &mut dyn Sql,
+    job: &NewJob,
+    kind: JobKind,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let inserted = sql.exec(
+        "WITH made AS (
+             INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
+                 estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id)
+         INSERT INTO job_history (job_id, at, event, from_state, to_state, backend, detail)
+         SELECT id, $10, 'created', $2, $2, $3, NULL FROM made",
+        p![
+            &job.id,
+            JobState::Created.as_str(),
+            &job.backend,
+            job.model.as_deref(),
+            job.request.to_string(),
+            to_json(&job.resolved),
+            to_json(&job.estimate),
+            job.estimate.usd.micros,
+            job.out.to_string_lossy().into_owned(),
+            now.to_rfc3339(),
+            kind.as_str(),
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Exists(job.id.clone()));
+    }
+    Ok(())
 }
 
 fn ledger_in(sql: &mut dyn Sql) -> StoreResult<Vec<crate::budget::LedgerEntry>> {
@@ -1027,8 +1297,8 @@ fn unsettled_submit(sql: &mut dyn Sql, id: &str) -> StoreResult<bool> {
 /// A job claimed by this process; see [`Store::lock_job`].
 pub struct JobLock {
     _file: Option<std::fs::File>,
-    /// The PostgreSQL session holding the job's advisory lock.
-    session: Option<::postgres::Client>,
+    /// The PostgreSQL store and its pooled connection holding the job's advisory lock.
+    session: Option<(Store, postgres::Locked)>,
 }
 
 impl std::fmt::Debug for JobLock {
@@ -1039,8 +1309,19 @@ impl std::fmt::Debug for JobLock {
 
 impl Drop for JobLock {
     fn drop(&mut self) {
-        if let Some(client) = self.session.take() {
-            postgres::close_aside(client);
+        let Some((store, held)) = self.session.take() else {
+            return;
+        };
+        let unlock = move || {
+            if let Db::Postgres(db) = &store.inner.db {
+                db.unlock(held);
+            }
+        };
+        // Letting go is a blocking call: on an async thread (a job's future ending) it runs
+        // on the runtime's blocking pool, a moment later; elsewhere at once.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(unlock)),
+            Err(_) => unlock(),
         }
     }
 }
@@ -1101,6 +1382,29 @@ fn read_job(sql: &mut dyn Sql, id: &str, lock: bool) -> StoreResult<Option<Job>>
         p![id],
     )?;
     row.as_ref().map(job_from_row).transpose()
+}
+
+/// Job `id` with the stored text of the columns a state change compares.
+fn read_seen(sql: &mut dyn Sql, id: &str) -> StoreResult<Option<Seen>> {
+    let Some(row) = sql.row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+        p![id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let job = job_from_row(&row)?;
+    let corrupt = |field| {
+        let id = job.id.clone();
+        move |message| StoreError::Corrupt { id, field, message }
+    };
+    Ok(Some(Seen {
+        updated_at: row.text(13).map_err(corrupt("updated_at"))?,
+        ticket: row.opt_text(7).map_err(corrupt("ticket"))?,
+        error: row.opt_text(11).map_err(corrupt("error"))?,
+        charged: row.opt_text(10).map_err(corrupt("charged"))?,
+        job,
+    }))
 }
 
 fn job_from_row(row: &Row) -> StoreResult<Job> {

@@ -4,9 +4,12 @@
 //! The client is the synchronous `postgres` crate (tokio-postgres underneath, driven on a
 //! small runtime of its own): the store's API stays the blocking one the SQLite engine has,
 //! called through `spawn_blocking` like it. Connections are kept in a small pool and
-//! re-opened when the server dropped them. Every state change is a transaction that locks
-//! the job's row (`SELECT ... FOR UPDATE`), so two workers never both act on one job.
-//! Migrations run under an advisory lock and are counted in `ttv_schema`.
+//! re-opened when the server dropped them. A state change is one statement that writes the
+//! job's row and its history row together only if the row still holds what the change was
+//! decided on (compare-and-swap; see `Store::apply_swapping`), so two workers never both act
+//! on one job; single statements run without `BEGIN`/`COMMIT` around them, each one round
+//! trip. Job locks are session advisory locks held by a pooled connection. Migrations run
+//! under an advisory lock and are counted in `ttv_schema`.
 //!
 //! The URL may carry a password: it is held as a secret and shown only with the password
 //! replaced ([`redact`]), in `Debug`, errors and logs alike.
@@ -93,6 +96,10 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     CREATE UNIQUE INDEX server_records_key ON server_records(owner, idem_key);",
+    // A claim's two probes (see `queue::claim_next`): the oldest waiting row, and a row
+    // whose lease ran out; neither walks finished rows or live leases.
+    "CREATE INDEX queue_waiting_order ON queue (enqueued_at, id) WHERE state = 'queued';
+     CREATE INDEX queue_leases ON queue (lease_until) WHERE state = 'claimed';",
 ];
 
 /// Messages this process sent to PostgreSQL servers and waited on (statements, prepares,
@@ -104,8 +111,10 @@ pub fn round_trips() -> u64 {
     ROUND_TRIPS.load(Ordering::Relaxed)
 }
 
-fn trip() {
+/// Counts one round trip, for the process and for the store that made it.
+fn trip(mine: &AtomicU64) {
     ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+    mine.fetch_add(1, Ordering::Relaxed);
 }
 
 /// `url` with its password (if any) replaced by `***`: what is shown of a store URL.
@@ -133,6 +142,8 @@ pub(super) struct Postgres {
     url: SecretString,
     shown: String,
     idle: Mutex<Vec<Conn>>,
+    /// This store's round trips (see [`round_trips`]).
+    trips: AtomicU64,
 }
 
 impl Postgres {
@@ -142,6 +153,7 @@ impl Postgres {
             url: SecretString::from(url.to_owned()),
             shown: redact(url),
             idle: Mutex::new(Vec::new()),
+            trips: AtomicU64::new(0),
         };
         let mut conn = store.connect()?;
         store
@@ -149,6 +161,11 @@ impl Postgres {
             .map_err(|source| store.failed(source))??;
         store.put(conn);
         Ok(store)
+    }
+
+    /// The round trips this store made so far.
+    pub(super) fn trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
     }
 
     /// The URL as shown (password replaced).
@@ -238,7 +255,11 @@ impl Postgres {
         };
         let out = {
             let Conn { client, prepared } = &mut conn;
-            f(&mut Pg { client, prepared })
+            f(&mut Pg {
+                client,
+                prepared,
+                trips: &self.trips,
+            })
         };
         self.put(conn);
         Ok(out)
@@ -259,13 +280,14 @@ impl Postgres {
             attempts += 1;
             let Conn { client, prepared } = &mut conn;
             let result = (|| {
-                trip();
+                trip(&self.trips);
                 let mut tx = client.transaction()?;
                 let out = f(&mut Pg {
                     client: &mut tx,
                     prepared,
+                    trips: &self.trips,
                 });
-                trip();
+                trip(&self.trips);
                 if out.is_ok() {
                     tx.commit()?;
                 }
@@ -282,6 +304,75 @@ impl Postgres {
         };
         self.put(conn);
         out
+    }
+}
+
+/// A pooled connection whose session holds a job's advisory lock; see
+/// [`Postgres::try_lock`]. Dropped without [`Postgres::unlock`], it closes the connection,
+/// which ends the session and so the lock.
+pub(super) struct Locked {
+    conn: Option<Conn>,
+    key: i64,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            close_aside(conn.client);
+        }
+    }
+}
+
+impl Postgres {
+    /// Takes advisory lock `key` on a connection from the pool, which is kept out of the
+    /// pool while the lock is held; `None` when another session holds it. One round trip,
+    /// where a session of its own would cost a connection, a login and a server process.
+    pub(super) fn try_lock(&self, key: i64) -> StoreResult<Option<Locked>> {
+        let mut conn = self.take()?;
+        let held = {
+            let Conn { client, prepared } = &mut conn;
+            Pg {
+                client,
+                prepared,
+                trips: &self.trips,
+            }
+            .row("SELECT pg_try_advisory_lock($1)", &[Val::Int(key)])
+        };
+        match held {
+            Ok(Some(row)) if row.int(0) == Ok(1) => Ok(Some(Locked {
+                conn: Some(conn),
+                key,
+            })),
+            Ok(_) => {
+                self.put(conn);
+                Ok(None)
+            }
+            Err(e) => {
+                close_aside(conn.client);
+                Err(self.failed(e))
+            }
+        }
+    }
+
+    /// Lets go of `locked`'s lock and gives its connection back to the pool; a connection
+    /// that cannot say it let go is closed instead (its session's end lets go). Blocking.
+    pub(super) fn unlock(&self, mut locked: Locked) {
+        let Some(mut conn) = locked.conn.take() else {
+            return;
+        };
+        let released = {
+            let Conn { client, prepared } = &mut conn;
+            Pg {
+                client,
+                prepared,
+                trips: &self.trips,
+            }
+            .row("SELECT pg_advisory_unlock($1)", &[Val::Int(locked.key)])
+        };
+        match released {
+            Ok(Some(row)) if row.int(0) == Ok(1) => self.put(conn),
+            _ => close_aside(conn.client),
+        }
     }
 }
 
@@ -309,6 +400,7 @@ pub(super) fn close_aside(client: Client) {
 struct Pg<'a, C: GenericClient> {
     client: &'a mut C,
     prepared: &'a mut HashMap<String, Statement>,
+    trips: &'a AtomicU64,
 }
 
 impl<C: GenericClient> Pg<'_, C> {
@@ -316,7 +408,7 @@ impl<C: GenericClient> Pg<'_, C> {
         if let Some(s) = self.prepared.get(sql) {
             return Ok(s.clone());
         }
-        trip();
+        trip(self.trips);
         let s = self.client.prepare(sql)?;
         self.prepared.insert(sql.to_owned(), s.clone());
         Ok(s)
@@ -378,7 +470,7 @@ impl<C: GenericClient> Sql for Pg<'_, C> {
         let statement = self.statement(sql)?;
         let bound = bind(&statement, params);
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        trip();
+        trip(self.trips);
         Ok(self.client.execute(&statement, &refs)?)
     }
 
@@ -386,7 +478,7 @@ impl<C: GenericClient> Sql for Pg<'_, C> {
         let statement = self.statement(sql)?;
         let bound = bind(&statement, params);
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        trip();
+        trip(self.trips);
         self.client
             .query(&statement, &refs)?
             .iter()

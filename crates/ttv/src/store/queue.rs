@@ -122,16 +122,29 @@ impl Store {
     /// id was queued before (nothing changes: enqueueing is idempotent).
     pub fn enqueue(&self, id: &str, payload: &serde_json::Value) -> StoreResult<bool> {
         let now = Utc::now().to_rfc3339();
+        if self.is_shared() {
+            // One statement (one round trip): the notification goes out when it commits,
+            // never before the row is visible, and only when a row was added.
+            return self.with(|sql| {
+                let added = sql.rows(
+                    &format!(
+                        "WITH added AS (
+                             INSERT INTO queue (id, payload, state, enqueued_at, updated_at)
+                             VALUES ($1, $2, 'queued', $3, $3) ON CONFLICT (id) DO NOTHING
+                             RETURNING id)
+                         SELECT pg_notify('{CHANNEL}', '')::text FROM added"
+                    ),
+                    p![id, payload.to_string(), now.as_str()],
+                )?;
+                Ok(!added.is_empty())
+            });
+        }
         self.tx(|sql| {
             let added = sql.exec(
                 "INSERT INTO queue (id, payload, state, enqueued_at, updated_at)
                  VALUES ($1, $2, 'queued', $3, $3) ON CONFLICT (id) DO NOTHING",
                 p![id, payload.to_string(), now.as_str()],
             )?;
-            if added > 0 && sql.engine() == Engine::Postgres {
-                // Delivered when the transaction commits, never before the row is visible.
-                sql.exec(&format!("NOTIFY {CHANNEL}"), &[])?;
-            }
             Ok(added > 0)
         })
     }
@@ -146,55 +159,30 @@ impl Store {
         max_in_flight: Option<u32>,
     ) -> StoreResult<Option<Claimed>> {
         let now = Utc::now().to_rfc3339();
+        let Some(max) = max_in_flight else {
+            // A single statement needs no transaction around it: one round trip.
+            return self.with(|sql| claim_next(sql, owner, lease, &now));
+        };
         self.tx(|sql| {
             let engine = sql.engine();
+            if engine == Engine::Postgres {
+                sql.exec("SELECT pg_advisory_xact_lock($1)", p![INFLIGHT_LOCK])?;
+            }
             let clock = engine.now_ms();
-            let skip = match engine {
-                Engine::Postgres => " FOR UPDATE SKIP LOCKED",
-                Engine::Sqlite => "",
-            };
-            let room = match max_in_flight {
-                Some(max) => {
-                    if engine == Engine::Postgres {
-                        sql.exec("SELECT pg_advisory_xact_lock($1)", p![INFLIGHT_LOCK])?;
-                    }
-                    let held = sql
-                        .row(
-                            &format!(
-                                "SELECT COUNT(*) FROM queue WHERE state = 'claimed'
-                                 AND lease_until >= {clock}"
-                            ),
-                            &[],
-                        )?
-                        .and_then(|r| r.int(0).ok())
-                        .unwrap_or(0);
-                    held < i64::from(max)
-                }
-                None => true,
-            };
-            if !room {
+            let held = sql
+                .row(
+                    &format!(
+                        "SELECT COUNT(*) FROM queue WHERE state = 'claimed'
+                         AND lease_until >= {clock}"
+                    ),
+                    &[],
+                )?
+                .and_then(|r| r.int(0).ok())
+                .unwrap_or(0);
+            if held >= i64::from(max) {
                 return Ok(None);
             }
-            let row = sql.row(
-                &format!(
-                    "UPDATE queue SET state = 'claimed', owner = $1, lease_until = {clock} + $2,
-                         claims = claims + 1, updated_at = $3
-                     WHERE id = (SELECT id FROM queue
-                                 WHERE state = 'queued'
-                                    OR (state = 'claimed' AND lease_until < {clock})
-                                 ORDER BY enqueued_at, id LIMIT 1{skip})
-                     RETURNING id, payload, claims"
-                ),
-                p![owner, millis(lease), now.as_str()],
-            )?;
-            let Some(row) = row else { return Ok(None) };
-            let id = row.text(0).map_err(corrupt("?", "queue id"))?;
-            Ok(Some(Claimed {
-                payload: serde_json::from_str(&row.text(1).map_err(corrupt(&id, "queue payload"))?)
-                    .map_err(|e| corrupt(&id, "queue payload")(e.to_string()))?,
-                claims: row.int(2).map_err(corrupt(&id, "queue claims"))?,
-                id,
-            }))
+            claim_next(sql, owner, lease, &now)
         })
     }
 
@@ -230,19 +218,24 @@ impl Store {
     /// Gives job `id` back to the queue (a worker draining before it stops): the next worker
     /// claims it at once and carries it on from the job store.
     pub fn release(&self, id: &str, owner: &str) -> StoreResult<bool> {
-        let released = self.tx(|sql| {
-            let n = sql.exec(
-                "UPDATE queue SET state = 'queued', owner = NULL, lease_until = NULL,
+        let now = Utc::now().to_rfc3339();
+        self.with(|sql| {
+            let released = "UPDATE queue SET state = 'queued', owner = NULL, lease_until = NULL,
                      updated_at = $3
-                 WHERE id = $1 AND owner = $2 AND state = 'claimed'",
-                p![id, owner, Utc::now().to_rfc3339()],
-            )?;
-            if n > 0 && sql.engine() == Engine::Postgres {
-                sql.exec(&format!("NOTIFY {CHANNEL}"), &[])?;
+                 WHERE id = $1 AND owner = $2 AND state = 'claimed'";
+            if sql.engine() == Engine::Postgres {
+                // The wake-up rides on the same statement: one round trip, sent on commit.
+                let rows = sql.rows(
+                    &format!(
+                        "WITH released AS ({released} RETURNING id)
+                         SELECT pg_notify('{CHANNEL}', '')::text FROM released"
+                    ),
+                    p![id, owner, now.as_str()],
+                )?;
+                return Ok(!rows.is_empty());
             }
-            Ok(n > 0)
-        })?;
-        Ok(released)
+            Ok(sql.exec(released, p![id, owner, now.as_str()])? > 0)
+        })
     }
 
     /// Takes job `id` off the queue while no worker holds it (cancelled while waiting).
@@ -328,6 +321,53 @@ impl Store {
             shown: self.path().to_owned(),
         }))
     }
+}
+
+/// Claims a job whose holder's lease ran out, else the oldest waiting job, in one statement.
+fn claim_next(
+    sql: &mut dyn super::sql::Sql,
+    owner: &str,
+    lease: Duration,
+    now: &str,
+) -> StoreResult<Option<Claimed>> {
+    let engine = sql.engine();
+    let clock = engine.now_ms();
+    let pick = match engine {
+        // Two probes, each down a partial index of its own, so that a claim costs the same
+        // with a million finished rows or a thousand live leases as with none: first a
+        // lease that ran out (the lease index's range, compared with the statement's own
+        // stable clock so that it is an index bound), else the oldest waiting row. `SKIP
+        // LOCKED` lets claimers pass each other's candidates instead of queueing on them.
+        Engine::Postgres => "COALESCE(
+                 (SELECT id FROM queue WHERE state = 'claimed'
+                    AND lease_until < CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)
+                  ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED),
+                 (SELECT id FROM queue WHERE state = 'queued'
+                  ORDER BY enqueued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED))"
+            .to_owned(),
+        Engine::Sqlite => format!(
+            "(SELECT id FROM queue
+              WHERE state = 'queued' OR (state = 'claimed' AND lease_until < {clock})
+              ORDER BY enqueued_at, id LIMIT 1)"
+        ),
+    };
+    let row = sql.row(
+        &format!(
+            "UPDATE queue SET state = 'claimed', owner = $1, lease_until = {clock} + $2,
+                 claims = claims + 1, updated_at = $3
+             WHERE id = {pick}
+             RETURNING id, payload, claims"
+        ),
+        p![owner, millis(lease), now],
+    )?;
+    let Some(row) = row else { return Ok(None) };
+    let id = row.text(0).map_err(corrupt("?", "queue id"))?;
+    Ok(Some(Claimed {
+        payload: serde_json::from_str(&row.text(1).map_err(corrupt(&id, "queue payload"))?)
+            .map_err(|e| corrupt(&id, "queue payload")(e.to_string()))?,
+        claims: row.int(2).map_err(corrupt(&id, "queue claims"))?,
+        id,
+    }))
 }
 
 /// A PostgreSQL session listening for queued jobs; see [`Store::listen`].

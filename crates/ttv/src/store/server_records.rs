@@ -29,7 +29,8 @@ impl Store {
         json: &str,
     ) -> StoreResult<RecordAdded> {
         let now = Utc::now().to_rfc3339();
-        self.tx(|sql| {
+        // No transaction: the unique keys decide, and a record once in is never taken out.
+        self.with(|sql| {
             let added = sql.exec(
                 "INSERT INTO server_records (id, owner, idem_key, record, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",

@@ -582,3 +582,127 @@ fn server_records_are_shared_and_one_idempotency_key_makes_one_record() {
         assert_eq!(ids, ["\"j1\"", "\"j2\"", "\"j3\"", "\"j5\""], "{engine}");
     });
 }
+
+#[test]
+fn stores_racing_the_same_state_change_never_both_win() {
+    each_engine("stores_racing_the_same_state_change", |engine, open| {
+        let first = open();
+        first.create(&new_job("race")).unwrap();
+        let stores: Vec<Store> = (0..6).map(|_| open()).collect();
+        for store in &stores {
+            // Each has seen the job as created: each would decide to begin its submit.
+            assert_eq!(store.job("race").unwrap().state, JobState::Created);
+        }
+        let barrier = std::sync::Barrier::new(stores.len());
+        let won: Vec<bool> = std::thread::scope(|scope| {
+            let racers: Vec<_> = stores
+                .iter()
+                .map(|store| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        match store.apply("race", &JobEvent::BeginSubmit) {
+                            Ok(_) => true,
+                            Err(StoreError::Refused { .. }) => false,
+                            Err(e) => panic!("{engine}: {e}"),
+                        }
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{engine}: {won:?}");
+        let job = first.job("race").unwrap();
+        assert_eq!(
+            (job.state, job.submits),
+            (JobState::Submitting, 1),
+            "{engine}"
+        );
+        let begun = first
+            .history("race")
+            .unwrap()
+            .iter()
+            .filter(|h| h.event == "begin_submit")
+            .count();
+        assert_eq!(begun, 1, "{engine}: one history row per change");
+    });
+}
+
+#[test]
+fn a_state_change_is_decided_on_the_row_as_it_is_not_as_it_was_seen() {
+    each_engine("a_state_change_is_decided_on_the_row", |engine, open| {
+        let (a, b) = (open(), open());
+        a.create(&new_job("seen")).unwrap();
+        assert_eq!(a.job("seen").unwrap().state, JobState::Created);
+        // Another process submits the job after `a` looked at it.
+        b.apply("seen", &JobEvent::BeginSubmit).unwrap();
+        b.apply("seen", &JobEvent::Submitted(ticket("t-1")))
+            .unwrap();
+        let refused = a.apply("seen", &JobEvent::BeginSubmit).unwrap_err();
+        assert!(
+            matches!(refused, StoreError::Refused { .. }),
+            "{engine}: {refused}"
+        );
+        let running = a.apply("seen", &JobEvent::Running).unwrap();
+        assert_eq!(running.state, JobState::Running, "{engine}");
+        assert_eq!(running.ticket.map(|t| t.id).as_deref(), Some("t-1"));
+        let last = a.history("seen").unwrap().pop().unwrap();
+        assert_eq!(
+            (last.from, last.to),
+            (JobState::Submitted, JobState::Running)
+        );
+        assert_eq!(a.job("seen").unwrap().submits, 1, "{engine}");
+    });
+}
+
+#[test]
+fn on_postgres_each_state_change_and_queue_step_of_a_job_is_one_round_trip() {
+    let Some(url) = testing::fresh_database("one_round_trip_each") else {
+        return;
+    };
+    let store = Store::connect(&url).unwrap();
+    let lease = Duration::from_secs(30);
+    let life = |id: &str| {
+        store.enqueue(id, &serde_json::json!({})).unwrap();
+        let claimed = store.claim("w", lease, None).unwrap().expect("queued");
+        assert_eq!(claimed.id, id);
+        store.create(&new_job(id)).unwrap();
+        let lock = store.lock_job(id).unwrap().expect("free");
+        for event in [
+            JobEvent::BeginSubmit,
+            JobEvent::Submitted(ticket(&format!("t-{id}"))),
+            JobEvent::Running,
+            JobEvent::Downloading { charged: None },
+            JobEvent::Done,
+        ] {
+            store.apply(id, &event).unwrap();
+        }
+        drop(lock);
+        assert!(store.finish(id, "w", "done").unwrap());
+    };
+    // The first job prepares each statement on the pool's connections.
+    life("warm");
+    let before = store.round_trips();
+    life("counted");
+    let trips = store.round_trips() - before;
+    // Enqueue, claim, create, lock, five state changes, unlock, finish.
+    assert!(trips <= 11, "{trips} round trips");
+    assert_eq!(store.job("counted").unwrap().state, JobState::Done);
+    let events: Vec<String> = store
+        .history("counted")
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "created",
+            "begin_submit",
+            "submitted",
+            "running",
+            "downloading",
+            "done"
+        ]
+    );
+}
