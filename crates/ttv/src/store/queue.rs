@@ -149,8 +149,9 @@ impl Store {
         })
     }
 
-    /// Claims the oldest waiting job, or one whose holder's lease ran out, for `owner` for
-    /// `lease`. With `max_in_flight`, claims nothing while that many jobs are held under live
+    /// Claims a job whose holder's lease ran out (on PostgreSQL these come first: a dead
+    /// worker's job was at the front of the queue when it was claimed), else the oldest
+    /// waiting job, for `owner` for `lease`; one round trip without `max_in_flight`. With `max_in_flight`, claims nothing while that many jobs are held under live
     /// leases by all workers together.
     pub fn claim(
         &self,
