@@ -598,25 +598,7 @@ impl Store {
             return Ok(made);
         }
         self.tx(|sql| {
-            let inserted = sql.exec(
-                "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
-                     estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11)
-                 ON CONFLICT (id) DO NOTHING",
-                p![
-                    &job.id,
-                    JobState::Created.as_str(),
-                    &job.backend,
-                    job.model.as_deref(),
-                    job.request.to_string(),
-                    to_json(&job.resolved),
-                    to_json(&job.estimate),
-                    job.estimate.usd.micros,
-                    job.out.to_string_lossy().into_owned(),
-                    now.to_rfc3339(),
-                    kind.as_str(),
-                ],
-            )?;
+            let inserted = sql.exec(INSERT_JOB, &new_job_values(job, kind, now))?;
             if inserted == 0 {
                 return Err(StoreError::Exists(job.id.clone()));
             }
@@ -1197,6 +1179,31 @@ fn swap_in(
     }))
 }
 
+/// A new job's row, with [`new_job_values`] as its parameters; an id already taken inserts
+/// nothing.
+const INSERT_JOB: &str = "INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
+         estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11)
+     ON CONFLICT (id) DO NOTHING";
+
+/// The parameters of [`INSERT_JOB`] for `job`, made at `now`.
+fn new_job_values(job: &NewJob, kind: JobKind, now: DateTime<Utc>) -> Vec<Val> {
+    p![
+        &job.id,
+        JobState::Created.as_str(),
+        &job.backend,
+        job.model.as_deref(),
+        job.request.to_string(),
+        to_json(&job.resolved),
+        to_json(&job.estimate),
+        job.estimate.usd.micros,
+        job.out.to_string_lossy().into_owned(),
+        now.to_rfc3339(),
+        kind.as_str(),
+    ]
+    .to_vec()
+}
+
 /// Records a new job and its `created` history row in one statement (PostgreSQL).
 fn create_in_one(
     sql: &mut dyn Sql,
@@ -1205,27 +1212,12 @@ fn create_in_one(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let inserted = sql.exec(
-        "WITH made AS (
-             INSERT INTO jobs (id, state, backend, model, request, resolved, estimate,
-                 estimate_usd_micros, submits, out_path, created_at, updated_at, kind)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id)
-         INSERT INTO job_history (job_id, at, event, from_state, to_state, backend, detail)
-         SELECT id, $10, 'created', $2, $2, $3, NULL FROM made",
-        p![
-            &job.id,
-            JobState::Created.as_str(),
-            &job.backend,
-            job.model.as_deref(),
-            job.request.to_string(),
-            to_json(&job.resolved),
-            to_json(&job.estimate),
-            job.estimate.usd.micros,
-            job.out.to_string_lossy().into_owned(),
-            now.to_rfc3339(),
-            kind.as_str(),
-        ],
+        &format!(
+            "WITH made AS ({INSERT_JOB} RETURNING id)
+             INSERT INTO job_history (job_id, at, event, from_state, to_state, backend, detail)
+             SELECT id, $10, 'created', $2, $2, $3, NULL FROM made"
+        ),
+        &new_job_values(job, kind, now),
     )?;
     if inserted == 0 {
         return Err(StoreError::Exists(job.id.clone()));
